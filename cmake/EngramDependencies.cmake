@@ -1,0 +1,21 @@
+# Locates third-party packages. Core needs Torch, SQLite3, nlohmann_json, utf8proc, PCRE2.
+# The UI (optional, so engram-cli builds on a Qt-less GPU server) needs Qt 6 and QCustomPlot.
+find_package(Torch REQUIRED)
+find_package(SQLite3 REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+pkg_check_modules(UTF8PROC REQUIRED IMPORTED_TARGET libutf8proc)
+
+if(ENGRAM_BUILD_UI OR ENGRAM_BUILD_TESTS)
+  find_package(Qt6 6.2 COMPONENTS Core Gui Widgets Test PrintSupport)
+  if(NOT Qt6_FOUND)
+    message(STATUS "Qt 6 not found: building only engram_core and engram-cli")
+    set(ENGRAM_BUILD_UI OFF)
+    set(ENGRAM_BUILD_TESTS OFF)
+  endif()
+endif()
+if(ENGRAM_BUILD_UI)
+  find_package(QCustomPlotQt6 REQUIRED)
+endif()

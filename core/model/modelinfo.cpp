@@ -1,0 +1,58 @@
+#include "core/model/modelinfo.h"
+
+#include "core/io/checkpoint.h"
+#include "core/model/modelconfig.h"
+#include "core/text/tokenizer.h"
+#include "core/util/error.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <torch/version.h>
+
+#include <thread>
+
+namespace engram {
+
+CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir)
+{
+    const ModelConfig config = ModelConfig::fromFile(dir / "config.json");
+    const WeightStore weights = WeightStore::openDirectory(dir);
+    CheckpointSummary s;
+    s.directory = dir;
+    s.modelType = config.modelType;
+    s.family = familyName(config.family);
+    s.layers = config.numLayers;
+    s.hiddenSize = config.hiddenSize;
+    s.heads = config.numHeads;
+    s.kvHeads = config.numKvHeads;
+    s.vocabSize = config.vocabSize;
+    s.contextLength = config.maxPositions;
+    for (const auto &name : weights.names())
+        s.parameters += weights.info(name).numel();
+    s.weightBytes = weights.totalBytes();
+    s.shards = weights.shardFiles();
+    try {
+        s.tokenizerKind = Tokenizer::fromDirectory(dir).kindName();
+    } catch (const Error &) {
+        s.tokenizerKind.clear();
+    }
+    return s;
+}
+
+RuntimeInfo runtimeInfo()
+{
+    RuntimeInfo info;
+    info.torchVersion = TORCH_VERSION;
+    info.cudaAvailable = at::hasCUDA();
+    info.threads = at::get_num_threads();
+    return info;
+}
+
+void configureThreads(int threads)
+{
+    if (threads <= 0)
+        threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(threads);
+}
+
+} // namespace engram

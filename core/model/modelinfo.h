@@ -1,0 +1,43 @@
+#pragma once
+// Plain-value summaries of checkpoints and of the runtime, for the CLI and the UI
+// (which must not include torch headers).
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace engram {
+
+struct CheckpointSummary {
+    std::filesystem::path directory;
+    std::string modelType;     // config.json model_type
+    std::string family;        // "GPT-2", "GPT-J", "GPT-NeoX", "Llama"
+    int layers = 0;
+    int hiddenSize = 0;
+    int heads = 0;
+    int kvHeads = 0;
+    int vocabSize = 0;
+    int contextLength = 0;
+    int64_t parameters = 0;    // counted from the tensors on disk
+    uint64_t weightBytes = 0;
+    std::vector<std::string> shards;
+    std::string tokenizerKind; // empty when no tokenizer files are present
+};
+
+/// Reads config.json, the safetensors headers and the tokenizer of `dir` without loading
+/// weights. Throws engram::Error.
+CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir);
+
+struct RuntimeInfo {
+    std::string torchVersion;
+    bool cudaAvailable = false;
+    int cudaDevices = 0;
+    int threads = 0;
+};
+
+RuntimeInfo runtimeInfo();
+/// Sets LibTorch's intra-op thread count for the process (0 = all hardware threads).
+void configureThreads(int threads);
+
+} // namespace engram

@@ -1,0 +1,121 @@
+#include "core/model/randomcheckpoint.h"
+
+#include "core/io/checkpoint.h"
+#include "core/model/transformer.h"
+#include "core/util/error.h"
+#include "core/util/fileutil.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <nlohmann/json.hpp>
+
+namespace engram {
+namespace {
+
+void writeText(const std::filesystem::path &path, const std::string &text)
+{
+    AtomicFile out(path);
+    out.write(text.data(), text.size());
+    out.commit();
+}
+
+bool isNormOrBias(const std::string &name)
+{
+    return name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos ||
+           name.find("layernorm") != std::string::npos;
+}
+
+} // namespace
+
+ModelConfig tinyConfig(ModelFamily family, int vocab, int hidden, int layers, int heads)
+{
+    nlohmann::json j;
+    j["vocab_size"] = vocab;
+    switch (family) {
+    case ModelFamily::Gpt2:
+    case ModelFamily::GptJ:
+        j["model_type"] = family == ModelFamily::Gpt2 ? "gpt2" : "gptj";
+        j["n_embd"] = hidden;
+        j["n_layer"] = layers;
+        j["n_head"] = heads;
+        j["n_positions"] = 128;
+        if (family == ModelFamily::GptJ)
+            j["rotary_dim"] = hidden / heads / 2;
+        break;
+    case ModelFamily::GptNeoX:
+        j["model_type"] = "gpt_neox";
+        j["hidden_size"] = hidden;
+        j["num_hidden_layers"] = layers;
+        j["num_attention_heads"] = heads;
+        j["intermediate_size"] = 4 * hidden;
+        j["max_position_embeddings"] = 128;
+        j["rotary_pct"] = 0.5;
+        j["use_parallel_residual"] = true;
+        break;
+    case ModelFamily::Llama:
+        j["model_type"] = "llama";
+        j["hidden_size"] = hidden;
+        j["num_hidden_layers"] = layers;
+        j["num_attention_heads"] = heads;
+        j["num_key_value_heads"] = heads / 2 > 0 ? heads / 2 : 1;
+        j["intermediate_size"] = 3 * hidden;
+        j["max_position_embeddings"] = 128;
+        j["tie_word_embeddings"] = false;
+        break;
+    }
+    return ModelConfig::fromJson(j.dump(), "tiny config");
+}
+
+void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards)
+{
+    std::filesystem::create_directories(dir);
+    writeText(dir / "config.json", config.toJson());
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+    const auto specs = Transformer::parameterSpecs(config);
+    std::vector<std::pair<std::string, at::Tensor>> tensors;
+    for (const auto &spec : specs) {
+        at::Tensor t;
+        const bool vector = spec.shape.size() == 1;
+        if (vector && isNormOrBias(spec.name) && spec.name.find(".bias") == std::string::npos)
+            t = 1.0 + 0.1 * at::randn(spec.shape, gen, at::TensorOptions().dtype(at::kFloat));
+        else
+            t = (vector ? 0.01 : 0.02) * at::randn(spec.shape, gen, at::TensorOptions().dtype(at::kFloat));
+        tensors.emplace_back(spec.name, t);
+    }
+    shards = std::max(1, std::min<int>(shards, static_cast<int>(tensors.size())));
+    if (shards == 1) {
+        std::vector<TensorSource> sources;
+        for (const auto &[name, t] : tensors)
+            sources.push_back(tensorSource(name, t));
+        writeSafetensors(dir / "model.safetensors", std::move(sources));
+        return;
+    }
+    nlohmann::json index;
+    uint64_t total = 0;
+    const std::size_t per = (tensors.size() + shards - 1) / shards;
+    for (int s = 0; s < shards; ++s) {
+        char file[64];
+        std::snprintf(file, sizeof file, "model-%05d-of-%05d.safetensors", s + 1, shards);
+        std::vector<TensorSource> sources;
+        for (std::size_t i = s * per; i < std::min(tensors.size(), (s + 1) * per); ++i) {
+            sources.push_back(tensorSource(tensors[i].first, tensors[i].second));
+            index["weight_map"][tensors[i].first] = file;
+            total += tensors[i].second.nbytes();
+        }
+        writeSafetensors(dir / file, std::move(sources));
+    }
+    index["metadata"]["total_size"] = total;
+    writeText(dir / "model.safetensors.index.json", index.dump(2));
+}
+
+void saveCheckpoint(const Transformer &model, const std::filesystem::path &dir)
+{
+    std::filesystem::create_directories(dir);
+    writeText(dir / "config.json", model.config().toJson());
+    std::vector<TensorSource> sources;
+    for (const auto &[name, t] : model.namedParameters())
+        sources.push_back(tensorSource(name, t));
+    writeSafetensors(dir / "model.safetensors", std::move(sources));
+}
+
+} // namespace engram
