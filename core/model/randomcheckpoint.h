@@ -11,7 +11,7 @@ namespace engram {
 
 class Transformer;
 
-/// Writes config.json and model.safetensors with seeded random weights (normal, std 0.02
+/// Writes config.json and model.safetensors with seeded random weights (normal, std 0.1
 /// for matrices; norms around 1) into `dir` (created if needed). When `shards` > 1 the
 /// weights are split over that many files plus model.safetensors.index.json.
 void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed,
