@@ -6,12 +6,12 @@
 //
 //   bench_model [--family gpt2|gptj|gpt_neox|llama] [--hidden 768] [--layers 12] [--heads 12]
 //               [--vocab 50257] [--batch 8] [--tokens 128] [--repeats 5] [--threads N]
-//               [--dtype fp32|bf16] [--new-tokens 32]
+//               [--dtype fp32|bf16] [--new-tokens 32] [--device cpu|cuda]
 
 #include "core/model/generator.h"
+#include "core/model/modelinfo.h"
 #include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
-#include "core/model/modelinfo.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -30,7 +30,10 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
+double seconds(Clock::time_point a, Clock::time_point b)
+{
+    return std::chrono::duration<double>(b - a).count();
+}
 
 double median(std::vector<double> v)
 {
@@ -40,12 +43,11 @@ double median(std::vector<double> v)
 
 } // namespace
 
-int main(int argc, char **argv)
+int run(int argc, char **argv)
 {
     std::map<std::string, std::string> opt = {{"--family", "gpt2"}, {"--hidden", "768"}, {"--layers", "12"},
-                                              {"--heads", "12"},    {"--vocab", "50257"}, {"--batch", "8"},
-                                              {"--tokens", "128"},  {"--repeats", "5"},   {"--threads", "0"},
-                                              {"--dtype", "fp32"},  {"--new-tokens", "32"}};
+        {"--heads", "12"}, {"--vocab", "50257"}, {"--batch", "8"}, {"--tokens", "128"}, {"--repeats", "5"},
+        {"--threads", "0"}, {"--dtype", "fp32"}, {"--new-tokens", "32"}, {"--device", "cpu"}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "unknown option %s\n", argv[i]);
@@ -57,16 +59,14 @@ int main(int argc, char **argv)
     configureThreads(num("--threads"));
     c10::GradMode::set_enabled(false);
 
-    const std::map<std::string, ModelFamily> families = {{"gpt2", ModelFamily::Gpt2},
-                                                         {"gptj", ModelFamily::GptJ},
-                                                         {"gpt_neox", ModelFamily::GptNeoX},
-                                                         {"llama", ModelFamily::Llama}};
+    const std::map<std::string, ModelFamily> families = {{"gpt2", ModelFamily::Gpt2}, {"gptj", ModelFamily::GptJ},
+        {"gpt_neox", ModelFamily::GptNeoX}, {"llama", ModelFamily::Llama}};
     if (!families.count(opt["--family"])) {
         std::fprintf(stderr, "unknown family %s\n", opt["--family"].c_str());
         return 2;
     }
-    ModelConfig config = tinyConfig(families.at(opt["--family"]), num("--vocab"), num("--hidden"), num("--layers"),
-                                    num("--heads"));
+    ModelConfig config
+        = tinyConfig(families.at(opt["--family"]), num("--vocab"), num("--hidden"), num("--layers"), num("--heads"));
     const auto dir = std::filesystem::temp_directory_path() / ("engram-bench-" + std::to_string(::getpid()));
     std::filesystem::remove_all(dir);
 
@@ -80,16 +80,18 @@ int main(int argc, char **argv)
     for (int r = 0; r < 3; ++r) {
         model.reset();
         t0 = Clock::now();
-        model = Transformer::load(dir, LoadOptions{"cpu", opt["--dtype"]});
+        model = Transformer::load(dir, LoadOptions {opt["--device"], opt["--dtype"]});
         loads.push_back(seconds(t0, Clock::now()));
     }
     const int B = num("--batch"), T = num("--tokens");
     const at::Tensor ids = at::randint(0, config.vocabSize, {B, T}, at::kLong);
-    model->forward(ids); // warm-up
+    // .item() on the result waits for the device, so GPU timings include the kernels.
+    auto sync = [](const ForwardOutput &out) { return out.logits.sum().item<double>(); };
+    sync(model->forward(ids)); // warm-up
     std::vector<double> fwd;
     for (int r = 0; r < num("--repeats"); ++r) {
         t0 = Clock::now();
-        model->forward(ids);
+        sync(model->forward(ids));
         fwd.push_back(seconds(t0, Clock::now()));
     }
     GenerationParams gp;
@@ -105,14 +107,25 @@ int main(int argc, char **argv)
     std::filesystem::remove_all(dir);
 
     const double fwdS = median(fwd);
-    std::printf("bench_model: %s d=%d layers=%d heads=%d vocab=%d params=%.1fM dtype=%s threads=%d\n",
-                opt["--family"].c_str(), config.hiddenSize, config.numLayers, config.numHeads, config.vocabSize,
-                config.parameterCount() / 1e6, opt["--dtype"].c_str(), runtimeInfo().threads);
+    std::printf("bench_model: %s d=%d layers=%d heads=%d vocab=%d params=%.1fM dtype=%s device=%s threads=%d\n",
+        opt["--family"].c_str(), config.hiddenSize, config.numLayers, config.numHeads, config.vocabSize,
+        config.parameterCount() / 1e6, opt["--dtype"].c_str(), opt["--device"].c_str(), runtimeInfo().threads);
     std::printf("  checkpoint      %.1f MiB written in %.2f s\n", bytes / 1048576.0, writeS);
-    std::printf("  load            %.2f ms (median of 3; weights memory-mapped, headers validated)\n", 1000 * median(loads));
+    std::printf(
+        "  load            %.2f ms (median of 3; weights memory-mapped, headers validated)\n", 1000 * median(loads));
     std::printf("  forward         batch %d x %d tokens: %.3f s -> %.0f tokens/s (median of %zu)\n", B, T, fwdS,
-                B * T / fwdS, fwd.size());
+        B * T / fwdS, fwd.size());
     std::printf("  generate        %d new tokens, KV cache: %.3f s -> %.1f tokens/s\n", gp.maxNewTokens, genS,
-                gp.maxNewTokens / genS);
+        gp.maxNewTokens / genS);
     return 0;
+}
+
+int main(int argc, char **argv)
+{
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "bench_model: %s\n", e.what());
+        return 1;
+    }
 }

@@ -27,27 +27,27 @@ inline std::filesystem::path fixture(const QString &relative)
 } // namespace engram::test
 
 /// Skips the current test with a clear message when a fixture is missing.
-#define ENGRAM_REQUIRE_FIXTURE(var, relative)                                                                      \
-    const std::filesystem::path var = engram::test::fixture(QStringLiteral(relative));                             \
-    if (var.empty())                                                                                                \
-        QSKIP(qPrintable(QStringLiteral("fixture %1 not found under %2 (set ENGRAM_FIXTURES)")                     \
+#define ENGRAM_REQUIRE_FIXTURE(var, relative)                                                                          \
+    const std::filesystem::path var = engram::test::fixture(QStringLiteral(relative));                                 \
+    if (var.empty())                                                                                                   \
+        QSKIP(qPrintable(QStringLiteral("fixture %1 not found under %2 (set ENGRAM_FIXTURES)")                         \
                              .arg(QStringLiteral(relative), engram::test::fixturesDir())));
 
 /// Asserts that `expr` throws engram::Error of `kind` whose message contains `needle`.
-#define ENGRAM_EXPECT_ERROR(expr, errorKind, needle)                                                               \
-    do {                                                                                                            \
-        bool thrown_ = false;                                                                                       \
-        try {                                                                                                       \
-            (void)(expr);                                                                                           \
-        } catch (const engram::Error &e_) {                                                                         \
-            thrown_ = true;                                                                                         \
-            QVERIFY2(e_.kind() == (errorKind),                                                                      \
-                     qPrintable(QStringLiteral("wrong error kind %1: %2")                                          \
-                                    .arg(QString::fromLatin1(engram::errorKindName(e_.kind())),                    \
-                                         QString::fromStdString(e_.what()))));                                      \
-            QVERIFY2(std::string(e_.what()).find(needle) != std::string::npos,                                     \
-                     qPrintable(QStringLiteral("message lacks '%1': %2")                                           \
-                                    .arg(QString::fromStdString(needle), QString::fromStdString(e_.what()))));     \
-        }                                                                                                           \
-        QVERIFY2(thrown_, "expected an engram::Error");                                                             \
+#define ENGRAM_EXPECT_ERROR(expr, errorKind, needle)                                                                   \
+    do {                                                                                                               \
+        bool thrown_ = false;                                                                                          \
+        try {                                                                                                          \
+            (void)(expr);                                                                                              \
+        } catch (const engram::Error &e_) {                                                                            \
+            thrown_ = true;                                                                                            \
+            QVERIFY2(e_.kind() == (errorKind),                                                                         \
+                qPrintable(QStringLiteral("wrong error kind %1: %2")                                                   \
+                               .arg(QString::fromLatin1(engram::errorKindName(e_.kind())),                             \
+                                   QString::fromStdString(e_.what()))));                                               \
+            QVERIFY2(std::string(e_.what()).find(needle) != std::string::npos,                                         \
+                qPrintable(QStringLiteral("message lacks '%1': %2")                                                    \
+                               .arg(QString::fromStdString(needle), QString::fromStdString(e_.what()))));              \
+        }                                                                                                              \
+        QVERIFY2(thrown_, "expected an engram::Error");                                                                \
     } while (false)

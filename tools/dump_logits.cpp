@@ -16,8 +16,8 @@
 
 int main(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {
-        {"--model", ""}, {"--ids", ""}, {"--device", "cpu"}, {"--dtype", "fp32"}, {"--greedy", "16"}};
+    std::map<std::string, std::string> opt
+        = {{"--model", ""}, {"--ids", ""}, {"--device", "cpu"}, {"--dtype", "fp32"}, {"--greedy", "16"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     try {
@@ -27,8 +27,8 @@ int main(int argc, char **argv)
         std::istringstream in(opt["--ids"]);
         for (int64_t id; in >> id;)
             ids.push_back(id);
-        const at::Tensor logits =
-            model->forward(at::tensor(ids, at::kLong).unsqueeze(0)).logits.squeeze(0).to(at::kCPU).contiguous();
+        const at::Tensor logits
+            = model->forward(at::tensor(ids, at::kLong).unsqueeze(0)).logits.squeeze(0).to(at::kCPU).contiguous();
         nlohmann::json out;
         out["device"] = opt["--device"];
         out["logits"] = nlohmann::json::array();

@@ -12,9 +12,8 @@
 
 int main(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--family", "gpt2"}, {"--out", ""},     {"--seed", "1"},
-                                              {"--vocab", "64"},    {"--hidden", "32"}, {"--layers", "2"},
-                                              {"--heads", "4"},     {"--shards", "1"}};
+    std::map<std::string, std::string> opt = {{"--family", "gpt2"}, {"--out", ""}, {"--seed", "1"}, {"--vocab", "64"},
+        {"--hidden", "32"}, {"--layers", "2"}, {"--heads", "4"}, {"--shards", "1"}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "make_random_checkpoint: unknown option %s\n", argv[i]);
@@ -22,21 +21,21 @@ int main(int argc, char **argv)
         }
         opt[argv[i]] = argv[i + 1];
     }
-    const std::map<std::string, engram::ModelFamily> families = {{"gpt2", engram::ModelFamily::Gpt2},
-                                                                 {"gptj", engram::ModelFamily::GptJ},
-                                                                 {"gpt_neox", engram::ModelFamily::GptNeoX},
-                                                                 {"llama", engram::ModelFamily::Llama}};
+    const std::map<std::string, engram::ModelFamily> families
+        = {{"gpt2", engram::ModelFamily::Gpt2}, {"gptj", engram::ModelFamily::GptJ},
+            {"gpt_neox", engram::ModelFamily::GptNeoX}, {"llama", engram::ModelFamily::Llama}};
     if (opt["--out"].empty() || !families.count(opt["--family"])) {
-        std::fprintf(stderr, "usage: make_random_checkpoint --family gpt2|gptj|gpt_neox|llama --out DIR [--seed S] "
-                             "[--vocab N] [--hidden N] [--layers N] [--heads N] [--shards N]\n");
+        std::fprintf(stderr,
+            "usage: make_random_checkpoint --family gpt2|gptj|gpt_neox|llama --out DIR [--seed S] "
+            "[--vocab N] [--hidden N] [--layers N] [--heads N] [--shards N]\n");
         return 2;
     }
     const auto n = [&](const char *k) { return std::atoi(opt[k].c_str()); };
     try {
-        const auto config = engram::tinyConfig(families.at(opt["--family"]), n("--vocab"), n("--hidden"),
-                                               n("--layers"), n("--heads"));
-        engram::writeRandomCheckpoint(config, opt["--out"], std::strtoull(opt["--seed"].c_str(), nullptr, 10),
-                                      n("--shards"));
+        const auto config = engram::tinyConfig(
+            families.at(opt["--family"]), n("--vocab"), n("--hidden"), n("--layers"), n("--heads"));
+        engram::writeRandomCheckpoint(
+            config, opt["--out"], std::strtoull(opt["--seed"].c_str(), nullptr, 10), n("--shards"));
     } catch (const std::exception &e) {
         std::fprintf(stderr, "make_random_checkpoint: %s\n", e.what());
         return 1;

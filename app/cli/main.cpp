@@ -16,9 +16,9 @@
 namespace {
 
 constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2;     // bad command line
-constexpr int kExitInput = 3;     // bad input files (corrupt, unsupported)
-constexpr int kExitRuntime = 4;   // failure while computing
+constexpr int kExitUsage = 2; // bad command line
+constexpr int kExitInput = 3; // bad input files (corrupt, unsupported)
+constexpr int kExitRuntime = 4; // failure while computing
 
 const char *kUsage = R"(Usage: engram-cli <command> [options]
 
@@ -77,7 +77,7 @@ Args parseArgs(int argc, char **argv)
         std::string a = argv[i];
         if (a.rfind("-", 0) != 0) {
             if (!args.command.empty())
-                throw UsageError{"unexpected argument '" + a + "'"};
+                throw UsageError {"unexpected argument '" + a + "'"};
             args.command = a;
             continue;
         }
@@ -94,7 +94,7 @@ Args parseArgs(int argc, char **argv)
             continue;
         }
         if (i + 1 >= argc)
-            throw UsageError{"option " + a + " needs a value"};
+            throw UsageError {"option " + a + " needs a value"};
         args.values[a] = argv[++i];
     }
     return args;
@@ -108,7 +108,7 @@ long toInt(const Args &args, const std::string &name, long fallback, long min, l
     char *end = nullptr;
     const long n = std::strtol(v->c_str(), &end, 10);
     if (end == v->c_str() || *end != '\0' || n < min || n > max)
-        throw UsageError{name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"};
+        throw UsageError {name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"};
     return n;
 }
 
@@ -120,7 +120,7 @@ double toDouble(const Args &args, const std::string &name, double fallback)
     char *end = nullptr;
     const double n = std::strtod(v->c_str(), &end);
     if (end == v->c_str() || *end != '\0')
-        throw UsageError{name + " must be a number"};
+        throw UsageError {name + " must be a number"};
     return n;
 }
 
@@ -128,7 +128,7 @@ std::string requireValue(const Args &args, const std::string &name)
 {
     const auto v = args.value(name);
     if (!v || v->empty())
-        throw UsageError{"'" + args.command + "' needs " + name};
+        throw UsageError {"'" + args.command + "' needs " + name};
     return *v;
 }
 
@@ -187,9 +187,10 @@ int cmdGenerate(const Args &args)
     p.temperature = toDouble(args, "--temperature", 1.0);
     p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
     p.useCache = !args.flag("--no-cache");
-    p.greedy = args.flag("--greedy") || (!args.value("--top-k") && !args.value("--top-p") && !args.value("--temperature"));
+    p.greedy
+        = args.flag("--greedy") || (!args.value("--top-k") && !args.value("--top-p") && !args.value("--temperature"));
     if (args.flag("--greedy") && (args.value("--top-k") || args.value("--top-p")))
-        throw UsageError{"--greedy cannot be combined with --top-k/--top-p"};
+        throw UsageError {"--greedy cannot be combined with --top-k/--top-p"};
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     const auto prompt = requireValue(args, "--prompt");
     const auto out = session->generate(prompt, p);
@@ -229,7 +230,7 @@ int main(int argc, char **argv)
             return cmdTokenize(args);
         if (args.command == "generate")
             return cmdGenerate(args);
-        throw UsageError{"unknown command '" + args.command + "'"};
+        throw UsageError {"unknown command '" + args.command + "'"};
     } catch (const UsageError &e) {
         std::cerr << "engram-cli: " << e.message << "\nRun 'engram-cli --help' for usage.\n";
         return kExitUsage;

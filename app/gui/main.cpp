@@ -18,11 +18,10 @@ int main(int argc, char **argv)
     parser.setApplicationDescription(QStringLiteral("Knowledge-editing workbench for transformer language models"));
     parser.addHelpOption();
     parser.addVersionOption();
-    QCommandLineOption model(QStringList{QStringLiteral("m"), QStringLiteral("model")},
-                             QStringLiteral("Open the Hugging Face model directory <dir> on start."), QStringLiteral("dir"));
+    QCommandLineOption model(QStringList {QStringLiteral("m"), QStringLiteral("model")},
+        QStringLiteral("Open the Hugging Face model directory <dir> on start."), QStringLiteral("dir"));
     QCommandLineOption quitAfter(QStringLiteral("quit-after"),
-                                 QStringLiteral("Close the window after <ms> milliseconds (smoke tests)."),
-                                 QStringLiteral("ms"));
+        QStringLiteral("Close the window after <ms> milliseconds (smoke tests)."), QStringLiteral("ms"));
     parser.addOption(model);
     parser.addOption(quitAfter);
     parser.process(app);

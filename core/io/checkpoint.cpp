@@ -13,16 +13,26 @@ namespace engram {
 c10::ScalarType toScalarType(DType dtype)
 {
     switch (dtype) {
-    case DType::F64: return at::kDouble;
-    case DType::F32: return at::kFloat;
-    case DType::F16: return at::kHalf;
-    case DType::BF16: return at::kBFloat16;
-    case DType::I64: return at::kLong;
-    case DType::I32: return at::kInt;
-    case DType::I16: return at::kShort;
-    case DType::I8: return at::kChar;
-    case DType::U8: return at::kByte;
-    case DType::Bool: return at::kBool;
+    case DType::F64:
+        return at::kDouble;
+    case DType::F32:
+        return at::kFloat;
+    case DType::F16:
+        return at::kHalf;
+    case DType::BF16:
+        return at::kBFloat16;
+    case DType::I64:
+        return at::kLong;
+    case DType::I32:
+        return at::kInt;
+    case DType::I16:
+        return at::kShort;
+    case DType::I8:
+        return at::kChar;
+    case DType::U8:
+        return at::kByte;
+    case DType::Bool:
+        return at::kBool;
     }
     throw Error(ErrorKind::DTypeMismatch, "unknown dtype");
 }
@@ -30,20 +40,31 @@ c10::ScalarType toScalarType(DType dtype)
 DType fromScalarType(c10::ScalarType type)
 {
     switch (type) {
-    case at::kDouble: return DType::F64;
-    case at::kFloat: return DType::F32;
-    case at::kHalf: return DType::F16;
-    case at::kBFloat16: return DType::BF16;
-    case at::kLong: return DType::I64;
-    case at::kInt: return DType::I32;
-    case at::kShort: return DType::I16;
-    case at::kChar: return DType::I8;
-    case at::kByte: return DType::U8;
-    case at::kBool: return DType::Bool;
-    default: break;
+    case at::kDouble:
+        return DType::F64;
+    case at::kFloat:
+        return DType::F32;
+    case at::kHalf:
+        return DType::F16;
+    case at::kBFloat16:
+        return DType::BF16;
+    case at::kLong:
+        return DType::I64;
+    case at::kInt:
+        return DType::I32;
+    case at::kShort:
+        return DType::I16;
+    case at::kChar:
+        return DType::I8;
+    case at::kByte:
+        return DType::U8;
+    case at::kBool:
+        return DType::Bool;
+    default:
+        break;
     }
-    throw Error(ErrorKind::DTypeMismatch, std::string("tensor type ") + c10::toString(type) +
-                                              " cannot be stored in safetensors");
+    throw Error(ErrorKind::DTypeMismatch,
+        std::string("tensor type ") + c10::toString(type) + " cannot be stored in safetensors");
 }
 
 TensorSource tensorSource(const std::string &name, const at::Tensor &tensor)
@@ -69,7 +90,7 @@ WeightStore WeightStore::openFile(const std::filesystem::path &file)
     const std::string shard = file.filename().string();
     store.m_shardNames.push_back(shard);
     for (const auto &info : st->tensors())
-        store.m_entries[info.name] = Entry{st, &info, shard};
+        store.m_entries[info.name] = Entry {st, &info, shard};
     return store;
 }
 
@@ -83,12 +104,13 @@ WeightStore WeightStore::openDirectory(const std::filesystem::path &dir)
         return store;
     }
     if (!std::filesystem::exists(index)) {
-        const bool hasBin = std::filesystem::exists(dir / "pytorch_model.bin") ||
-                            std::filesystem::exists(dir / "pytorch_model.bin.index.json");
-        throw Error(ErrorKind::Io, "no model.safetensors or model.safetensors.index.json in " + dir.string() +
-                                       (hasBin ? " (only PyTorch .bin weights found; convert them to safetensors "
-                                                 "with transformers' save_pretrained(safe_serialization=True))"
-                                               : ""));
+        const bool hasBin = std::filesystem::exists(dir / "pytorch_model.bin")
+            || std::filesystem::exists(dir / "pytorch_model.bin.index.json");
+        throw Error(ErrorKind::Io,
+            "no model.safetensors or model.safetensors.index.json in " + dir.string()
+                + (hasBin ? " (only PyTorch .bin weights found; convert them to safetensors "
+                            "with transformers' save_pretrained(safe_serialization=True))"
+                          : ""));
     }
     nlohmann::json json;
     try {
@@ -107,7 +129,8 @@ WeightStore WeightStore::openDirectory(const std::filesystem::path &dir)
             throw Error(ErrorKind::CorruptFile, index.string() + ": shard for '" + it.key() + "' is not a string");
         const auto shard = it.value().get<std::string>();
         if (shard.find('/') != std::string::npos || shard == ".." || shard.empty())
-            throw Error(ErrorKind::CorruptFile, index.string() + ": shard name '" + shard + "' is not a plain file name");
+            throw Error(
+                ErrorKind::CorruptFile, index.string() + ": shard name '" + shard + "' is not a plain file name");
         auto &file = opened[shard];
         if (!file) {
             file = SafetensorsFile::open(dir / shard);
@@ -116,14 +139,18 @@ WeightStore WeightStore::openDirectory(const std::filesystem::path &dir)
         }
         const TensorInfo *info = file->find(it.key());
         if (!info)
-            throw Error(ErrorKind::MissingTensor, index.string() + " lists tensor '" + it.key() + "' in " + shard +
-                                                      ", but that shard does not contain it");
-        store.m_entries[it.key()] = Entry{file, info, shard};
+            throw Error(ErrorKind::MissingTensor,
+                index.string() + " lists tensor '" + it.key() + "' in " + shard
+                    + ", but that shard does not contain it");
+        store.m_entries[it.key()] = Entry {file, info, shard};
     }
     return store;
 }
 
-bool WeightStore::contains(const std::string &name) const { return m_entries.count(name) != 0; }
+bool WeightStore::contains(const std::string &name) const
+{
+    return m_entries.count(name) != 0;
+}
 
 const TensorInfo &WeightStore::info(const std::string &name) const
 {
@@ -151,7 +178,8 @@ at::Tensor WeightStore::tensor(const std::string &name) const
         return out;
     }
     auto keepAlive = e.file;
-    return at::from_blob(data, e.info->shape, [keepAlive](void *) {}, options);
+    return at::from_blob(
+        data, e.info->shape, [keepAlive](void *) {}, options);
 }
 
 std::vector<std::string> WeightStore::names() const
@@ -163,7 +191,10 @@ std::vector<std::string> WeightStore::names() const
     return out;
 }
 
-std::vector<std::string> WeightStore::shardFiles() const { return m_shardNames; }
+std::vector<std::string> WeightStore::shardFiles() const
+{
+    return m_shardNames;
+}
 
 std::string WeightStore::shardOf(const std::string &name) const
 {

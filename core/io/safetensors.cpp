@@ -46,7 +46,8 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::open(const std::filesyst
     const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         throw Error(ErrorKind::Io, "cannot open " + path.string() + ": " + std::strerror(errno));
-    struct stat st {};
+    struct stat st {
+    };
     if (::fstat(fd, &st) != 0) {
         const int err = errno;
         ::close(fd);
@@ -81,15 +82,16 @@ void SafetensorsFile::parseHeader()
     if (headerLen > kMaxHeaderBytes)
         corrupt(m_path, "header length " + std::to_string(headerLen) + " exceeds the 100 MiB limit");
     if (headerLen > m_size - 8)
-        corrupt(m_path, "header length " + std::to_string(headerLen) + " runs past the end of the file (" +
-                            std::to_string(m_size) + " bytes); the file is probably truncated");
+        corrupt(m_path,
+            "header length " + std::to_string(headerLen) + " runs past the end of the file (" + std::to_string(m_size)
+                + " bytes); the file is probably truncated");
     m_dataStart = 8 + headerLen;
     const uint64_t dataSize = m_size - m_dataStart;
 
     nlohmann::json header;
     try {
-        header = nlohmann::json::parse(reinterpret_cast<const char *>(m_map + 8),
-                                       reinterpret_cast<const char *>(m_map + 8 + headerLen));
+        header = nlohmann::json::parse(
+            reinterpret_cast<const char *>(m_map + 8), reinterpret_cast<const char *>(m_map + 8 + headerLen));
     } catch (const nlohmann::json::parse_error &e) {
         corrupt(m_path, std::string("header is not valid JSON (") + e.what() + ")");
     }
@@ -110,8 +112,8 @@ void SafetensorsFile::parseHeader()
             continue;
         }
         const std::string where = "tensor '" + name + "'";
-        if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape") ||
-            !entry.contains("data_offsets"))
+        if (!entry.is_object() || !entry.contains("dtype") || !entry.contains("shape")
+            || !entry.contains("data_offsets"))
             corrupt(m_path, where + " lacks dtype, shape or data_offsets");
         if (!entry["dtype"].is_string())
             corrupt(m_path, where + ": dtype is not a string");
@@ -135,8 +137,8 @@ void SafetensorsFile::parseHeader()
             info.shape.push_back(static_cast<int64_t>(d));
         }
         const auto &offsets = entry["data_offsets"];
-        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned() ||
-            !offsets[1].is_number_unsigned())
+        if (!offsets.is_array() || offsets.size() != 2 || !offsets[0].is_number_unsigned()
+            || !offsets[1].is_number_unsigned())
             corrupt(m_path, where + ": data_offsets must be two non-negative integers");
         info.begin = offsets[0].get<uint64_t>();
         info.end = offsets[1].get<uint64_t>();
@@ -144,12 +146,13 @@ void SafetensorsFile::parseHeader()
             corrupt(m_path, where + ": data_offsets end before they begin");
         uint64_t expected = 0;
         if (multiplyOverflows(numel, dtypeSize(info.dtype), expected) || expected != info.byteSize())
-            corrupt(m_path, where + ": shape x " + dtypeText + " needs " + std::to_string(expected) +
-                                " bytes but data_offsets span " + std::to_string(info.byteSize()));
+            corrupt(m_path,
+                where + ": shape x " + dtypeText + " needs " + std::to_string(expected)
+                    + " bytes but data_offsets span " + std::to_string(info.byteSize()));
         if (info.end > dataSize)
-            corrupt(m_path, where + ": data ends at byte " + std::to_string(info.end) +
-                                " but the data section holds only " + std::to_string(dataSize) +
-                                " bytes; the file is probably truncated");
+            corrupt(m_path,
+                where + ": data ends at byte " + std::to_string(info.end) + " but the data section holds only "
+                    + std::to_string(dataSize) + " bytes; the file is probably truncated");
         m_index[name] = m_tensors.size();
         m_tensors.push_back(std::move(info));
     }
@@ -158,12 +161,13 @@ void SafetensorsFile::parseHeader()
     for (const auto &t : m_tensors)
         if (t.byteSize() > 0)
             byOffset.push_back(&t);
-    std::sort(byOffset.begin(), byOffset.end(),
-              [](const TensorInfo *a, const TensorInfo *b) { return a->begin < b->begin; });
+    std::sort(
+        byOffset.begin(), byOffset.end(), [](const TensorInfo *a, const TensorInfo *b) { return a->begin < b->begin; });
     for (std::size_t i = 1; i < byOffset.size(); ++i) {
         if (byOffset[i]->begin < byOffset[i - 1]->end)
-            corrupt(m_path, "tensors '" + byOffset[i - 1]->name + "' and '" + byOffset[i]->name +
-                                "' have overlapping data_offsets");
+            corrupt(m_path,
+                "tensors '" + byOffset[i - 1]->name + "' and '" + byOffset[i]->name
+                    + "' have overlapping data_offsets");
     }
 }
 
@@ -184,12 +188,13 @@ void *SafetensorsFile::mutableData(const TensorInfo &info) const
 }
 
 void writeSafetensors(const std::filesystem::path &path, std::vector<TensorSource> tensors,
-                      const std::map<std::string, std::string> &metadata)
+    const std::map<std::string, std::string> &metadata)
 {
     std::sort(tensors.begin(), tensors.end(), [](const auto &a, const auto &b) { return a.name < b.name; });
     for (std::size_t i = 1; i < tensors.size(); ++i)
         if (tensors[i].name == tensors[i - 1].name)
-            throw Error(ErrorKind::InvalidArgument, "duplicate tensor name '" + tensors[i].name + "' for " + path.string());
+            throw Error(
+                ErrorKind::InvalidArgument, "duplicate tensor name '" + tensors[i].name + "' for " + path.string());
 
     // Header: "__metadata__" first, then tensors in sorted-name order (as safetensors writes it).
     std::string header = "{";
@@ -236,8 +241,9 @@ void writeSafetensors(const std::filesystem::path &path, std::vector<TensorSourc
             written += size;
         });
         if (written != expected)
-            throw Error(ErrorKind::InvalidArgument, "tensor '" + t.name + "' produced " + std::to_string(written) +
-                                                        " bytes, expected " + std::to_string(expected));
+            throw Error(ErrorKind::InvalidArgument,
+                "tensor '" + t.name + "' produced " + std::to_string(written) + " bytes, expected "
+                    + std::to_string(expected));
     }
     out.commit();
 }

@@ -31,7 +31,7 @@ struct TensorInfo {
     DType dtype = DType::F32;
     std::vector<int64_t> shape;
     uint64_t begin = 0; // byte offset in the data buffer
-    uint64_t end = 0;   // one past the last byte
+    uint64_t end = 0; // one past the last byte
 
     int64_t numel() const;
     uint64_t byteSize() const { return end - begin; }
@@ -86,6 +86,6 @@ struct TensorSource {
 /// sibling file, flushed and renamed into place, so a failure never leaves a partial file.
 /// Throws engram::Error(Io, InvalidArgument).
 void writeSafetensors(const std::filesystem::path &path, std::vector<TensorSource> tensors,
-                      const std::map<std::string, std::string> &metadata = {{"format", "pt"}});
+    const std::map<std::string, std::string> &metadata = {{"format", "pt"}});
 
 } // namespace engram

@@ -4,8 +4,8 @@
 #include "core/util/error.h"
 
 #include <ATen/ATen.h>
-#include <ATen/core/Generator.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <ATen/core/Generator.h>
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
@@ -37,8 +37,8 @@ int64_t pickToken(at::Tensor logits, const GenerationParams &p, at::Generator &g
 
 } // namespace
 
-GenerationResult generate(const Transformer &model, const std::vector<int64_t> &prompt,
-                          const GenerationParams &params, const std::function<bool(int64_t)> &onToken)
+GenerationResult generate(const Transformer &model, const std::vector<int64_t> &prompt, const GenerationParams &params,
+    const std::function<bool(int64_t)> &onToken)
 {
     if (prompt.empty())
         throw Error(ErrorKind::InvalidArgument, "generation needs at least one prompt token");
@@ -47,11 +47,11 @@ GenerationResult generate(const Transformer &model, const std::vector<int64_t> &
     if (params.topP <= 0.0 || params.topP > 1.0)
         throw Error(ErrorKind::InvalidArgument, "top-p must be in (0, 1]");
     const int64_t context = model.config().maxPositions;
-    if (static_cast<int64_t>(prompt.size()) + params.maxNewTokens > context &&
-        model.config().positions == PositionScheme::Learned)
+    if (static_cast<int64_t>(prompt.size()) + params.maxNewTokens > context
+        && model.config().positions == PositionScheme::Learned)
         throw Error(ErrorKind::InvalidArgument,
-                    "prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(params.maxNewTokens) +
-                        " new tokens exceeds the model's context of " + std::to_string(context));
+            "prompt (" + std::to_string(prompt.size()) + " tokens) plus " + std::to_string(params.maxNewTokens)
+                + " new tokens exceeds the model's context of " + std::to_string(context));
 
     c10::NoGradGuard noGrad;
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(params.seed);
@@ -76,7 +76,7 @@ GenerationResult generate(const Transformer &model, const std::vector<int64_t> &
             result.stoppedOnToken = true;
             break;
         }
-        next = params.useCache ? at::tensor(std::vector<int64_t>{token}, longOpts).unsqueeze(0)
+        next = params.useCache ? at::tensor(std::vector<int64_t> {token}, longOpts).unsqueeze(0)
                                : at::tensor(all, longOpts).unsqueeze(0);
     }
     return result;

@@ -25,10 +25,9 @@ void checkPositions(const at::Tensor &act, const std::vector<TokenPosition> &pos
     for (const auto &p : positions)
         if (p.row < 0 || p.row >= act.size(0) || p.position < 0 || p.position >= act.size(1))
             throw Error(ErrorKind::InvalidArgument,
-                        std::string("intervention at ") + siteName(site) + " layer " + std::to_string(layer) +
-                            ": position (" + std::to_string(p.row) + ", " + std::to_string(p.position) +
-                            ") is outside the batch [" + std::to_string(act.size(0)) + ", " +
-                            std::to_string(act.size(1)) + "]");
+                std::string("intervention at ") + siteName(site) + " layer " + std::to_string(layer) + ": position ("
+                    + std::to_string(p.row) + ", " + std::to_string(p.position) + ") is outside the batch ["
+                    + std::to_string(act.size(0)) + ", " + std::to_string(act.size(1)) + "]");
 }
 
 } // namespace
@@ -36,18 +35,29 @@ void checkPositions(const at::Tensor &act, const std::vector<TokenPosition> &pos
 const char *siteName(Site site)
 {
     switch (site) {
-    case Site::Embedding: return "embedding";
-    case Site::AttentionOutput: return "attention-output";
-    case Site::MlpKey: return "mlp-key";
-    case Site::MlpOutput: return "mlp-output";
-    case Site::BlockOutput: return "block-output";
+    case Site::Embedding:
+        return "embedding";
+    case Site::AttentionOutput:
+        return "attention-output";
+    case Site::MlpKey:
+        return "mlp-key";
+    case Site::MlpOutput:
+        return "mlp-output";
+    case Site::BlockOutput:
+        return "block-output";
     }
     return "?";
 }
 
-void Interventions::add(Site site, int layer, Hook hook) { m_hooks[{site, layer}].push_back(std::move(hook)); }
+void Interventions::add(Site site, int layer, Hook hook)
+{
+    m_hooks[{site, layer}].push_back(std::move(hook));
+}
 
-bool Interventions::has(Site site, int layer) const { return m_hooks.count({site, layer}) != 0; }
+bool Interventions::has(Site site, int layer) const
+{
+    return m_hooks.count({site, layer}) != 0;
+}
 
 at::Tensor Interventions::apply(Site site, int layer, at::Tensor activation) const
 {
@@ -67,8 +77,8 @@ void Interventions::record(Site site, int layer, at::Tensor *out, bool keepGraph
     });
 }
 
-void Interventions::recordAt(Site site, int layer, std::vector<TokenPosition> positions, at::Tensor *out,
-                             bool keepGraph)
+void Interventions::recordAt(
+    Site site, int layer, std::vector<TokenPosition> positions, at::Tensor *out, bool keepGraph)
 {
     add(site, layer, [=](const at::Tensor &act) {
         checkPositions(act, positions, site, layer);

@@ -48,8 +48,7 @@ public:
     /// unless keepGraph). `out` must outlive the forward pass.
     void record(Site site, int layer, at::Tensor *out, bool keepGraph = false);
     /// Stores the vectors at `positions` as rows of *out ([positions.size(), width]).
-    void recordAt(Site site, int layer, std::vector<TokenPosition> positions, at::Tensor *out,
-                  bool keepGraph = false);
+    void recordAt(Site site, int layer, std::vector<TokenPosition> positions, at::Tensor *out, bool keepGraph = false);
     /// Replaces the vectors at `positions` with the rows of `values` ([n, width]);
     /// gradients flow into `values` when it requires grad.
     void replaceAt(Site site, int layer, std::vector<TokenPosition> positions, at::Tensor values);

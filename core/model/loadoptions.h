@@ -7,7 +7,7 @@ namespace engram {
 
 struct LoadOptions {
     std::string device = "cpu"; // "cpu", "cuda", "cuda:1"
-    std::string dtype = "fp32";  // "fp32", "fp16", "bf16"
+    std::string dtype = "fp32"; // "fp32", "fp16", "bf16"
 };
 
 } // namespace engram

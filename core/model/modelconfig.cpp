@@ -70,8 +70,8 @@ Activation parseActivation(const Reader &r, const char *key, const std::string &
         return Activation::Relu;
     if (name == "silu" || name == "swish")
         return Activation::Silu;
-    r.fail(std::string("unsupported activation \"") + name + "\" in field \"" + key +
-           "\" (supported: gelu_new, gelu_pytorch_tanh, gelu, gelu_fast, relu, silu)");
+    r.fail(std::string("unsupported activation \"") + name + "\" in field \"" + key
+        + "\" (supported: gelu_new, gelu_pytorch_tanh, gelu, gelu_fast, relu, silu)");
 }
 
 void readTokenIds(const Reader &r, ModelConfig &c)
@@ -117,15 +117,22 @@ void readRopeScaling(const Reader &r, ModelConfig &c)
 const char *familyName(ModelFamily family)
 {
     switch (family) {
-    case ModelFamily::Gpt2: return "GPT-2";
-    case ModelFamily::GptJ: return "GPT-J";
-    case ModelFamily::GptNeoX: return "GPT-NeoX";
-    case ModelFamily::Llama: return "Llama";
+    case ModelFamily::Gpt2:
+        return "GPT-2";
+    case ModelFamily::GptJ:
+        return "GPT-J";
+    case ModelFamily::GptNeoX:
+        return "GPT-NeoX";
+    case ModelFamily::Llama:
+        return "Llama";
     }
     return "?";
 }
 
-std::string supportedModelTypes() { return "gpt2, gptj, gpt_neox, llama, mistral, qwen2"; }
+std::string supportedModelTypes()
+{
+    return "gpt2, gptj, gpt_neox, llama, mistral, qwen2";
+}
 
 ModelConfig ModelConfig::fromFile(const std::filesystem::path &configJson)
 {
@@ -142,7 +149,7 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
     }
     if (!j.is_object())
         throw Error(ErrorKind::InvalidConfig, source + " is not a JSON object");
-    const Reader r{j, source};
+    const Reader r {j, source};
     ModelConfig c;
     c.modelType = r.string("model_type", "");
     if (c.modelType.empty())
@@ -177,8 +184,8 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
             c.scaleAttnByInverseLayerIdx = r.boolean("scale_attn_by_inverse_layer_idx", false);
         }
         if (c.numHeads == 0 || c.hiddenSize % c.numHeads != 0)
-            r.fail("n_embd (" + std::to_string(c.hiddenSize) + ") is not divisible by n_head (" +
-                   std::to_string(c.numHeads) + ")");
+            r.fail("n_embd (" + std::to_string(c.hiddenSize) + ") is not divisible by n_head ("
+                + std::to_string(c.numHeads) + ")");
         c.headDim = c.hiddenSize / c.numHeads;
         if (gptj) {
             c.rotaryDim = r.integer("rotary_dim", c.headDim);
@@ -240,19 +247,19 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
         if (windowed && r.has("sliding_window") && r.j["sliding_window"].is_number_integer())
             c.slidingWindow = r.integer("sliding_window");
     } else {
-        throw Error(ErrorKind::UnsupportedArchitecture, "unsupported architecture: " + c.modelType +
-                                                            " (supported: " + supportedModelTypes() + ")");
+        throw Error(ErrorKind::UnsupportedArchitecture,
+            "unsupported architecture: " + c.modelType + " (supported: " + supportedModelTypes() + ")");
     }
     readTokenIds(r, c);
 
     if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.numLayers <= 0 || c.numHeads <= 0 || c.intermediateSize <= 0)
         r.fail("vocab size, hidden size, layer count, head count and MLP width must all be positive");
     if (c.numKvHeads <= 0 || c.numHeads % c.numKvHeads != 0)
-        r.fail("num_attention_heads (" + std::to_string(c.numHeads) + ") must be a multiple of num_key_value_heads (" +
-               std::to_string(c.numKvHeads) + ")");
+        r.fail("num_attention_heads (" + std::to_string(c.numHeads) + ") must be a multiple of num_key_value_heads ("
+            + std::to_string(c.numKvHeads) + ")");
     if (c.rotaryDim % 2 != 0 || c.rotaryDim > c.headDim)
-        r.fail("rotary dimension " + std::to_string(c.rotaryDim) + " must be even and at most the head size " +
-               std::to_string(c.headDim));
+        r.fail("rotary dimension " + std::to_string(c.rotaryDim) + " must be even and at most the head size "
+            + std::to_string(c.headDim));
     return c;
 }
 
@@ -263,11 +270,21 @@ std::string ModelConfig::toJson() const
     j["vocab_size"] = vocabSize;
     const char *act = "gelu_new";
     switch (activation) {
-    case Activation::GeluNew: act = "gelu_new"; break;
-    case Activation::Gelu: act = "gelu"; break;
-    case Activation::GeluFast: act = "gelu_fast"; break;
-    case Activation::Relu: act = "relu"; break;
-    case Activation::Silu: act = "silu"; break;
+    case Activation::GeluNew:
+        act = "gelu_new";
+        break;
+    case Activation::Gelu:
+        act = "gelu";
+        break;
+    case Activation::GeluFast:
+        act = "gelu_fast";
+        break;
+    case Activation::Relu:
+        act = "relu";
+        break;
+    case Activation::Silu:
+        act = "silu";
+        break;
     }
     switch (family) {
     case ModelFamily::Gpt2:
@@ -303,8 +320,8 @@ std::string ModelConfig::toJson() const
         break;
     case ModelFamily::Llama:
         j["architectures"] = {modelType == "qwen2" ? "Qwen2ForCausalLM"
-                              : modelType == "mistral" ? "MistralForCausalLM"
-                                                       : "LlamaForCausalLM"};
+                : modelType == "mistral"           ? "MistralForCausalLM"
+                                                   : "LlamaForCausalLM"};
         j["hidden_size"] = hiddenSize;
         j["num_hidden_layers"] = numLayers;
         j["num_attention_heads"] = numHeads;
@@ -324,11 +341,9 @@ std::string ModelConfig::toJson() const
         if (ropeScaling.type == RopeScaling::Type::Linear)
             j["rope_scaling"] = {{"rope_type", "linear"}, {"factor", ropeScaling.factor}};
         else if (ropeScaling.type == RopeScaling::Type::Llama3)
-            j["rope_scaling"] = {{"rope_type", "llama3"},
-                                 {"factor", ropeScaling.factor},
-                                 {"low_freq_factor", ropeScaling.lowFreqFactor},
-                                 {"high_freq_factor", ropeScaling.highFreqFactor},
-                                 {"original_max_position_embeddings", ropeScaling.originalMaxPositions}};
+            j["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", ropeScaling.factor},
+                {"low_freq_factor", ropeScaling.lowFreqFactor}, {"high_freq_factor", ropeScaling.highFreqFactor},
+                {"original_max_position_embeddings", ropeScaling.originalMaxPositions}};
         break;
     }
     if (bosTokenId)

@@ -29,35 +29,35 @@ std::string supportedModelTypes();
 struct RopeScaling {
     enum class Type { None, Linear, Llama3 } type = Type::None;
     double factor = 1.0;
-    double lowFreqFactor = 1.0;   // llama3
-    double highFreqFactor = 4.0;  // llama3
+    double lowFreqFactor = 1.0; // llama3
+    double highFreqFactor = 4.0; // llama3
     int originalMaxPositions = 8192; // llama3
 };
 
 struct ModelConfig {
     ModelFamily family = ModelFamily::Gpt2;
-    std::string modelType;           // as written in config.json
+    std::string modelType; // as written in config.json
     int vocabSize = 0;
-    int hiddenSize = 0;              // d
+    int hiddenSize = 0; // d
     int numLayers = 0;
     int numHeads = 0;
-    int numKvHeads = 0;              // == numHeads without GQA
+    int numKvHeads = 0; // == numHeads without GQA
     int headDim = 0;
-    int intermediateSize = 0;        // d_k, the MLP width
-    int maxPositions = 0;            // context length
+    int intermediateSize = 0; // d_k, the MLP width
+    int maxPositions = 0; // context length
     NormKind norm = NormKind::LayerNorm;
     double normEps = 1e-5;
     Activation activation = Activation::GeluNew;
     PositionScheme positions = PositionScheme::Learned;
-    int rotaryDim = 0;               // dims per head that are rotated (0 for Learned)
+    int rotaryDim = 0; // dims per head that are rotated (0 for Learned)
     double ropeTheta = 10000.0;
     RopeScaling ropeScaling;
     ResidualWiring wiring = ResidualWiring::Sequential;
     bool tieWordEmbeddings = false;
-    bool attentionBias = false;      // q/k/v (and fused qkv) biases
-    bool attentionOutBias = false;   // output projection bias
+    bool attentionBias = false; // q/k/v (and fused qkv) biases
+    bool attentionOutBias = false; // output projection bias
     bool mlpBias = false;
-    bool lmHeadBias = false;         // GPT-J
+    bool lmHeadBias = false; // GPT-J
     bool scaleAttnByInverseLayerIdx = false; // GPT-2 option
     std::optional<int> slidingWindow; // Mistral
     std::optional<int> bosTokenId;

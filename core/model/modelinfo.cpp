@@ -18,7 +18,10 @@ CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir)
     const ModelConfig config = ModelConfig::fromFile(dir / "config.json");
     const WeightStore weights = WeightStore::openDirectory(dir);
     CheckpointSummary s;
-    s.directory = dir;
+    std::error_code ec;
+    s.directory = std::filesystem::weakly_canonical(dir, ec);
+    if (ec)
+        s.directory = dir;
     s.modelType = config.modelType;
     s.family = familyName(config.family);
     s.layers = config.numLayers;

@@ -11,15 +11,15 @@ namespace engram {
 
 struct CheckpointSummary {
     std::filesystem::path directory;
-    std::string modelType;     // config.json model_type
-    std::string family;        // "GPT-2", "GPT-J", "GPT-NeoX", "Llama"
+    std::string modelType; // config.json model_type
+    std::string family; // "GPT-2", "GPT-J", "GPT-NeoX", "Llama"
     int layers = 0;
     int hiddenSize = 0;
     int heads = 0;
     int kvHeads = 0;
     int vocabSize = 0;
     int contextLength = 0;
-    int64_t parameters = 0;    // counted from the tensors on disk
+    int64_t parameters = 0; // counted from the tensors on disk
     uint64_t weightBytes = 0;
     std::vector<std::string> shards;
     std::string tokenizerKind; // empty when no tokenizer files are present

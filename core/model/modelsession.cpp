@@ -16,9 +16,9 @@ std::unique_ptr<ModelSession> ModelSession::open(const std::filesystem::path &di
     s->m_summary = summarizeCheckpoint(dir);
     const int64_t tokVocab = s->m_tokenizer->vocabSize();
     if (tokVocab > s->m_model->config().vocabSize)
-        throw Error(ErrorKind::ShapeMismatch, "the tokenizer in " + dir.string() + " has " + std::to_string(tokVocab) +
-                                                  " tokens but the model's vocabulary holds only " +
-                                                  std::to_string(s->m_model->config().vocabSize));
+        throw Error(ErrorKind::ShapeMismatch,
+            "the tokenizer in " + dir.string() + " has " + std::to_string(tokVocab)
+                + " tokens but the model's vocabulary holds only " + std::to_string(s->m_model->config().vocabSize));
     return s;
 }
 
@@ -32,8 +32,8 @@ std::string ModelSession::decode(const std::vector<int64_t> &ids, bool skipSpeci
     return m_tokenizer->decode(ids, skipSpecialTokens);
 }
 
-TextGeneration ModelSession::generate(const std::string &prompt, GenerationParams params,
-                                      const std::function<bool(int64_t)> &onToken) const
+TextGeneration ModelSession::generate(
+    const std::string &prompt, GenerationParams params, const std::function<bool(int64_t)> &onToken) const
 {
     TextGeneration out;
     out.promptTokens = encode(prompt, /*addSpecialTokens=*/true);
@@ -41,7 +41,8 @@ TextGeneration ModelSession::generate(const std::string &prompt, GenerationParam
         // An empty prompt needs a start token to condition on.
         const auto start = m_tokenizer->bosTokenId() ? m_tokenizer->bosTokenId() : m_tokenizer->eosTokenId();
         if (!start)
-            throw Error(ErrorKind::InvalidArgument, "the prompt is empty and the tokenizer has no BOS/EOS token to start from");
+            throw Error(
+                ErrorKind::InvalidArgument, "the prompt is empty and the tokenizer has no BOS/EOS token to start from");
         out.promptTokens.push_back(*start);
     }
     if (params.stopTokens.empty())

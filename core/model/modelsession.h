@@ -20,9 +20,9 @@ class Transformer;
 class Tokenizer;
 
 struct TextGeneration {
-    std::vector<int64_t> promptTokens;    // including any BOS the tokenizer adds
+    std::vector<int64_t> promptTokens; // including any BOS the tokenizer adds
     std::vector<int64_t> generatedTokens;
-    std::string continuation;             // decoded generated tokens only
+    std::string continuation; // decoded generated tokens only
     bool stoppedOnToken = false;
 };
 
@@ -38,8 +38,8 @@ public:
     std::string decode(const std::vector<int64_t> &ids, bool skipSpecialTokens = true) const;
 
     /// Continues `prompt`; stops at the model's EOS unless params.stopTokens is set.
-    TextGeneration generate(const std::string &prompt, GenerationParams params,
-                            const std::function<bool(int64_t)> &onToken = {}) const;
+    TextGeneration generate(
+        const std::string &prompt, GenerationParams params, const std::function<bool(int64_t)> &onToken = {}) const;
 
     Transformer &model() { return *m_model; }
     const Transformer &model() const { return *m_model; }

@@ -36,7 +36,7 @@ public:
             return m_spare;
         }
         const double u1 = (static_cast<double>(bits() >> 11) + 1.0) / 9007199254740993.0; // (0, 1]
-        const double u2 = static_cast<double>(bits() >> 11) / 9007199254740992.0;       // [0, 1)
+        const double u2 = static_cast<double>(bits() >> 11) / 9007199254740992.0; // [0, 1)
         const double r = std::sqrt(-2.0 * std::log(u1));
         m_spare = r * std::sin(2.0 * M_PI * u2);
         m_hasSpare = true;
@@ -67,8 +67,8 @@ at::Tensor randomTensor(NormalStream &rng, const std::vector<int64_t> &shape, do
 
 bool isNormOrBias(const std::string &name)
 {
-    return name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos ||
-           name.find("layernorm") != std::string::npos;
+    return name.find("norm") != std::string::npos || name.find("ln_") != std::string::npos
+        || name.find("layernorm") != std::string::npos;
 }
 
 } // namespace

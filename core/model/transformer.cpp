@@ -22,7 +22,7 @@ std::string shapeText(at::IntArrayRef shape)
 
 struct Linear {
     at::Tensor weight; // Linear: [out, in]; Conv1D: [in, out]
-    at::Tensor bias;   // [out] or undefined
+    at::Tensor bias; // [out] or undefined
     bool conv1d = false;
 
     at::Tensor operator()(const at::Tensor &x) const
@@ -41,8 +41,8 @@ struct Norm {
 
 struct Block {
     Norm ln1, ln2;
-    Linear qkv;          // fused (GPT-2 c_attn, NeoX query_key_value)
-    Linear q, k, v;      // separate (GPT-J, Llama)
+    Linear qkv; // fused (GPT-2 c_attn, NeoX query_key_value)
+    Linear q, k, v; // separate (GPT-J, Llama)
     Linear o;
     Linear fcIn, gate, up, fcOut;
 };
@@ -78,7 +78,7 @@ at::Device parseDevice(const std::string &name)
     if (name.rfind("cuda", 0) == 0) {
         if (!at::hasCUDA())
             throw Error(ErrorKind::Unsupported,
-                        "device '" + name + "' requested, but this build of LibTorch has no CUDA (or no GPU is visible)");
+                "device '" + name + "' requested, but this build of LibTorch has no CUDA (or no GPU is visible)");
         try {
             return at::Device(name);
         } catch (const c10::Error &) {
@@ -96,17 +96,27 @@ Transformer::Transformer(ModelConfig config)
 
 Transformer::~Transformer() = default;
 
-at::Device Transformer::device() const { return d->device; }
-c10::ScalarType Transformer::dtype() const { return d->dtype; }
+at::Device Transformer::device() const
+{
+    return d->device;
+}
+c10::ScalarType Transformer::dtype() const
+{
+    return d->dtype;
+}
 
 std::string Transformer::mlpOutputWeightName(int layer) const
 {
     const auto i = std::to_string(layer);
     switch (m_config.family) {
-    case ModelFamily::Gpt2: return "transformer.h." + i + ".mlp.c_proj.weight";
-    case ModelFamily::GptJ: return "transformer.h." + i + ".mlp.fc_out.weight";
-    case ModelFamily::GptNeoX: return "gpt_neox.layers." + i + ".mlp.dense_4h_to_h.weight";
-    case ModelFamily::Llama: return "model.layers." + i + ".mlp.down_proj.weight";
+    case ModelFamily::Gpt2:
+        return "transformer.h." + i + ".mlp.c_proj.weight";
+    case ModelFamily::GptJ:
+        return "transformer.h." + i + ".mlp.fc_out.weight";
+    case ModelFamily::GptNeoX:
+        return "gpt_neox.layers." + i + ".mlp.dense_4h_to_h.weight";
+    case ModelFamily::Llama:
+        return "model.layers." + i + ".mlp.down_proj.weight";
     }
     return {};
 }
@@ -130,7 +140,7 @@ std::vector<Binding> bindings(const ModelConfig &c, Transformer::Impl *m)
     };
     auto linear = [&](const std::string &name, int64_t out, int64_t in, Linear &l, bool bias, bool conv1d = false) {
         l.conv1d = conv1d;
-        add(name + ".weight", conv1d ? std::vector<int64_t>{in, out} : std::vector<int64_t>{out, in}, &l.weight);
+        add(name + ".weight", conv1d ? std::vector<int64_t> {in, out} : std::vector<int64_t> {out, in}, &l.weight);
         if (bias)
             add(name + ".bias", {out}, &l.bias);
     };
@@ -246,10 +256,14 @@ at::Tensor activate(Activation a, const at::Tensor &x)
 {
     switch (a) {
     case Activation::GeluNew:
-    case Activation::GeluFast: return at::gelu(x, "tanh");
-    case Activation::Gelu: return at::gelu(x);
-    case Activation::Relu: return at::relu(x);
-    case Activation::Silu: return at::silu(x);
+    case Activation::GeluFast:
+        return at::gelu(x, "tanh");
+    case Activation::Gelu:
+        return at::gelu(x);
+    case Activation::Relu:
+        return at::relu(x);
+    case Activation::Silu:
+        return at::silu(x);
     }
     return x;
 }
@@ -295,8 +309,8 @@ at::Tensor inverseFrequencies(const ModelConfig &c)
             if (wave > lowWave) {
                 f /= s.factor;
             } else if (wave >= highWave) {
-                const double smooth = (s.originalMaxPositions / wave - s.lowFreqFactor) /
-                                      (s.highFreqFactor - s.lowFreqFactor);
+                const double smooth
+                    = (s.originalMaxPositions / wave - s.lowFreqFactor) / (s.highFreqFactor - s.lowFreqFactor);
                 f = (1.0 - smooth) * f / s.factor + smooth * f;
             }
         }
@@ -328,8 +342,8 @@ std::unique_ptr<Transformer> Transformer::load(const std::filesystem::path &dir,
     return fromWeights(config, weights, options);
 }
 
-std::unique_ptr<Transformer> Transformer::fromWeights(const ModelConfig &config, const WeightStore &weights,
-                                                      const LoadOptions &options)
+std::unique_ptr<Transformer> Transformer::fromWeights(
+    const ModelConfig &config, const WeightStore &weights, const LoadOptions &options)
 {
     std::unique_ptr<Transformer> model(new Transformer(config));
     Impl &m = *model->d;
@@ -343,21 +357,22 @@ std::unique_ptr<Transformer> Transformer::fromWeights(const ModelConfig &config,
             std::string hint;
             if (config.family == ModelFamily::Gpt2 && weights.contains("gpt_neox.embed_in.weight"))
                 hint = " (the weights look like GPT-NeoX; check model_type in config.json)";
-            throw Error(ErrorKind::MissingTensor, "tensor '" + b.name + "' required by the " + familyName(config.family) +
-                                                      " architecture is missing from " + where + hint);
+            throw Error(ErrorKind::MissingTensor,
+                "tensor '" + b.name + "' required by the " + familyName(config.family)
+                    + " architecture is missing from " + where + hint);
         }
         at::Tensor t = weights.tensor(name);
         if (t.sizes().vec() != b.shape) {
-            std::string what = "tensor '" + b.name + "' in " + where + " has shape " + shapeText(t.sizes()) +
-                               " but config.json implies " + shapeText(b.shape);
+            std::string what = "tensor '" + b.name + "' in " + where + " has shape " + shapeText(t.sizes())
+                + " but config.json implies " + shapeText(b.shape);
             if (b.slot == &m.wte)
-                what += " (wrong vocab size: config.json says vocab_size=" + std::to_string(config.vocabSize) +
-                        ", hidden size " + std::to_string(config.hiddenSize) + ")";
+                what += " (wrong vocab size: config.json says vocab_size=" + std::to_string(config.vocabSize)
+                    + ", hidden size " + std::to_string(config.hiddenSize) + ")";
             throw Error(ErrorKind::ShapeMismatch, what);
         }
         if (!at::isFloatingType(t.scalar_type()))
-            throw Error(ErrorKind::DTypeMismatch, "tensor '" + b.name + "' in " + where + " has non-float type " +
-                                                      c10::toString(t.scalar_type()));
+            throw Error(ErrorKind::DTypeMismatch,
+                "tensor '" + b.name + "' in " + where + " has non-float type " + c10::toString(t.scalar_type()));
         if (t.scalar_type() != m.dtype || m.device != at::kCPU)
             t = t.to(m.device, m.dtype);
         *b.slot = t;
@@ -396,8 +411,9 @@ void Transformer::setParameter(const std::string &name, const at::Tensor &value)
         if (n != name)
             continue;
         if (slot->sizes() != value.sizes())
-            throw Error(ErrorKind::ShapeMismatch, "parameter '" + name + "' has shape " + shapeText(slot->sizes()) +
-                                                      ", new value has " + shapeText(value.sizes()));
+            throw Error(ErrorKind::ShapeMismatch,
+                "parameter '" + name + "' has shape " + shapeText(slot->sizes()) + ", new value has "
+                    + shapeText(value.sizes()));
         const bool isEmbedding = slot == &d->wte;
         *slot = value.to(d->device, d->dtype);
         if (isEmbedding && m_config.tieWordEmbeddings)
@@ -407,33 +423,35 @@ void Transformer::setParameter(const std::string &name, const at::Tensor &value)
     throw Error(ErrorKind::MissingTensor, "model has no parameter '" + name + "'");
 }
 
-ForwardOutput Transformer::forward(const at::Tensor &idsIn, const at::Tensor &maskIn,
-                                   const ForwardOptions &options) const
+ForwardOutput Transformer::forward(
+    const at::Tensor &idsIn, const at::Tensor &maskIn, const ForwardOptions &options) const
 {
     const ModelConfig &c = m_config;
     const Impl &m = *d;
     if (idsIn.dim() != 2)
-        throw Error(ErrorKind::InvalidArgument, "forward: ids must be [batch, tokens], got " + shapeText(idsIn.sizes()));
+        throw Error(
+            ErrorKind::InvalidArgument, "forward: ids must be [batch, tokens], got " + shapeText(idsIn.sizes()));
     const at::Tensor ids = idsIn.to(m.device, at::kLong);
     const int64_t B = ids.size(0), T = ids.size(1);
     KvCache *cache = options.cache;
     const int64_t past = cache ? cache->length : 0;
     const int64_t S = past + T;
     if (S > c.maxPositions && c.positions == PositionScheme::Learned)
-        throw Error(ErrorKind::InvalidArgument, "sequence of " + std::to_string(S) +
-                                                    " tokens exceeds the model's context of " +
-                                                    std::to_string(c.maxPositions));
+        throw Error(ErrorKind::InvalidArgument,
+            "sequence of " + std::to_string(S) + " tokens exceeds the model's context of "
+                + std::to_string(c.maxPositions));
     if (T > 0) {
         const int64_t maxId = ids.max().item<int64_t>(), minId = ids.min().item<int64_t>();
         if (minId < 0 || maxId >= c.vocabSize)
-            throw Error(ErrorKind::InvalidArgument, "token id " + std::to_string(minId < 0 ? minId : maxId) +
-                                                        " is outside the vocabulary of " + std::to_string(c.vocabSize));
+            throw Error(ErrorKind::InvalidArgument,
+                "token id " + std::to_string(minId < 0 ? minId : maxId) + " is outside the vocabulary of "
+                    + std::to_string(c.vocabSize));
     }
     at::Tensor mask = maskIn.defined() ? maskIn.to(m.device, at::kLong)
                                        : at::ones({B, S}, at::TensorOptions().dtype(at::kLong).device(m.device));
     if (mask.dim() != 2 || mask.size(0) != B || mask.size(1) != S)
-        throw Error(ErrorKind::InvalidArgument, "forward: attention mask must be " + shapeText({B, S}) + ", got " +
-                                                    shapeText(mask.sizes()));
+        throw Error(ErrorKind::InvalidArgument,
+            "forward: attention mask must be " + shapeText({B, S}) + ", got " + shapeText(mask.sizes()));
 
     // Positions count real tokens; padded slots get position 0 (they are masked anyway).
     const at::Tensor positions = (mask.cumsum(1) - 1).clamp_min(0).narrow(1, past, T); // [B, T]
@@ -463,16 +481,18 @@ ForwardOutput Transformer::forward(const at::Tensor &idsIn, const at::Tensor &ma
     // Additive mask [B, 1, T, S]: causal over absolute slots, key padding, sliding window.
     const auto opts = at::TensorOptions().device(m.device).dtype(at::kLong);
     const at::Tensor q = at::arange(past, S, opts).unsqueeze(1); // [T, 1]
-    const at::Tensor k = at::arange(0, S, opts).unsqueeze(0);    // [1, S]
+    const at::Tensor k = at::arange(0, S, opts).unsqueeze(0); // [1, S]
     at::Tensor allowed = (k <= q);
     if (c.slidingWindow)
         allowed = allowed & (q - k < *c.slidingWindow);
     allowed = allowed.unsqueeze(0) & (mask.unsqueeze(1) != 0); // [B, T, S]
-    const at::Tensor bias = at::zeros({B, 1, T, S}, at::TensorOptions().device(m.device).dtype(at::kFloat))
-                                .masked_fill(allowed.logical_not().unsqueeze(1), -std::numeric_limits<float>::infinity());
+    const at::Tensor bias
+        = at::zeros({B, 1, T, S}, at::TensorOptions().device(m.device).dtype(at::kFloat))
+              .masked_fill(allowed.logical_not().unsqueeze(1), -std::numeric_limits<float>::infinity());
 
     const int H = c.numHeads, Hkv = c.numKvHeads, hd = c.headDim;
-    const int lastLayer = options.stopAfterLayer >= 0 ? std::min(options.stopAfterLayer, c.numLayers - 1) : c.numLayers - 1;
+    const int lastLayer
+        = options.stopAfterLayer >= 0 ? std::min(options.stopAfterLayer, c.numLayers - 1) : c.numLayers - 1;
     if (cache && cache->keys.size() != static_cast<std::size_t>(c.numLayers)) {
         cache->keys.assign(c.numLayers, at::Tensor());
         cache->values.assign(c.numLayers, at::Tensor());

@@ -27,16 +27,16 @@ class WeightStore;
 
 /// Per-layer keys and values of earlier tokens for incremental decoding.
 struct KvCache {
-    std::vector<at::Tensor> keys;   // per layer [B, kvHeads, S, headDim] (after rotary)
+    std::vector<at::Tensor> keys; // per layer [B, kvHeads, S, headDim] (after rotary)
     std::vector<at::Tensor> values; // per layer [B, kvHeads, S, headDim]
-    int64_t length = 0;             // S, tokens already processed
+    int64_t length = 0; // S, tokens already processed
 };
 
 struct ForwardOptions {
     const Interventions *interventions = nullptr;
-    KvCache *cache = nullptr;     // when set: reads earlier tokens from it and appends these
-    bool computeLogits = true;    // false: skip final norm and head
-    int stopAfterLayer = -1;      // >= 0: run blocks 0..stopAfterLayer only (implies no logits)
+    KvCache *cache = nullptr; // when set: reads earlier tokens from it and appends these
+    bool computeLogits = true; // false: skip final norm and head
+    int stopAfterLayer = -1; // >= 0: run blocks 0..stopAfterLayer only (implies no logits)
 };
 
 struct ForwardOutput {
@@ -56,8 +56,8 @@ public:
     /// Loads config.json and weights from a checkpoint directory. Throws engram::Error
     /// (UnsupportedArchitecture, InvalidConfig, MissingTensor, ShapeMismatch, Io, ...).
     static std::unique_ptr<Transformer> load(const std::filesystem::path &dir, const LoadOptions &options = {});
-    static std::unique_ptr<Transformer> fromWeights(const ModelConfig &config, const WeightStore &weights,
-                                                    const LoadOptions &options = {});
+    static std::unique_ptr<Transformer> fromWeights(
+        const ModelConfig &config, const WeightStore &weights, const LoadOptions &options = {});
     /// Every parameter the family needs, in Hugging Face naming and storage layout.
     static std::vector<ParameterSpec> parameterSpecs(const ModelConfig &config);
     ~Transformer();
@@ -69,8 +69,8 @@ public:
     /// ids: [B, T] int64. attentionMask: [B, S] with 1 for real tokens and 0 for padding,
     /// S = cache length + T (undefined = all ones). Right padding is the convention;
     /// positions follow the mask (cumulative count of real tokens), so left padding works too.
-    ForwardOutput forward(const at::Tensor &ids, const at::Tensor &attentionMask = {},
-                          const ForwardOptions &options = {}) const;
+    ForwardOutput forward(
+        const at::Tensor &ids, const at::Tensor &attentionMask = {}, const ForwardOptions &options = {}) const;
 
     /// Parameters in Hugging Face naming (tied heads appear once, under the embedding).
     std::vector<std::pair<std::string, at::Tensor>> namedParameters() const;

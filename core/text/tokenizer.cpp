@@ -35,12 +35,13 @@ public:
         int err = 0;
         PCRE2_SIZE offset = 0;
         m_code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(), PCRE2_UTF | PCRE2_UCP,
-                               &err, &offset, nullptr);
+            &err, &offset, nullptr);
         if (!m_code) {
             PCRE2_UCHAR msg[256];
             pcre2_get_error_message(err, msg, sizeof msg);
-            bad(source, "cannot compile regex '" + pattern + "' at offset " + std::to_string(offset) + ": " +
-                            reinterpret_cast<const char *>(msg));
+            bad(source,
+                "cannot compile regex '" + pattern + "' at offset " + std::to_string(offset) + ": "
+                    + reinterpret_cast<const char *>(msg));
         }
         pcre2_jit_compile(m_code, PCRE2_JIT_COMPLETE); // optional speed-up; failure is harmless
     }
@@ -55,8 +56,8 @@ public:
         pcre2_match_data *md = pcre2_match_data_create_from_pattern(m_code, nullptr);
         std::size_t pos = 0;
         while (pos <= text.size()) {
-            const int rc = pcre2_match(m_code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos,
-                                       PCRE2_NO_UTF_CHECK, md, nullptr);
+            const int rc = pcre2_match(
+                m_code, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), pos, PCRE2_NO_UTF_CHECK, md, nullptr);
             if (rc < 0)
                 break;
             const PCRE2_SIZE *ov = pcre2_get_ovector_pointer(md);
@@ -184,7 +185,7 @@ struct Tokenizer::Impl {
     bool byteFallback = false;
     bool fuseUnk = false;
     bool ignoreMerges = false;
-    std::array<int64_t, 256> byteTokens{};
+    std::array<int64_t, 256> byteTokens {};
     // Pipeline
     std::vector<AddedToken> added; // longest content first
     std::vector<NormOp> normalizers;
@@ -195,7 +196,10 @@ struct Tokenizer::Impl {
     std::optional<int64_t> bos, eos;
     std::vector<bool> special;
 
-    static uint64_t pairKey(int64_t a, int64_t b) { return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b); }
+    static uint64_t pairKey(int64_t a, int64_t b)
+    {
+        return (static_cast<uint64_t>(a) << 32) | static_cast<uint64_t>(b);
+    }
 
     void setToken(int64_t id, const std::string &token)
     {
@@ -228,7 +232,7 @@ struct Tokenizer::Impl {
                 byteTokens[b] = it->second;
         }
         std::sort(added.begin(), added.end(),
-                  [](const AddedToken &x, const AddedToken &y) { return x.content.size() > y.content.size(); });
+            [](const AddedToken &x, const AddedToken &y) { return x.content.size() > y.content.size(); });
     }
 
     // BPE over one pre-tokenized word; appends ids.
@@ -298,7 +302,8 @@ struct Tokenizer::Impl {
             }
             if (!unkId)
                 throw Error(ErrorKind::InvalidArgument,
-                            "cannot encode character '" + ch + "': not in the vocabulary and the tokenizer has no unknown token");
+                    "cannot encode character '" + ch
+                        + "': not in the vocabulary and the tokenizer has no unknown token");
             if (!(fuseUnk && lastWasUnk))
                 out.push_back(*unkId);
             lastWasUnk = true;
@@ -309,11 +314,21 @@ struct Tokenizer::Impl {
     {
         for (const auto &op : normalizers) {
             switch (op.kind) {
-            case NormOp::Nfc: text = utf8::normalize(text, utf8::NormalForm::NFC); break;
-            case NormOp::Nfd: text = utf8::normalize(text, utf8::NormalForm::NFD); break;
-            case NormOp::Nfkc: text = utf8::normalize(text, utf8::NormalForm::NFKC); break;
-            case NormOp::Nfkd: text = utf8::normalize(text, utf8::NormalForm::NFKD); break;
-            case NormOp::Lowercase: text = utf8::toLower(text); break;
+            case NormOp::Nfc:
+                text = utf8::normalize(text, utf8::NormalForm::NFC);
+                break;
+            case NormOp::Nfd:
+                text = utf8::normalize(text, utf8::NormalForm::NFD);
+                break;
+            case NormOp::Nfkc:
+                text = utf8::normalize(text, utf8::NormalForm::NFKC);
+                break;
+            case NormOp::Nfkd:
+                text = utf8::normalize(text, utf8::NormalForm::NFKD);
+                break;
+            case NormOp::Lowercase:
+                text = utf8::toLower(text);
+                break;
             case NormOp::Prepend:
                 if (!text.empty())
                     text = op.a + text;
@@ -362,7 +377,7 @@ struct Tokenizer::Impl {
 
     std::vector<std::string> preTokenize(std::string text, bool firstSegment) const
     {
-        std::vector<std::string> pieces{std::move(text)};
+        std::vector<std::string> pieces {std::move(text)};
         for (const auto &op : preTokenizers) {
             std::vector<std::string> next;
             for (auto &piece : pieces) {
@@ -534,8 +549,8 @@ struct Tokenizer::Impl {
                 };
                 for (auto &t : tokens) {
                     unsigned value = 0;
-                    if (t.size() == 6 && t.rfind("<0x", 0) == 0 && t[5] == '>' &&
-                        std::sscanf(t.c_str() + 3, "%2X", &value) == 1) {
+                    if (t.size() == 6 && t.rfind("<0x", 0) == 0 && t[5] == '>'
+                        && std::sscanf(t.c_str() + 3, "%2X", &value) == 1) {
                         pending += static_cast<char>(value);
                         ++pendingCount;
                         continue;
@@ -626,10 +641,10 @@ void parseNormalizer(const json &n, Tokenizer::Impl &t)
         for (const auto &child : n.value("normalizers", json::array()))
             parseNormalizer(child, t);
     } else if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
-        t.normalizers.push_back({type == "NFC"    ? NormOp::Nfc
-                                 : type == "NFD"  ? NormOp::Nfd
-                                 : type == "NFKC" ? NormOp::Nfkc
-                                                  : NormOp::Nfkd});
+        t.normalizers.push_back({type == "NFC" ? NormOp::Nfc
+                : type == "NFD"                ? NormOp::Nfd
+                : type == "NFKC"               ? NormOp::Nfkc
+                                               : NormOp::Nfkd});
     } else if (type == "Lowercase") {
         t.normalizers.push_back({NormOp::Lowercase});
     } else if (type == "Prepend") {
@@ -637,18 +652,19 @@ void parseNormalizer(const json &n, Tokenizer::Impl &t)
     } else if (type == "Replace") {
         bool isRegex = false;
         const auto pat = patternString(n.value("pattern", json()), t.source, isRegex);
-        NormOp op{isRegex ? NormOp::ReplaceRegex : NormOp::Replace, pat, n.value("content", "")};
+        NormOp op {isRegex ? NormOp::ReplaceRegex : NormOp::Replace, pat, n.value("content", "")};
         if (isRegex)
             op.re = std::make_shared<Regex>(pat, t.source);
         t.normalizers.push_back(op);
     } else if (type == "Strip") {
-        NormOp op{NormOp::Strip};
+        NormOp op {NormOp::Strip};
         op.left = n.value("strip_left", true);
         op.right = n.value("strip_right", true);
         t.normalizers.push_back(op);
     } else {
-        bad(t.source, "unsupported normalizer '" + type +
-                          "' (supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip)");
+        bad(t.source,
+            "unsupported normalizer '" + type
+                + "' (supported: Sequence, NFC, NFD, NFKC, NFKD, Lowercase, Prepend, Replace, Strip)");
     }
 }
 
@@ -661,12 +677,12 @@ void parsePreTokenizer(const json &p, Tokenizer::Impl &t)
         for (const auto &child : p.value("pretokenizers", json::array()))
             parsePreTokenizer(child, t);
     } else if (type == "ByteLevel") {
-        PreOp op{PreOp::ByteLevel};
+        PreOp op {PreOp::ByteLevel};
         op.addPrefixSpace = p.value("add_prefix_space", false);
         op.useRegex = p.value("use_regex", true);
         t.preTokenizers.push_back(op);
     } else if (type == "Split") {
-        PreOp op{PreOp::Split};
+        PreOp op {PreOp::Split};
         bool isRegex = false;
         const auto pat = patternString(p.value("pattern", json()), t.source, isRegex);
         op.re = std::make_shared<Regex>(isRegex ? pat : quoteRegex(pat), t.source);
@@ -685,7 +701,7 @@ void parsePreTokenizer(const json &p, Tokenizer::Impl &t)
             bad(t.source, "unsupported Split behavior '" + behavior + "'");
         t.preTokenizers.push_back(op);
     } else if (type == "Metaspace") {
-        PreOp op{PreOp::Metaspace};
+        PreOp op {PreOp::Metaspace};
         op.replacement = p.value("replacement", kMetaspace);
         if (p.contains("prepend_scheme") && p["prepend_scheme"].is_string())
             op.prependScheme = p["prepend_scheme"].get<std::string>();
@@ -694,11 +710,12 @@ void parsePreTokenizer(const json &p, Tokenizer::Impl &t)
         op.split = p.value("split", true);
         t.preTokenizers.push_back(op);
     } else if (type == "Digits") {
-        PreOp op{PreOp::Digits};
+        PreOp op {PreOp::Digits};
         op.individualDigits = p.value("individual_digits", false);
         t.preTokenizers.push_back(op);
     } else {
-        bad(t.source, "unsupported pre_tokenizer '" + type + "' (supported: Sequence, ByteLevel, Split, Metaspace, Digits)");
+        bad(t.source,
+            "unsupported pre_tokenizer '" + type + "' (supported: Sequence, ByteLevel, Split, Metaspace, Digits)");
     }
 }
 
@@ -723,20 +740,21 @@ void parseDecoder(const json &d, Tokenizer::Impl &t)
     } else if (type == "Fuse") {
         t.decoders.push_back({DecOp::Fuse});
     } else if (type == "Strip") {
-        DecOp op{DecOp::Strip, d.value("content", " ")};
+        DecOp op {DecOp::Strip, d.value("content", " ")};
         op.start = d.value("start", 0);
         op.stop = d.value("stop", 0);
         t.decoders.push_back(op);
     } else if (type == "Metaspace") {
-        DecOp op{DecOp::Metaspace, d.value("replacement", kMetaspace)};
+        DecOp op {DecOp::Metaspace, d.value("replacement", kMetaspace)};
         if (d.contains("prepend_scheme") && d["prepend_scheme"].is_string())
             op.prefixSpace = d["prepend_scheme"].get<std::string>() != "never";
         else
             op.prefixSpace = d.value("add_prefix_space", true);
         t.decoders.push_back(op);
     } else {
-        bad(t.source, "unsupported decoder '" + type +
-                          "' (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)");
+        bad(t.source,
+            "unsupported decoder '" + type
+                + "' (supported: Sequence, ByteLevel, Replace, ByteFallback, Fuse, Strip, Metaspace)");
     }
 }
 
@@ -928,11 +946,10 @@ Tokenizer Tokenizer::fromDirectory(const std::filesystem::path &dir)
         tok.emplace(fromVocabMerges(dir / "vocab.json", dir / "merges.txt"));
     else if (std::filesystem::exists(dir / "tokenizer.model"))
         throw Error(ErrorKind::InvalidTokenizer,
-                    "only a SentencePiece tokenizer.model is in " + dir.string() +
-                        "; Engram reads tokenizer.json (save the tokenizer with transformers to create one)");
+            "only a SentencePiece tokenizer.model is in " + dir.string()
+                + "; Engram reads tokenizer.json (save the tokenizer with transformers to create one)");
     else
-        throw Error(ErrorKind::InvalidTokenizer,
-                    "no tokenizer.json or vocab.json + merges.txt in " + dir.string());
+        throw Error(ErrorKind::InvalidTokenizer, "no tokenizer.json or vocab.json + merges.txt in " + dir.string());
 
     const auto configPath = dir / "tokenizer_config.json";
     if (std::filesystem::exists(configPath)) {
@@ -971,7 +988,10 @@ std::string Tokenizer::decode(const std::vector<int64_t> &ids, bool skipSpecialT
     return d->decode(ids, skipSpecialTokens);
 }
 
-int64_t Tokenizer::vocabSize() const { return static_cast<int64_t>(d->idToToken.size()); }
+int64_t Tokenizer::vocabSize() const
+{
+    return static_cast<int64_t>(d->idToToken.size());
+}
 
 std::string Tokenizer::tokenString(int64_t id) const
 {
@@ -993,8 +1013,14 @@ bool Tokenizer::isSpecial(int64_t id) const
     return id >= 0 && static_cast<std::size_t>(id) < d->special.size() && d->special[id];
 }
 
-std::optional<int64_t> Tokenizer::bosTokenId() const { return d->bos; }
-std::optional<int64_t> Tokenizer::eosTokenId() const { return d->eos; }
+std::optional<int64_t> Tokenizer::bosTokenId() const
+{
+    return d->bos;
+}
+std::optional<int64_t> Tokenizer::eosTokenId() const
+{
+    return d->eos;
+}
 
 std::string Tokenizer::kindName() const
 {

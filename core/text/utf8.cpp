@@ -120,7 +120,7 @@ std::u32string decode(std::string_view text)
     for (std::size_t i = 0; i < text.size();) {
         utf8proc_int32_t cp = 0;
         const auto n = utf8proc_iterate(reinterpret_cast<const utf8proc_uint8_t *>(text.data() + i),
-                                        static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
+            static_cast<utf8proc_ssize_t>(text.size() - i), &cp);
         if (n <= 0) {
             out += U'\uFFFD';
             ++i;
@@ -136,15 +136,22 @@ std::string normalize(std::string_view text, NormalForm form)
 {
     int options = UTF8PROC_STABLE;
     switch (form) {
-    case NormalForm::NFC: options |= UTF8PROC_COMPOSE; break;
-    case NormalForm::NFD: options |= UTF8PROC_DECOMPOSE; break;
-    case NormalForm::NFKC: options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    case NormalForm::NFKD: options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
+    case NormalForm::NFC:
+        options |= UTF8PROC_COMPOSE;
+        break;
+    case NormalForm::NFD:
+        options |= UTF8PROC_DECOMPOSE;
+        break;
+    case NormalForm::NFKC:
+        options |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+        break;
+    case NormalForm::NFKD:
+        options |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+        break;
     }
     utf8proc_uint8_t *result = nullptr;
     const auto n = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t *>(text.data()),
-                                static_cast<utf8proc_ssize_t>(text.size()), &result,
-                                static_cast<utf8proc_option_t>(options));
+        static_cast<utf8proc_ssize_t>(text.size()), &result, static_cast<utf8proc_option_t>(options));
     if (n < 0)
         throw Error(ErrorKind::InvalidArgument, std::string("Unicode normalisation failed: ") + utf8proc_errmsg(n));
     std::string out(reinterpret_cast<const char *>(result), static_cast<std::size_t>(n));

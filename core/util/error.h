@@ -12,16 +12,16 @@
 namespace engram {
 
 enum class ErrorKind {
-    Io,                      // file missing, unreadable, unwritable
-    CorruptFile,             // structure of a file is invalid (header, JSON, offsets)
+    Io, // file missing, unreadable, unwritable
+    CorruptFile, // structure of a file is invalid (header, JSON, offsets)
     UnsupportedArchitecture, // config.json names a model_type we do not implement
-    InvalidConfig,           // config.json is missing fields or has inconsistent values
-    MissingTensor,           // a tensor the architecture needs is not in the checkpoint
-    ShapeMismatch,           // a tensor's shape disagrees with the config
-    DTypeMismatch,           // unsupported or inconsistent element type
-    InvalidTokenizer,        // tokenizer files are malformed or unsupported
-    InvalidArgument,         // caller passed something out of range
-    Unsupported,             // valid request that this build cannot do (e.g. CUDA absent)
+    InvalidConfig, // config.json is missing fields or has inconsistent values
+    MissingTensor, // a tensor the architecture needs is not in the checkpoint
+    ShapeMismatch, // a tensor's shape disagrees with the config
+    DTypeMismatch, // unsupported or inconsistent element type
+    InvalidTokenizer, // tokenizer files are malformed or unsupported
+    InvalidArgument, // caller passed something out of range
+    Unsupported, // valid request that this build cannot do (e.g. CUDA absent)
 };
 
 const char *errorKindName(ErrorKind kind);

@@ -6,9 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace engram {
@@ -19,8 +19,8 @@ AtomicFile::AtomicFile(std::filesystem::path target)
     std::string pattern = m_target.string() + ".tmp-XXXXXX";
     m_fd = ::mkstemp(pattern.data());
     if (m_fd < 0)
-        throw Error(ErrorKind::Io, "cannot create a temporary file next to " + m_target.string() + ": " +
-                                       std::strerror(errno));
+        throw Error(
+            ErrorKind::Io, "cannot create a temporary file next to " + m_target.string() + ": " + std::strerror(errno));
     m_temp = pattern;
 }
 
@@ -58,8 +58,8 @@ void AtomicFile::commit()
     }
     m_fd = -1;
     if (::rename(m_temp.c_str(), m_target.c_str()) != 0)
-        throw Error(ErrorKind::Io, "cannot move the finished file into " + m_target.string() + ": " +
-                                       std::strerror(errno));
+        throw Error(
+            ErrorKind::Io, "cannot move the finished file into " + m_target.string() + ": " + std::strerror(errno));
     m_committed = true;
 }
 

@@ -9,12 +9,27 @@ const auto kRecentModels = QStringLiteral("models/recent");
 
 AppSettings::AppSettings() = default;
 
-QByteArray AppSettings::windowGeometry() const { return m_settings.value(kGeometry).toByteArray(); }
-void AppSettings::setWindowGeometry(const QByteArray &geometry) { m_settings.setValue(kGeometry, geometry); }
-QByteArray AppSettings::windowState() const { return m_settings.value(kState).toByteArray(); }
-void AppSettings::setWindowState(const QByteArray &state) { m_settings.setValue(kState, state); }
+QByteArray AppSettings::windowGeometry() const
+{
+    return m_settings.value(kGeometry).toByteArray();
+}
+void AppSettings::setWindowGeometry(const QByteArray &geometry)
+{
+    m_settings.setValue(kGeometry, geometry);
+}
+QByteArray AppSettings::windowState() const
+{
+    return m_settings.value(kState).toByteArray();
+}
+void AppSettings::setWindowState(const QByteArray &state)
+{
+    m_settings.setValue(kState, state);
+}
 
-QStringList AppSettings::recentModels() const { return m_settings.value(kRecentModels).toStringList(); }
+QStringList AppSettings::recentModels() const
+{
+    return m_settings.value(kRecentModels).toStringList();
+}
 
 void AppSettings::addRecentModel(const QString &directory)
 {
@@ -26,7 +41,10 @@ void AppSettings::addRecentModel(const QString &directory)
     m_settings.setValue(kRecentModels, list);
 }
 
-void AppSettings::clearRecentModels() { m_settings.remove(kRecentModels); }
+void AppSettings::clearRecentModels()
+{
+    m_settings.remove(kRecentModels);
+}
 
 QString AppSettings::lastModelDirectory() const
 {

@@ -14,21 +14,25 @@ CheckpointPanel::CheckpointPanel(QWidget *parent)
     : QWidget(parent)
 {
     auto *layout = new QVBoxLayout(this);
-    m_status = new QLabel(tr("No model open. Use File \u2192 Open Model\u2026 to pick a Hugging Face directory."), this);
+    m_status
+        = new QLabel(tr("No model open. Use File \u2192 Open Model\u2026 to pick a Hugging Face directory."), this);
     m_status->setWordWrap(true);
     m_status->setObjectName(QStringLiteral("checkpointStatus"));
     layout->addWidget(m_status);
 
+    setMinimumWidth(340);
     auto *form = new QFormLayout;
+    form->setRowWrapPolicy(QFormLayout::DontWrapRows);
+    form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
     auto row = [&](const QString &name, const QString &tip) {
         auto *value = new QLabel(QStringLiteral("\u2014"), this);
         value->setTextInteractionFlags(Qt::TextSelectableByMouse);
+        value->setWordWrap(true);
         value->setToolTip(tip);
         form->addRow(name, value);
         return value;
     };
     m_directory = row(tr("Directory"), tr("The checkpoint directory (config.json, safetensors, tokenizer)"));
-    m_directory->setWordWrap(true);
     m_architecture = row(tr("Architecture"), tr("Model family and the model_type from config.json"));
     m_layers = row(tr("Layers"), tr("Number of transformer blocks"));
     m_width = row(tr("Hidden size"), tr("Width of the residual stream (d)"));
@@ -44,9 +48,15 @@ CheckpointPanel::CheckpointPanel(QWidget *parent)
     connect(&m_watcher, &QFutureWatcher<Outcome>::finished, this, &CheckpointPanel::onFinished);
 }
 
-CheckpointPanel::~CheckpointPanel() { m_watcher.waitForFinished(); }
+CheckpointPanel::~CheckpointPanel()
+{
+    m_watcher.waitForFinished();
+}
 
-bool CheckpointPanel::isBusy() const { return m_watcher.isRunning(); }
+bool CheckpointPanel::isBusy() const
+{
+    return m_watcher.isRunning();
+}
 
 void CheckpointPanel::showCheckpoint(const QString &directory)
 {
@@ -64,7 +74,10 @@ void CheckpointPanel::showCheckpoint(const QString &directory)
     }));
 }
 
-void CheckpointPanel::setRow(QLabel *label, const QString &text) { label->setText(text); }
+void CheckpointPanel::setRow(QLabel *label, const QString &text)
+{
+    label->setText(text);
+}
 
 void CheckpointPanel::onFinished()
 {
@@ -79,15 +92,18 @@ void CheckpointPanel::onFinished()
     const QLocale locale;
     m_status->setText(tr("Model ready to inspect."));
     setRow(m_directory, QString::fromStdString(s.directory.string()));
-    setRow(m_architecture, QStringLiteral("%1 (%2)").arg(QString::fromStdString(s.family), QString::fromStdString(s.modelType)));
+    setRow(m_architecture,
+        QStringLiteral("%1 (%2)").arg(QString::fromStdString(s.family), QString::fromStdString(s.modelType)));
     setRow(m_layers, QString::number(s.layers));
     setRow(m_width, QString::number(s.hiddenSize));
-    setRow(m_heads, s.kvHeads == s.heads ? QString::number(s.heads) : tr("%1 (%2 key/value)").arg(s.heads).arg(s.kvHeads));
+    setRow(
+        m_heads, s.kvHeads == s.heads ? QString::number(s.heads) : tr("%1 (%2 key/value)").arg(s.heads).arg(s.kvHeads));
     setRow(m_vocab, locale.toString(s.vocabSize));
     setRow(m_context, locale.toString(s.contextLength));
     setRow(m_parameters, locale.toString(static_cast<qlonglong>(s.parameters)));
-    setRow(m_weights, tr("%1 in %n file(s)", nullptr, static_cast<int>(s.shards.size()))
-                          .arg(locale.formattedDataSize(static_cast<qint64>(s.weightBytes))));
+    setRow(m_weights,
+        tr("%1 in %n file(s)", nullptr, static_cast<int>(s.shards.size()))
+            .arg(locale.formattedDataSize(static_cast<qint64>(s.weightBytes))));
     setRow(m_tokenizer, s.tokenizerKind.empty() ? tr("none found") : QString::fromStdString(s.tokenizerKind));
     Q_EMIT summaryReady(m_pendingDirectory);
 }

@@ -41,8 +41,8 @@ private:
 
     QLabel *m_status = nullptr;
     QLabel *m_directory = nullptr, *m_architecture = nullptr, *m_layers = nullptr, *m_width = nullptr,
-           *m_heads = nullptr, *m_vocab = nullptr, *m_context = nullptr, *m_parameters = nullptr,
-           *m_weights = nullptr, *m_tokenizer = nullptr;
+           *m_heads = nullptr, *m_vocab = nullptr, *m_context = nullptr, *m_parameters = nullptr, *m_weights = nullptr,
+           *m_tokenizer = nullptr;
     QFutureWatcher<Outcome> m_watcher;
     QString m_pendingDirectory;
     std::optional<CheckpointSummary> m_summary;

@@ -45,16 +45,15 @@ MainWindow::MainWindow(QWidget *parent)
     createMenus();
 
     const RuntimeInfo rt = runtimeInfo();
-    m_runtimeLabel = new QLabel(tr("Device: %1 \u00b7 LibTorch %2 \u00b7 %n CPU thread(s)", nullptr, rt.threads)
-                                    .arg(rt.cudaAvailable ? tr("CUDA available") : tr("CPU"),
-                                         QString::fromStdString(rt.torchVersion)),
-                                this);
+    m_runtimeLabel = new QLabel(
+        tr("Device: %1 \u00b7 LibTorch %2 \u00b7 %n CPU thread(s)", nullptr, rt.threads)
+            .arg(rt.cudaAvailable ? tr("CUDA available") : tr("CPU"), QString::fromStdString(rt.torchVersion)),
+        this);
     statusBar()->addPermanentWidget(m_runtimeLabel);
     statusBar()->showMessage(tr("Ready"), 3000);
 
-    connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this, [this](const QString &dir) {
-        statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
-    });
+    connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this,
+        [this](const QString &dir) { statusBar()->showMessage(tr("Opened %1").arg(dir), 5000); });
     connect(m_checkpointPanel, &CheckpointPanel::failed, this, [this](const QString &dir, const QString &message) {
         statusBar()->showMessage(tr("Cannot open %1").arg(dir), 5000);
         QMessageBox::warning(this, tr("Cannot open model"), message);
@@ -102,8 +101,8 @@ void MainWindow::rebuildRecentMenu()
 
 void MainWindow::chooseModel()
 {
-    const QString dir = QFileDialog::getExistingDirectory(this, tr("Open Hugging Face Model Directory"),
-                                                          AppSettings().lastModelDirectory());
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("Open Hugging Face Model Directory"), AppSettings().lastModelDirectory());
     if (!dir.isEmpty())
         openModel(dir);
 }
@@ -118,8 +117,8 @@ void MainWindow::openModel(const QString &directory)
 void MainWindow::showAbout()
 {
     QMessageBox::about(this, tr("About Engram"),
-                       tr("<h3>Engram %1</h3><p>Knowledge-editing workbench for transformer language models.</p>")
-                           .arg(QStringLiteral(ENGRAM_VERSION)));
+        tr("<h3>Engram %1</h3><p>Knowledge-editing workbench for transformer language models.</p>")
+            .arg(QStringLiteral(ENGRAM_VERSION)));
 }
 
 void MainWindow::closeEvent(QCloseEvent *event)

@@ -23,7 +23,7 @@ std::filesystem::path tempPath(const QTemporaryDir &dir, const char *name)
 
 // Writes a raw safetensors file: 8-byte length, header text, data bytes.
 void writeRaw(const std::filesystem::path &path, const std::string &header, const std::string &data,
-              std::optional<uint64_t> declaredLength = std::nullopt)
+    std::optional<uint64_t> declaredLength = std::nullopt)
 {
     std::ofstream out(path, std::ios::binary);
     const uint64_t n = declaredLength.value_or(header.size());
@@ -76,7 +76,7 @@ void TestSafetensors::roundTripsEveryDType()
     const at::Tensor scalar = at::full({}, 42, at::kDouble).to(type);
     const auto path = tempPath(dir, "t.safetensors");
     writeSafetensors(path, {tensorSource("layer.b", b), tensorSource("layer.a", a), tensorSource("scalar", scalar)},
-                     {{"format", "pt"}, {"note", "round trip"}});
+        {{"format", "pt"}, {"note", "round trip"}});
 
     const WeightStore store = WeightStore::openFile(path);
     QCOMPARE(store.names().size(), std::size_t(3));
@@ -92,8 +92,8 @@ void TestSafetensors::headerIsSortedAlignedAndStartsWithMetadata()
 {
     QTemporaryDir dir;
     const auto path = tempPath(dir, "t.safetensors");
-    writeSafetensors(path, {tensorSource("z", at::ones({3})), tensorSource("a", at::ones({1})),
-                            tensorSource("M", at::ones({2}))});
+    writeSafetensors(
+        path, {tensorSource("z", at::ones({3})), tensorSource("a", at::ones({1})), tensorSource("M", at::ones({2}))});
     const auto bytes = fileBytes(path);
     uint64_t n = 0;
     for (int i = 7; i >= 0; --i)
@@ -146,8 +146,8 @@ void TestSafetensors::readsTheGpt2Fixture()
     const WeightStore store = WeightStore::openDirectory(dir);
     QVERIFY(store.contains("transformer.wte.weight"));
     // Conv1D stores [in, out]: c_attn maps n_embd=2 to 3*2.
-    QCOMPARE(store.info("transformer.h.0.attn.c_attn.weight").shape, (std::vector<int64_t>{2, 6}));
-    QCOMPARE(store.tensor("transformer.wte.weight").sizes().vec(), (std::vector<int64_t>{50257, 2}));
+    QCOMPARE(store.info("transformer.h.0.attn.c_attn.weight").shape, (std::vector<int64_t> {2, 6}));
+    QCOMPARE(store.tensor("transformer.wte.weight").sizes().vec(), (std::vector<int64_t> {50257, 2}));
 }
 
 void TestSafetensors::rejectsCorruptFiles_data()
@@ -160,14 +160,15 @@ void TestSafetensors::rejectsCorruptFiles_data()
     const QString ok = QStringLiteral(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})");
     QTest::newRow("truncated data") << ok << 4 << qint64(-1) << QStringLiteral("probably truncated");
     QTest::newRow("header length beyond file") << ok << 8 << qint64(1 << 20) << QStringLiteral("runs past the end");
-    QTest::newRow("header not JSON") << QStringLiteral("{\"a\": [1, 2") << 0 << qint64(-1) << QStringLiteral("not valid JSON");
-    QTest::newRow("header not an object") << QStringLiteral("[1,2]") << 0 << qint64(-1) << QStringLiteral("not a JSON object");
-    QTest::newRow("overlapping offsets")
-        << QStringLiteral(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})")
-        << 12 << qint64(-1) << QStringLiteral("overlapping");
-    QTest::newRow("shape/dtype mismatch")
-        << QStringLiteral(R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}})") << 8 << qint64(-1)
-        << QStringLiteral("needs 6 bytes but data_offsets span 8");
+    QTest::newRow("header not JSON") << QStringLiteral("{\"a\": [1, 2") << 0 << qint64(-1)
+                                     << QStringLiteral("not valid JSON");
+    QTest::newRow("header not an object")
+        << QStringLiteral("[1,2]") << 0 << qint64(-1) << QStringLiteral("not a JSON object");
+    QTest::newRow("overlapping offsets") << QStringLiteral(
+        R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})")
+                                         << 12 << qint64(-1) << QStringLiteral("overlapping");
+    QTest::newRow("shape/dtype mismatch") << QStringLiteral(R"({"a":{"dtype":"F16","shape":[3],"data_offsets":[0,8]}})")
+                                          << 8 << qint64(-1) << QStringLiteral("needs 6 bytes but data_offsets span 8");
     QTest::newRow("unknown dtype") << QStringLiteral(R"({"a":{"dtype":"Q4","shape":[2],"data_offsets":[0,8]}})") << 8
                                    << qint64(-1) << QStringLiteral("unsupported dtype 'Q4'");
     QTest::newRow("negative dimension") << QStringLiteral(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})")
@@ -191,7 +192,7 @@ void TestSafetensors::rejectsCorruptFiles()
         std::ofstream(path, std::ios::binary) << "abc";
     } else {
         writeRaw(path, header.toStdString(), std::string(static_cast<std::size_t>(dataBytes), '\0'),
-                 declaredLength >= 0 ? std::optional<uint64_t>(declaredLength) : std::nullopt);
+            declaredLength >= 0 ? std::optional<uint64_t>(declaredLength) : std::nullopt);
     }
     ENGRAM_EXPECT_ERROR(SafetensorsFile::open(path), ErrorKind::CorruptFile, needle.toStdString());
     // The message names the file.
@@ -206,10 +207,10 @@ void TestSafetensors::failedWriteLeavesNoFile()
 {
     QTemporaryDir dir;
     const auto path = tempPath(dir, "out.safetensors");
-    TensorSource liar{"w", DType::F32, {4}, [](auto sink) {
-                          float two[2] = {1, 2};
-                          sink(two, sizeof two); // 8 bytes instead of 16
-                      }};
+    TensorSource liar {"w", DType::F32, {4}, [](auto sink) {
+                           float two[2] = {1, 2};
+                           sink(two, sizeof two); // 8 bytes instead of 16
+                       }};
     ENGRAM_EXPECT_ERROR(writeSafetensors(path, {liar}), ErrorKind::InvalidArgument, "produced 8 bytes");
     QVERIFY(!std::filesystem::exists(path));
     QCOMPARE(QDir(dir.path()).entryList(QDir::Files).size(), 0); // no temporary left behind

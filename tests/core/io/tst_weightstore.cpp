@@ -36,7 +36,8 @@ void TestWeightStore::readsShardsThroughTheIndex()
     const at::Tensor a = at::randn({3, 4}), b = at::randn({5});
     writeSafetensors(dir / "model-00001-of-00002.safetensors", {tensorSource("a", a)});
     writeSafetensors(dir / "model-00002-of-00002.safetensors", {tensorSource("b", b)});
-    writeIndex(dir, R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
+    writeIndex(dir,
+        R"({"metadata":{},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}})");
     const WeightStore store = WeightStore::openDirectory(dir);
     QVERIFY(at::equal(store.tensor("a"), a));
     QVERIFY(at::equal(store.tensor("b"), b));

@@ -48,19 +48,22 @@ void TestGenerator::storiesGreedyMatchesExpected_data()
     // ../shared/fixtures/stories260k-hf/EXPECTED.md, reference cases 1-3.
     QTest::newRow("once upon a time")
         << QStringLiteral("Once upon a time") << QStringLiteral("1 403 407 261 378")
-        << QStringLiteral("432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 "
-                          "295 433 426 385 328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 "
-                          "432 398 312 286 267 414 270 333 415 426 13 438 310 439 419 357 336");
+        << QStringLiteral(
+               "432 383 286 261 376 298 315 421 395 317 426 338 401 396 267 337 410 408 419 292 411 322 265 282 "
+               "295 433 426 385 328 432 358 394 261 370 432 352 266 268 388 426 338 391 266 267 337 335 312 "
+               "432 398 312 286 267 414 270 333 415 426 13 438 310 439 419 357 336");
     QTest::newRow("lily and tom")
         << QStringLiteral("Lily and Tom went to the") << QStringLiteral("1 317 269 274 287 263 377 267 265")
-        << QStringLiteral("282 295 433 426 342 394 261 370 268 414 444 335 261 370 268 414 444 426 342 391 266 267 337 335 "
-                          "312 426 342 391 266 267 337 335 265 268 414 444 426 342 391 266 267 337 335 265 268 414 444 "
-                          "426 13 436 438 347 433 432 392 287 443 436 317 336 426 313 438 316");
+        << QStringLiteral(
+               "282 295 433 426 342 394 261 370 268 414 444 335 261 370 268 414 444 426 342 391 266 267 337 335 "
+               "312 426 342 391 266 267 337 335 265 268 414 444 426 342 391 266 267 337 335 265 268 414 444 "
+               "426 13 436 438 347 433 432 392 287 443 436 317 336 426 313 438 316");
     QTest::newRow("the little dog")
         << QStringLiteral("The little dog") << QStringLiteral("1 291 376 400 428")
-        << QStringLiteral("286 261 376 298 315 421 395 317 426 338 401 396 267 337 335 311 267 422 419 269 311 267 422 419 "
-                          "426 385 328 432 358 394 261 370 268 414 444 335 261 370 268 414 444 426 359 413 286 261 370 "
-                          "432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 358 279");
+        << QStringLiteral(
+               "286 261 376 298 315 421 395 317 426 338 401 396 267 337 335 311 267 422 419 269 311 267 422 419 "
+               "426 385 328 432 358 394 261 370 268 414 444 335 261 370 268 414 444 426 359 413 286 261 370 "
+               "432 352 266 268 388 426 338 391 266 267 337 335 312 432 398 358 279");
 }
 
 void TestGenerator::storiesGreedyMatchesExpected()
@@ -90,8 +93,8 @@ void TestGenerator::storiesSessionDecodesTheContinuation()
     const auto out = session->generate("Lily and Tom went to the", p);
     // The continuation starts with a space: decoding in context keeps it.
     QCOMPARE(out.continuation,
-             std::string(" park. They saw a big box with a big box. They wanted to play with it. They wanted to play "
-                         "with the box. They wanted to play with the box.\n\"Look, Mom!\" Lily said. \"Let"));
+        std::string(" park. They saw a big box with a big box. They wanted to play with it. They wanted to play "
+                    "with the box. They wanted to play with the box.\n\"Look, Mom!\" Lily said. \"Let"));
     QVERIFY(!out.stoppedOnToken);
 }
 
@@ -149,7 +152,7 @@ void TestGenerator::samplingIsSeeded()
     // top-k 3: every sampled token is among the three most likely at its step.
     p.topK = 3;
     p.maxNewTokens = 1;
-    const auto logits = model->forward(at::tensor(std::vector<int64_t>{1}, at::kLong).unsqueeze(0)).logits[0][0];
+    const auto logits = model->forward(at::tensor(std::vector<int64_t> {1}, at::kLong).unsqueeze(0)).logits[0][0];
     const auto top3 = std::get<1>(logits.topk(3));
     for (uint64_t seed = 0; seed < 20; ++seed) {
         p.seed = seed;

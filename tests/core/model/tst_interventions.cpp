@@ -27,7 +27,7 @@ struct Fixture {
     }
 };
 
-const at::Tensor kIds = at::tensor(std::vector<int64_t>{4, 9, 2, 33, 7, 1}, at::kLong).view({2, 3});
+const at::Tensor kIds = at::tensor(std::vector<int64_t> {4, 9, 2, 33, 7, 1}, at::kLong).view({2, 3});
 
 void addFamilies()
 {
@@ -69,7 +69,7 @@ void TestInterventions::residualStreamDecomposes()
     ForwardOptions opts;
     opts.interventions = &iv;
     f.model->forward(kIds, {}, opts);
-    QCOMPARE(out.sizes().vec(), (std::vector<int64_t>{2, 3, 32}));
+    QCOMPARE(out.sizes().vec(), (std::vector<int64_t> {2, 3, 32}));
     QVERIFY(at::allclose(out, prev + attn + mlp, 1e-5, 1e-5));
 }
 

@@ -62,7 +62,7 @@ void TestModelConfig::parsesNeoX()
     QCOMPARE(c.rotaryDim, 24);
     QCOMPARE(c.positions, PositionScheme::RotaryHalf);
     QCOMPARE(c.activation, Activation::GeluFast);
-    QCOMPARE(c.eosTokenIds, std::vector<int>{0});
+    QCOMPARE(c.eosTokenIds, std::vector<int> {0});
     const auto seq = ModelConfig::fromJson(
         R"({"model_type":"gpt_neox","vocab_size":10,"hidden_size":16,"num_hidden_layers":1,"num_attention_heads":2,"use_parallel_residual":false})");
     QCOMPARE(seq.wiring, ResidualWiring::Sequential);
@@ -112,8 +112,8 @@ void TestModelConfig::parsesTheFixtures()
 void TestModelConfig::rejectsUnsupportedArchitecture()
 {
     ENGRAM_EXPECT_ERROR(ModelConfig::fromJson(R"({"model_type":"bert","vocab_size":3})"),
-                        ErrorKind::UnsupportedArchitecture,
-                        "unsupported architecture: bert (supported: gpt2, gptj, gpt_neox, llama, mistral, qwen2)");
+        ErrorKind::UnsupportedArchitecture,
+        "unsupported architecture: bert (supported: gpt2, gptj, gpt_neox, llama, mistral, qwen2)");
 }
 
 void TestModelConfig::rejectsBadFields_data()
@@ -124,37 +124,42 @@ void TestModelConfig::rejectsBadFields_data()
     QTest::newRow("no model_type") << QStringLiteral(R"({"vocab_size":3})") << QStringLiteral("missing \"model_type\"");
     QTest::newRow("missing field") << QStringLiteral(R"({"model_type":"gpt2","vocab_size":3,"n_layer":1,"n_head":1})")
                                    << QStringLiteral("missing required field \"n_embd\"");
-    QTest::newRow("string for int") << QStringLiteral(R"({"model_type":"gpt2","vocab_size":"many","n_embd":4,"n_layer":1,"n_head":1})")
+    QTest::newRow("string for int") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":"many","n_embd":4,"n_layer":1,"n_head":1})")
                                     << QStringLiteral("\"vocab_size\" must be an integer");
-    QTest::newRow("heads do not divide")
-        << QStringLiteral(R"({"model_type":"gpt2","vocab_size":3,"n_embd":10,"n_layer":1,"n_head":3})")
-        << QStringLiteral("not divisible");
-    QTest::newRow("kv heads")
-        << QStringLiteral(R"({"model_type":"llama","vocab_size":3,"hidden_size":12,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2,"intermediate_size":8})")
-        << QStringLiteral("multiple of num_key_value_heads");
-    QTest::newRow("activation")
-        << QStringLiteral(R"({"model_type":"gpt2","vocab_size":3,"n_embd":4,"n_layer":1,"n_head":1,"activation_function":"mish"})")
-        << QStringLiteral("unsupported activation \"mish\"");
-    QTest::newRow("rope scaling")
-        << QStringLiteral(R"({"model_type":"llama","vocab_size":3,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"type":"yarn","factor":4}})")
-        << QStringLiteral("unsupported rope_scaling type \"yarn\"");
+    QTest::newRow("heads do not divide") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":3,"n_embd":10,"n_layer":1,"n_head":3})")
+                                         << QStringLiteral("not divisible");
+    QTest::newRow("kv heads") << QStringLiteral(
+        R"({"model_type":"llama","vocab_size":3,"hidden_size":12,"num_hidden_layers":1,"num_attention_heads":3,"num_key_value_heads":2,"intermediate_size":8})")
+                              << QStringLiteral("multiple of num_key_value_heads");
+    QTest::newRow("activation") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":3,"n_embd":4,"n_layer":1,"n_head":1,"activation_function":"mish"})")
+                                << QStringLiteral("unsupported activation \"mish\"");
+    QTest::newRow("rope scaling") << QStringLiteral(
+        R"({"model_type":"llama","vocab_size":3,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"type":"yarn","factor":4}})")
+                                  << QStringLiteral("unsupported rope_scaling type \"yarn\"");
 }
 
 void TestModelConfig::rejectsBadFields()
 {
     QFETCH(QString, json);
     QFETCH(QString, needle);
-    ENGRAM_EXPECT_ERROR(ModelConfig::fromJson(json.toStdString(), "x/config.json"), ErrorKind::InvalidConfig,
-                        needle.toStdString());
+    ENGRAM_EXPECT_ERROR(
+        ModelConfig::fromJson(json.toStdString(), "x/config.json"), ErrorKind::InvalidConfig, needle.toStdString());
 }
 
 void TestModelConfig::roundTripsThroughToJson_data()
 {
     QTest::addColumn<QString>("json");
-    QTest::newRow("gpt2") << QStringLiteral(R"({"model_type":"gpt2","vocab_size":50,"n_embd":8,"n_layer":2,"n_head":2})");
-    QTest::newRow("gptj") << QStringLiteral(R"({"model_type":"gptj","vocab_size":50,"n_embd":16,"n_layer":2,"n_head":2,"rotary_dim":4})");
-    QTest::newRow("neox") << QStringLiteral(R"({"model_type":"gpt_neox","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":2,"rotary_pct":0.5,"use_parallel_residual":false})");
-    QTest::newRow("llama") << QStringLiteral(R"({"model_type":"llama","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":24,"rope_theta":500000,"eos_token_id":[1,2]})");
+    QTest::newRow("gpt2") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":50,"n_embd":8,"n_layer":2,"n_head":2})");
+    QTest::newRow("gptj") << QStringLiteral(
+        R"({"model_type":"gptj","vocab_size":50,"n_embd":16,"n_layer":2,"n_head":2,"rotary_dim":4})");
+    QTest::newRow("neox") << QStringLiteral(
+        R"({"model_type":"gpt_neox","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":2,"rotary_pct":0.5,"use_parallel_residual":false})");
+    QTest::newRow("llama") << QStringLiteral(
+        R"({"model_type":"llama","vocab_size":50,"hidden_size":16,"num_hidden_layers":2,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":24,"rope_theta":500000,"eos_token_id":[1,2]})");
 }
 
 void TestModelConfig::roundTripsThroughToJson()

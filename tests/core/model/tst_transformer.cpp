@@ -2,6 +2,7 @@
 // reference, save/reload, padding, dtypes and the errors for bad checkpoints.
 
 #include "core/io/checkpoint.h"
+#include "core/model/generator.h"
 #include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
@@ -76,7 +77,7 @@ struct Reference {
         const bool gpt2 = c.family == ModelFamily::Gpt2, gptj = c.family == ModelFamily::GptJ,
                    neox = c.family == ModelFamily::GptNeoX;
         const std::string emb = gpt2 || gptj ? "transformer.wte.weight"
-                                : neox       ? "gpt_neox.embed_in.weight"
+            : neox                           ? "gpt_neox.embed_in.weight"
                                              : "model.embed_tokens.weight";
         at::Tensor x = at::zeros({T, D}, at::kDouble);
         for (int64_t t = 0; t < T; ++t) {
@@ -146,12 +147,13 @@ struct Reference {
                 attn = lin(attn, "transformer.h." + L + ".attn.c_proj", true, true);
                 x = x + attn;
                 const at::Tensor h2 = layerNorm(x, "transformer.h." + L + ".ln_2");
-                x = x + lin(geluTanh(lin(h2, "transformer.h." + L + ".mlp.c_fc", true, true)),
-                            "transformer.h." + L + ".mlp.c_proj", true, true);
+                x = x
+                    + lin(geluTanh(lin(h2, "transformer.h." + L + ".mlp.c_fc", true, true)),
+                        "transformer.h." + L + ".mlp.c_proj", true, true);
             } else if (gptj) {
                 attn = lin(attn, "transformer.h." + L + ".attn.out_proj", false);
                 const at::Tensor mlp = lin(geluTanh(lin(h1, "transformer.h." + L + ".mlp.fc_in", true)),
-                                           "transformer.h." + L + ".mlp.fc_out", true);
+                    "transformer.h." + L + ".mlp.fc_out", true);
                 x = x + attn + mlp;
             } else if (neox) {
                 const std::string P = "gpt_neox.layers." + L + ".";
@@ -215,6 +217,8 @@ private Q_SLOTS:
     void rightPaddedBatchEqualsSingleSequences();
     void lowerPrecisionStaysClose();
     void storiesFixtureMatchesReference();
+    void matchesTransformersGolden_data();
+    void matchesTransformersGolden();
     void reportsBadCheckpoints();
     void setParameterChecksShapes();
 };
@@ -229,7 +233,7 @@ void TestTransformer::matchesIndependentReference()
     const WeightStore store = WeightStore::openDirectory(pathOf(dir));
     const std::vector<int64_t> ids = {3, 17, 5, 39, 0, 22, 8};
     const at::Tensor ours = forwardLogits(*model, ids).to(at::kDouble);
-    const at::Tensor ref = Reference{model->config(), store}.run(ids);
+    const at::Tensor ref = Reference {model->config(), store}.run(ids);
     const double diff = (ours - ref).abs().max().item<double>();
     QVERIFY2(diff < 1e-4, qPrintable(QStringLiteral("max |logit diff| = %1").arg(diff)));
 }
@@ -244,8 +248,8 @@ void TestTransformer::neoxSequentialResidualMatchesReference()
     const auto model = Transformer::load(pathOf(dir));
     const WeightStore store = WeightStore::openDirectory(pathOf(dir));
     const std::vector<int64_t> ids = {1, 2, 3, 4};
-    const double diff =
-        (forwardLogits(*model, ids).to(at::kDouble) - Reference{config, store}.run(ids)).abs().max().item<double>();
+    const double diff
+        = (forwardLogits(*model, ids).to(at::kDouble) - Reference {config, store}.run(ids)).abs().max().item<double>();
     QVERIFY(diff < 1e-4);
 }
 
@@ -303,15 +307,16 @@ void TestTransformer::lowerPrecisionStaysClose()
     QTemporaryDir dir;
     writeRandomCheckpoint(tinyConfig(ModelFamily::Llama), pathOf(dir), 2);
     const auto fp32 = Transformer::load(pathOf(dir));
-    const auto bf16 = Transformer::load(pathOf(dir), LoadOptions{"cpu", "bf16"});
+    const auto bf16 = Transformer::load(pathOf(dir), LoadOptions {"cpu", "bf16"});
     QCOMPARE(bf16->dtype(), at::kBFloat16);
     const std::vector<int64_t> ids = {1, 2, 3};
     const at::Tensor a = forwardLogits(*fp32, ids), b = forwardLogits(*bf16, ids);
     QCOMPARE(b.scalar_type(), at::kFloat); // logits come back in float32
     QVERIFY((a - b).abs().max().item<double>() < 0.05);
-    ENGRAM_EXPECT_ERROR(Transformer::load(pathOf(dir), LoadOptions{"cpu", "fp8"}), ErrorKind::InvalidArgument, "fp8");
+    ENGRAM_EXPECT_ERROR(Transformer::load(pathOf(dir), LoadOptions {"cpu", "fp8"}), ErrorKind::InvalidArgument, "fp8");
     if (!at::hasCUDA())
-        ENGRAM_EXPECT_ERROR(Transformer::load(pathOf(dir), LoadOptions{"cuda", "fp32"}), ErrorKind::Unsupported, "no CUDA");
+        ENGRAM_EXPECT_ERROR(
+            Transformer::load(pathOf(dir), LoadOptions {"cuda", "fp32"}), ErrorKind::Unsupported, "no CUDA");
 }
 
 void TestTransformer::storiesFixtureMatchesReference()
@@ -320,11 +325,51 @@ void TestTransformer::storiesFixtureMatchesReference()
     const auto model = Transformer::load(dir);
     const WeightStore store = WeightStore::openDirectory(dir);
     const std::vector<int64_t> ids = {1, 403, 407, 261, 378};
-    const double diff = (forwardLogits(*model, ids).to(at::kDouble) - Reference{model->config(), store}.run(ids))
+    const double diff = (forwardLogits(*model, ids).to(at::kDouble) - Reference {model->config(), store}.run(ids))
                             .abs()
                             .max()
                             .item<double>();
     QVERIFY2(diff < 1e-3, qPrintable(QString::number(diff)));
+}
+
+void TestTransformer::matchesTransformersGolden_data()
+{
+    QTest::addColumn<QString>("name");
+    for (const char *name : {"gpt2", "gptj", "gpt_neox", "llama", "gpt_neox_sequential"})
+        QTest::newRow(name) << QString::fromLatin1(name);
+}
+
+void TestTransformer::matchesTransformersGolden()
+{
+    // tests/fixtures/hf-golden.json holds Hugging Face transformers' logits and greedy ids
+    // for our seeded random checkpoints (tools/device/hf_crosscheck.py made it).
+    QFETCH(QString, name);
+    std::ifstream in(std::string(ENGRAM_TEST_DATA) + "/hf-golden.json");
+    QVERIFY(in.good());
+    const auto golden = nlohmann::json::parse(in);
+    nlohmann::json entry;
+    for (const auto &m : golden["models"])
+        if (m["name"] == name.toStdString())
+            entry = m;
+    QVERIFY(!entry.is_null());
+    const bool sequential = name == QStringLiteral("gpt_neox_sequential");
+    const std::string familyName = sequential ? "gpt_neox" : name.toStdString();
+    const std::map<std::string, ModelFamily> families = {{"gpt2", ModelFamily::Gpt2}, {"gptj", ModelFamily::GptJ},
+        {"gpt_neox", ModelFamily::GptNeoX}, {"llama", ModelFamily::Llama}};
+    auto configJson = nlohmann::json::parse(tinyConfig(families.at(familyName), 64, 32, 2, 4).toJson());
+    if (sequential)
+        configJson["use_parallel_residual"] = false;
+    QTemporaryDir dir;
+    writeRandomCheckpoint(ModelConfig::fromJson(configJson.dump()), pathOf(dir), /*seed=*/7);
+    const auto model = Transformer::load(pathOf(dir));
+    const auto ids = entry["ids"].get<std::vector<int64_t>>();
+    const at::Tensor last = forwardLogits(*model, ids)[-1];
+    const at::Tensor want = at::tensor(entry["last_logits"].get<std::vector<float>>());
+    const double diff = (last - want).abs().max().item<double>();
+    QVERIFY2(diff < 1e-4, qPrintable(QStringLiteral("max |logit diff| vs transformers = %1").arg(diff)));
+    GenerationParams p;
+    p.maxNewTokens = 16;
+    QCOMPARE(generate(*model, ids, p).tokens, entry["greedy"].get<std::vector<int64_t>>());
 }
 
 void TestTransformer::reportsBadCheckpoints()
@@ -345,7 +390,7 @@ void TestTransformer::reportsBadCheckpoints()
         std::filesystem::copy_file(root / "good" / "config.json", root / "missing" / "config.json");
         writeSafetensors(root / "missing" / "model.safetensors", std::move(kept));
         ENGRAM_EXPECT_ERROR(Transformer::load(root / "missing"), ErrorKind::MissingTensor,
-                            "tensor 'transformer.h.1.mlp.c_fc.weight' required by the GPT-2 architecture is missing");
+            "tensor 'transformer.h.1.mlp.c_fc.weight' required by the GPT-2 architecture is missing");
     }
     // Wrong vocab size: config says 100, weights hold 64 rows.
     {
@@ -363,8 +408,8 @@ void TestTransformer::reportsBadCheckpoints()
         auto json = nlohmann::json::parse(config.toJson());
         json["n_inner"] = 200;
         std::ofstream(root / "shape" / "config.json") << json.dump();
-        ENGRAM_EXPECT_ERROR(Transformer::load(root / "shape"), ErrorKind::ShapeMismatch,
-                            "'transformer.h.0.mlp.c_fc.weight'");
+        ENGRAM_EXPECT_ERROR(
+            Transformer::load(root / "shape"), ErrorKind::ShapeMismatch, "'transformer.h.0.mlp.c_fc.weight'");
     }
     // Truncated weights file.
     {
@@ -372,15 +417,15 @@ void TestTransformer::reportsBadCheckpoints()
         std::filesystem::copy_file(root / "good" / "config.json", root / "trunc" / "config.json");
         std::filesystem::copy_file(root / "good" / "model.safetensors", root / "trunc" / "model.safetensors");
         std::filesystem::resize_file(root / "trunc" / "model.safetensors",
-                                     std::filesystem::file_size(root / "trunc" / "model.safetensors") - 100);
+            std::filesystem::file_size(root / "trunc" / "model.safetensors") - 100);
         ENGRAM_EXPECT_ERROR(Transformer::load(root / "trunc"), ErrorKind::CorruptFile, "probably truncated");
     }
     // Unsupported architecture and missing config.
     {
         std::filesystem::create_directories(root / "bert");
         std::ofstream(root / "bert" / "config.json") << R"({"model_type":"bert"})";
-        ENGRAM_EXPECT_ERROR(Transformer::load(root / "bert"), ErrorKind::UnsupportedArchitecture,
-                            "unsupported architecture: bert");
+        ENGRAM_EXPECT_ERROR(
+            Transformer::load(root / "bert"), ErrorKind::UnsupportedArchitecture, "unsupported architecture: bert");
         ENGRAM_EXPECT_ERROR(Transformer::load(root / "nothing"), ErrorKind::Io, "does not exist");
         std::filesystem::create_directories(root / "noconfig");
         ENGRAM_EXPECT_ERROR(Transformer::load(root / "noconfig"), ErrorKind::Io, "no config.json");
@@ -388,8 +433,8 @@ void TestTransformer::reportsBadCheckpoints()
     // Token ids outside the vocabulary.
     {
         const auto model = Transformer::load(root / "good");
-        ENGRAM_EXPECT_ERROR(model->forward(at::tensor(std::vector<int64_t>{1, 64}, at::kLong).unsqueeze(0)),
-                            ErrorKind::InvalidArgument, "token id 64 is outside the vocabulary");
+        ENGRAM_EXPECT_ERROR(model->forward(at::tensor(std::vector<int64_t> {1, 64}, at::kLong).unsqueeze(0)),
+            ErrorKind::InvalidArgument, "token id 64 is outside the vocabulary");
     }
 }
 
@@ -401,12 +446,13 @@ void TestTransformer::setParameterChecksShapes()
     const std::string name = model->mlpOutputWeightName(1);
     QVERIFY(model->mlpOutputIsConv1D());
     const at::Tensor w = model->parameter(name);
-    QCOMPARE(w.sizes().vec(), (std::vector<int64_t>{128, 32})); // Conv1D [d_k, d]
+    QCOMPARE(w.sizes().vec(), (std::vector<int64_t> {128, 32})); // Conv1D [d_k, d]
     const std::vector<int64_t> ids = {1, 2, 3};
     const at::Tensor before = forwardLogits(*model, ids);
     model->setParameter(name, w + 0.5);
     QVERIFY(!at::equal(before, forwardLogits(*model, ids)));
-    ENGRAM_EXPECT_ERROR(model->setParameter(name, at::zeros({32, 128})), ErrorKind::ShapeMismatch, "has shape [128, 32]");
+    ENGRAM_EXPECT_ERROR(
+        model->setParameter(name, at::zeros({32, 128})), ErrorKind::ShapeMismatch, "has shape [128, 32]");
     ENGRAM_EXPECT_ERROR(model->parameter("nope"), ErrorKind::MissingTensor, "no parameter 'nope'");
 }
 

@@ -36,11 +36,12 @@ void TestTokenizer::gpt2KnownEncodings_data()
     QTest::addColumn<QString>("text");
     QTest::addColumn<QList<qint64>>("ids");
     // From the fixtures README (genuine GPT-2 tokenizer output).
-    QTest::newRow("Hello world") << QStringLiteral("Hello world") << QList<qint64>{15496, 995};
-    QTest::newRow("leading space") << QStringLiteral(" Hello world") << QList<qint64>{18435, 995};
-    QTest::newRow("punctuation") << QStringLiteral("Hello, world!") << QList<qint64>{15496, 11, 995, 0};
-    QTest::newRow("emoji") << QStringLiteral(" this is \U0001F999.cpp") << QList<qint64>{428, 318, 12520, 99, 247, 13, 20322};
-    QTest::newRow("digits") << QStringLiteral("3333333") << QList<qint64>{24840, 20370};
+    QTest::newRow("Hello world") << QStringLiteral("Hello world") << QList<qint64> {15496, 995};
+    QTest::newRow("leading space") << QStringLiteral(" Hello world") << QList<qint64> {18435, 995};
+    QTest::newRow("punctuation") << QStringLiteral("Hello, world!") << QList<qint64> {15496, 11, 995, 0};
+    QTest::newRow("emoji") << QStringLiteral(" this is \U0001F999.cpp")
+                           << QList<qint64> {428, 318, 12520, 99, 247, 13, 20322};
+    QTest::newRow("digits") << QStringLiteral("3333333") << QList<qint64> {24840, 20370};
 }
 
 void TestTokenizer::gpt2KnownEncodings()
@@ -112,20 +113,19 @@ void TestTokenizer::llamaDecodesTheDocumentedText()
     ENGRAM_REQUIRE_FIXTURE(dir, "stories260k-hf");
     const Tokenizer tok = Tokenizer::fromDirectory(dir);
     // EXPECTED.md case 2: BOS + prompt + 64 greedy ids, decoded with special tokens skipped.
-    const std::vector<int64_t> ids = {1,   317, 269, 274, 287, 263, 377, 267, 265, 282, 295, 433, 426, 342, 394, 261, 370,
-                                      268, 414, 444, 335, 261, 370, 268, 414, 444, 426, 342, 391, 266, 267, 337, 335, 312,
-                                      426, 342, 391, 266, 267, 337, 335, 265, 268, 414, 444, 426, 342, 391, 266, 267, 337,
-                                      335, 265, 268, 414, 444, 426, 13,  436, 438, 347, 433, 432, 392, 287, 443, 436, 317,
-                                      336, 426, 313, 438, 316};
+    const std::vector<int64_t> ids = {1, 317, 269, 274, 287, 263, 377, 267, 265, 282, 295, 433, 426, 342, 394, 261, 370,
+        268, 414, 444, 335, 261, 370, 268, 414, 444, 426, 342, 391, 266, 267, 337, 335, 312, 426, 342, 391, 266, 267,
+        337, 335, 265, 268, 414, 444, 426, 342, 391, 266, 267, 337, 335, 265, 268, 414, 444, 426, 13, 436, 438, 347,
+        433, 432, 392, 287, 443, 436, 317, 336, 426, 313, 438, 316};
     QCOMPARE(tok.decode(ids, /*skipSpecialTokens=*/true),
-             std::string("Lily and Tom went to the park. They saw a big box with a big box. They wanted to play with it. "
-                         "They wanted to play with the box. They wanted to play with the box.\n\"Look, Mom!\" Lily said. "
-                         "\"Let"));
+        std::string("Lily and Tom went to the park. They saw a big box with a big box. They wanted to play with it. "
+                    "They wanted to play with the box. They wanted to play with the box.\n\"Look, Mom!\" Lily said. "
+                    "\"Let"));
     QCOMPARE(*tok.bosTokenId(), int64_t(1));
     QCOMPARE(*tok.eosTokenId(), int64_t(2));
     // Special-token text is split out, each segment normalised on its own (EXPECTED.md).
-    QCOMPARE(tok.encode("a<s>b"), (std::vector<int64_t>{261, 1, 268}));
-    QCOMPARE(tok.encode("Hello </s> world"), (std::vector<int64_t>{346, 306, 414, 410, 2, 410, 263, 304, 341}));
+    QCOMPARE(tok.encode("a<s>b"), (std::vector<int64_t> {261, 1, 268}));
+    QCOMPARE(tok.encode("Hello </s> world"), (std::vector<int64_t> {346, 306, 414, 410, 2, 410, 263, 304, 341}));
 }
 
 void TestTokenizer::roundTripsArbitraryUtf8()
@@ -136,7 +136,7 @@ void TestTokenizer::roundTripsArbitraryUtf8()
     const Tokenizer llama = Tokenizer::fromDirectory(llamaDir);
     std::mt19937 rng(7);
     const std::vector<char32_t> pool = {U'a', U'Z', U' ', U'\n', U'\t', U'7', U'.', U'\'', U'é', U'ß', U'Ж', U'中',
-                                        U'\u0301', U'\U0001F999', U'\U0001F600', U'\u00A0', U'\u2581', U'\0', U'<', U'>'};
+        U'\u0301', U'\U0001F999', U'\U0001F600', U'\u00A0', U'\u2581', U'\0', U'<', U'>'};
     for (int n = 0; n < 300; ++n) {
         std::string s;
         const int len = static_cast<int>(rng() % 24);
@@ -158,8 +158,10 @@ void TestTokenizer::repairsInvalidUtf8()
 {
     ENGRAM_REQUIRE_FIXTURE(gpt2Dir, "fake-gpt2-hf");
     const Tokenizer gpt2 = Tokenizer::fromDirectory(gpt2Dir);
-    const std::string broken = "ab\xFF" "cd\xE2\x82"; // stray byte and truncated euro sign
-    const std::string repaired = "ab\xEF\xBF\xBD" "cd\xEF\xBF\xBD";
+    const std::string broken = "ab\xFF"
+                               "cd\xE2\x82"; // stray byte and truncated euro sign
+    const std::string repaired = "ab\xEF\xBF\xBD"
+                                 "cd\xEF\xBF\xBD";
     QCOMPARE(gpt2.encode(broken), gpt2.encode(repaired));
     QCOMPARE(gpt2.decode(gpt2.encode(broken)), repaired);
     // Decoding a lone continuation byte token yields U+FFFD rather than invalid UTF-8.
@@ -191,13 +193,13 @@ void TestTokenizer::rejectsMalformedTokenizerFiles_data()
                                << QStringLiteral("is not an integer");
     QTest::newRow("bad merge") << QStringLiteral(R"({"model":{"type":"BPE","vocab":{"a":0},"merges":["ab"]}})")
                                << QStringLiteral("not two tokens");
-    QTest::newRow("bad regex")
-        << QStringLiteral("{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
-                          "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a[\"},\"behavior\":\"Isolated\"}}")
-        << QStringLiteral("cannot compile regex");
-    QTest::newRow("unknown normalizer")
-        << QStringLiteral(R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"normalizer":{"type":"BertNormalizer"}})")
-        << QStringLiteral("unsupported normalizer 'BertNormalizer'");
+    QTest::newRow("bad regex") << QStringLiteral(
+        "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0},\"merges\":[]},"
+        "\"pre_tokenizer\":{\"type\":\"Split\",\"pattern\":{\"Regex\":\"a[\"},\"behavior\":\"Isolated\"}}")
+                               << QStringLiteral("cannot compile regex");
+    QTest::newRow("unknown normalizer") << QStringLiteral(
+        R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"normalizer":{"type":"BertNormalizer"}})")
+                                        << QStringLiteral("unsupported normalizer 'BertNormalizer'");
 }
 
 void TestTokenizer::rejectsMalformedTokenizerFiles()
@@ -205,7 +207,7 @@ void TestTokenizer::rejectsMalformedTokenizerFiles()
     QFETCH(QString, json);
     QFETCH(QString, needle);
     ENGRAM_EXPECT_ERROR(Tokenizer::fromTokenizerJsonText(json.toStdString(), "t/tokenizer.json"),
-                        ErrorKind::InvalidTokenizer, needle.toStdString());
+        ErrorKind::InvalidTokenizer, needle.toStdString());
 }
 
 QTEST_GUILESS_MAIN(TestTokenizer)
