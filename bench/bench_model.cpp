@@ -23,6 +23,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace engram;
@@ -67,8 +68,15 @@ int run(int argc, char **argv)
     }
     ModelConfig config
         = tinyConfig(families.at(opt["--family"]), num("--vocab"), num("--hidden"), num("--layers"), num("--heads"));
-    const auto dir = std::filesystem::temp_directory_path() / ("engram-bench-" + std::to_string(::getpid()));
-    std::filesystem::remove_all(dir);
+    config.maxPositions = std::max(config.maxPositions, num("--tokens") + num("--new-tokens") + 32);
+    // POSIX calls for the scratch directory: with pip's LibTorch 2.x, std::filesystem::remove_all
+    // binds to libtorch.so's own copy and crashes (seen on the GPU machine, 2026-11-26).
+    std::string pattern = (std::filesystem::temp_directory_path() / "engram-bench-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) {
+        std::fprintf(stderr, "bench_model: cannot create a temporary directory\n");
+        return 1;
+    }
+    const std::filesystem::path dir = pattern;
 
     auto t0 = Clock::now();
     writeRandomCheckpoint(config, dir, /*seed=*/1);
@@ -102,9 +110,15 @@ int run(int argc, char **argv)
     const double genS = seconds(t0, Clock::now());
 
     uint64_t bytes = 0;
-    for (const auto &e : std::filesystem::directory_iterator(dir))
-        bytes += e.file_size();
-    std::filesystem::remove_all(dir);
+    for (const char *name : {"config.json", "model.safetensors"}) {
+        struct stat st {
+        };
+        const std::string file = (dir / name).string();
+        if (::stat(file.c_str(), &st) == 0)
+            bytes += static_cast<uint64_t>(st.st_size);
+        ::unlink(file.c_str());
+    }
+    ::rmdir(dir.c_str());
 
     const double fwdS = median(fwd);
     std::printf("bench_model: %s d=%d layers=%d heads=%d vocab=%d params=%.1fM dtype=%s device=%s threads=%d\n",

@@ -236,7 +236,8 @@ int main(int argc, char **argv)
         return kExitUsage;
     } catch (const engram::Error &e) {
         std::cerr << "engram-cli: error: " << e.what() << "\n";
-        const bool input = e.kind() != engram::ErrorKind::Unsupported && e.kind() != engram::ErrorKind::InvalidArgument;
+        const bool input = e.kind() != engram::ErrorKind::Unsupported && e.kind() != engram::ErrorKind::InvalidArgument
+            && e.kind() != engram::ErrorKind::Runtime;
         return input ? kExitInput : kExitRuntime;
     } catch (const std::exception &e) {
         std::cerr << "engram-cli: internal error: " << e.what() << "\n";

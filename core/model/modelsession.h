@@ -47,6 +47,9 @@ public:
 
 private:
     ModelSession() = default;
+    static std::unique_ptr<ModelSession> openUnchecked(const std::filesystem::path &dir, const LoadOptions &options);
+    TextGeneration generateUnchecked(
+        const std::string &prompt, GenerationParams params, const std::function<bool(int64_t)> &onToken) const;
     CheckpointSummary m_summary;
     std::unique_ptr<Transformer> m_model;
     std::unique_ptr<Tokenizer> m_tokenizer;

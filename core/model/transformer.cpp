@@ -349,6 +349,16 @@ std::unique_ptr<Transformer> Transformer::fromWeights(
     Impl &m = *model->d;
     m.device = parseDevice(options.device);
     m.dtype = parseDTypeName(options.dtype);
+    if (m.device.is_cpu() && m.dtype == at::kHalf) {
+        // Older CPU builds of LibTorch (1.13) have no fp16 matrix product; say so up front.
+        try {
+            at::mm(at::ones({2, 2}, at::kHalf), at::ones({2, 2}, at::kHalf));
+        } catch (const c10::Error &) {
+            throw Error(ErrorKind::Unsupported,
+                "fp16 matrix products are not available on the CPU in this LibTorch "
+                "build; use bf16 or fp32 on the CPU (fp16 works on CUDA)");
+        }
+    }
     const auto where = weights.location().string();
 
     for (auto &b : bindings(config, &m)) {

@@ -25,6 +25,8 @@ const char *errorKindName(ErrorKind kind)
         return "invalid-argument";
     case ErrorKind::Unsupported:
         return "unsupported";
+    case ErrorKind::Runtime:
+        return "runtime";
     }
     return "unknown";
 }

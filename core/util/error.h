@@ -22,6 +22,7 @@ enum class ErrorKind {
     InvalidTokenizer, // tokenizer files are malformed or unsupported
     InvalidArgument, // caller passed something out of range
     Unsupported, // valid request that this build cannot do (e.g. CUDA absent)
+    Runtime, // a computation failed (LibTorch error, out of memory)
 };
 
 const char *errorKindName(ErrorKind kind);

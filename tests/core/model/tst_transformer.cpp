@@ -217,6 +217,7 @@ private Q_SLOTS:
     void rightPaddedBatchEqualsSingleSequences();
     void lowerPrecisionStaysClose();
     void storiesFixtureMatchesReference();
+    void gpt2FixtureLoadsWithTiedHead();
     void matchesTransformersGolden_data();
     void matchesTransformersGolden();
     void reportsBadCheckpoints();
@@ -330,6 +331,22 @@ void TestTransformer::storiesFixtureMatchesReference()
                             .max()
                             .item<double>();
     QVERIFY2(diff < 1e-3, qPrintable(QString::number(diff)));
+}
+
+void TestTransformer::gpt2FixtureLoadsWithTiedHead()
+{
+    ENGRAM_REQUIRE_FIXTURE(dir, "fake-gpt2-hf");
+    const auto model = Transformer::load(dir);
+    QCOMPARE(model->config().vocabSize, 50257);
+    QVERIFY(model->mlpOutputIsConv1D());
+    // No lm_head.weight in the file: the head is the token embedding (tied).
+    const WeightStore store = WeightStore::openDirectory(dir);
+    QVERIFY(!store.contains("lm_head.weight"));
+    const std::vector<int64_t> ids = {15496, 11, 995, 0};
+    const at::Tensor ours = forwardLogits(*model, ids).to(at::kDouble);
+    const at::Tensor ref = Reference {model->config(), store}.run(ids);
+    QVERIFY((ours - ref).abs().max().item<double>() < 1e-4);
+    QCOMPARE(ours.sizes().vec(), (std::vector<int64_t> {4, 50257}));
 }
 
 void TestTransformer::matchesTransformersGolden_data()
