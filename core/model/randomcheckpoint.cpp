@@ -112,7 +112,8 @@ ModelConfig tinyConfig(ModelFamily family, int vocab, int hidden, int layers, in
     return ModelConfig::fromJson(j.dump(), "tiny config");
 }
 
-void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards)
+void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards,
+                           double matrixStd)
 {
     std::filesystem::create_directories(dir);
     writeText(dir / "config.json", config.toJson());
@@ -125,7 +126,7 @@ void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::pat
         // Matrices use std 0.1 (not GPT-2's 0.02) so tiny models have logits that differ
         // clearly between tokens, which makes equality tests meaningful.
         const at::Tensor t = normScale ? randomTensor(rng, spec.shape, 1.0, 0.1)
-                                       : randomTensor(rng, spec.shape, 0.0, vector ? 0.02 : 0.1);
+                                       : randomTensor(rng, spec.shape, 0.0, vector ? 0.02 : matrixStd);
         tensors.emplace_back(spec.name, t);
     }
     shards = std::max(1, std::min<int>(shards, static_cast<int>(tensors.size())));
