@@ -18,9 +18,9 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import world  # noqa: E402
 
-TRAIN_TEMPLATES = 4      # templates 0-3 are trained for every fact
-EPOCH_BIOS = 4           # biography paragraphs per subject
-TEMPLATE_REPEATS = 2     # copies of each trained template sentence
+TRAIN_TEMPLATES = 4      # templates 0-3 are the "training" phrasings, 4-5 the held-out paraphrases
+EPOCH_BIOS = 6           # biography paragraphs per subject
+TEMPLATE_REPEATS = 1     # copies of each trained template sentence
 
 
 def reference(subject, kind, at_start):
@@ -65,8 +65,11 @@ def main():
     for f in facts:
         by_subject.setdefault(f["subject"], []).append(f)
     subject_by_name = {s["name"]: s for s in subjects}
-    # Half of the subjects also train the held-out templates, so the model knows the phrasings;
-    # paraphrase scores on the other half measure generalisation to unseen phrasings.
+    # Knowledge comes from the biographies. Question-style template sentences are trained for
+    # half of the subjects only (all six phrasings), so the model learns the phrasings while the
+    # other half is asked in phrasings it never saw for them. Template-heavy data makes a model
+    # look facts up at the final prompt token instead of storing them on the subject
+    # (../shared/docs/demo-model-notes.md); biography-dominated data stores them on the subject.
     names = [s["name"] for s in subjects]
     heldout_trained = set(rng.sample(names, len(names) // 2))
 
@@ -77,7 +80,7 @@ def main():
     for f in facts:
         s = subject_by_name[f["subject"]]
         templates = world.RELATIONS[f["relation"]][2]
-        use = templates[:TRAIN_TEMPLATES] + (templates[TRAIN_TEMPLATES:] if s["name"] in heldout_trained else [])
+        use = templates if s["name"] in heldout_trained else []
         for t in use:
             for _ in range(TEMPLATE_REPEATS):
                 lines.append(f"{fill(t, s)} {f['object']}.")

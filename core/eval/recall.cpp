@@ -1,0 +1,56 @@
+#include "core/eval/recall.h"
+
+#include "core/model/transformer.h"
+#include "core/text/subjecttokens.h"
+#include "core/text/tokenizer.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+namespace engram {
+
+RecallResult measureRecall(const Transformer &model, const Tokenizer &tokenizer, const std::vector<FactPrompt> &facts,
+                           int batchSize)
+{
+    c10::NoGradGuard noGrad;
+    RecallResult result;
+    result.total = static_cast<int64_t>(facts.size());
+    result.perFact.assign(facts.size(), false);
+    for (std::size_t b0 = 0; b0 < facts.size(); b0 += batchSize) {
+        const std::size_t n = std::min<std::size_t>(batchSize, facts.size() - b0);
+        std::vector<std::vector<int64_t>> prompts(n), objects(n);
+        std::size_t T = 0;
+        for (std::size_t i = 0; i < n; ++i) {
+            const FactPrompt &f = facts[b0 + i];
+            prompts[i] = tokenizer.encode(fillTemplate(f.promptTemplate, f.subject));
+            const std::string object = (!f.object.empty() && f.object[0] == ' ') ? f.object : " " + f.object;
+            objects[i] = tokenizer.encode(object);
+            T = std::max(T, prompts[i].size() + objects[i].size() - 1);
+        }
+        at::Tensor ids = at::zeros({static_cast<int64_t>(n), static_cast<int64_t>(T)}, at::kLong);
+        at::Tensor mask = at::zeros_like(ids);
+        auto idsA = ids.accessor<int64_t, 2>();
+        auto maskA = mask.accessor<int64_t, 2>();
+        for (std::size_t i = 0; i < n; ++i) {
+            std::vector<int64_t> seq = prompts[i];
+            seq.insert(seq.end(), objects[i].begin(), objects[i].end() - 1); // last object token is only predicted
+            for (std::size_t t = 0; t < seq.size(); ++t) {
+                idsA[i][t] = seq[t];
+                maskA[i][t] = 1;
+            }
+        }
+        const at::Tensor predicted = model.forward(ids, mask).logits.argmax(-1).to(at::kCPU); // [n, T]
+        auto predA = predicted.accessor<int64_t, 2>();
+        for (std::size_t i = 0; i < n; ++i) {
+            bool ok = true;
+            const std::size_t p = prompts[i].size();
+            for (std::size_t k = 0; k < objects[i].size() && ok; ++k)
+                ok = predA[i][p - 1 + k] == objects[i][k];
+            result.perFact[b0 + i] = ok;
+            result.recalled += ok;
+        }
+    }
+    return result;
+}
+
+} // namespace engram
