@@ -41,10 +41,10 @@ int run(int argc, char **argv)
             (seen ? seenOk : unseenOk) += r.perFact[i];
         }
         std::printf("  template %d (%s)      %6.2f%% (%lld/%lld)   %6.2f%% (%lld/%lld)\n", t,
-                    t < world.trainTemplates ? "training" : "held out", 100.0 * seenOk / std::max<int64_t>(1, seenN),
-                    static_cast<long long>(seenOk), static_cast<long long>(seenN),
-                    100.0 * unseenOk / std::max<int64_t>(1, unseenN), static_cast<long long>(unseenOk),
-                    static_cast<long long>(unseenN));
+            t < world.trainTemplates ? "training" : "held out", 100.0 * seenOk / std::max<int64_t>(1, seenN),
+            static_cast<long long>(seenOk), static_cast<long long>(seenN),
+            100.0 * unseenOk / std::max<int64_t>(1, unseenN), static_cast<long long>(unseenOk),
+            static_cast<long long>(unseenN));
     }
 
     std::mt19937_64 rng(7);
@@ -60,11 +60,12 @@ int run(int argc, char **argv)
     }
     const SwapResult s = measureSubjectSwap(*model, tok, pairs);
     std::printf("subject swap at the subject's last token (%lld pairs): %% flipped to the donor's object\n",
-                static_cast<long long>(s.pairs));
-    std::printf("  token embedding  flipped %6.2f%%  kept %6.2f%%\n", 100 * s.embeddingFlipRate,
-                100 * s.embeddingKeptRate);
+        static_cast<long long>(s.pairs));
+    std::printf(
+        "  token embedding  flipped %6.2f%%  kept %6.2f%%\n", 100 * s.embeddingFlipRate, 100 * s.embeddingKeptRate);
     for (std::size_t l = 0; l < s.flipRate.size(); ++l)
-        std::printf("  block %zu output   flipped %6.2f%%  kept %6.2f%%\n", l, 100 * s.flipRate[l], 100 * s.keptRate[l]);
+        std::printf(
+            "  block %zu output   flipped %6.2f%%  kept %6.2f%%\n", l, 100 * s.flipRate[l], 100 * s.keptRate[l]);
     return 0;
 }
 

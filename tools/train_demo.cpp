@@ -10,9 +10,9 @@
 // linear warm-up, constant rate, then linear decay to zero over the last --decay-epochs.
 // Documents (corpus lines) are packed whole into sequences that start at position 0.
 
+#include "core/model/modelinfo.h"
 #include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
-#include "core/model/modelinfo.h"
 #include "core/text/tokenizer.h"
 
 #include <ATen/ATen.h>
@@ -33,8 +33,8 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-std::vector<std::vector<int64_t>> packSequences(const std::vector<std::vector<int64_t>> &docs,
-                                                std::vector<std::size_t> order, int context)
+std::vector<std::vector<int64_t>> packSequences(
+    const std::vector<std::vector<int64_t>> &docs, std::vector<std::size_t> order, int context)
 {
     std::vector<std::vector<int64_t>> seqs;
     std::vector<int64_t> cur;
@@ -55,10 +55,9 @@ std::vector<std::vector<int64_t>> packSequences(const std::vector<std::vector<in
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {
-        {"--demo", "resources/demo"}, {"--layers", "6"},   {"--hidden", "192"},   {"--heads", "6"},
-        {"--context", "128"},         {"--batch", "32"},   {"--epochs", "14"},    {"--decay-epochs", "2"},
-        {"--lr", "2e-3"},             {"--warmup", "200"}, {"--seed", "1"},       {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}};
+    std::map<std::string, std::string> opt = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"},
+        {"--heads", "6"}, {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"}, {"--decay-epochs", "2"},
+        {"--lr", "2e-3"}, {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "train_demo: unknown option %s\n", argv[i]);
@@ -87,14 +86,13 @@ int run(int argc, char **argv)
     for (const auto &d : docs)
         corpusTokens += static_cast<int64_t>(d.size());
     std::printf("train_demo: %zu documents, %lld tokens per epoch, vocabulary %lld\n", docs.size(),
-                static_cast<long long>(corpusTokens), static_cast<long long>(tok.vocabSize()));
+        static_cast<long long>(corpusTokens), static_cast<long long>(tok.vocabSize()));
 
     const int context = num("--context");
-    std::string configJson = "{\"model_type\":\"gpt2\",\"vocab_size\":" + std::to_string(tok.vocabSize()) +
-                             ",\"n_embd\":" + opt["--hidden"] + ",\"n_layer\":" + opt["--layers"] + ",\"n_head\":" +
-                             opt["--heads"] + ",\"n_positions\":" + std::to_string(context) +
-                             ",\"bos_token_id\":" + std::to_string(eot) + ",\"eos_token_id\":" + std::to_string(eot) +
-                             "}";
+    std::string configJson = "{\"model_type\":\"gpt2\",\"vocab_size\":" + std::to_string(tok.vocabSize())
+        + ",\"n_embd\":" + opt["--hidden"] + ",\"n_layer\":" + opt["--layers"] + ",\"n_head\":" + opt["--heads"]
+        + ",\"n_positions\":" + std::to_string(context) + ",\"bos_token_id\":" + std::to_string(eot)
+        + ",\"eos_token_id\":" + std::to_string(eot) + "}";
     const ModelConfig config = ModelConfig::fromJson(configJson, "train_demo config");
     const uint64_t seed = std::stoull(opt["--seed"]);
     // The initial weights go through a checkpoint so training starts from exactly what the
@@ -104,7 +102,7 @@ int run(int argc, char **argv)
         throw std::runtime_error("cannot create a temporary directory");
     const std::filesystem::path scratch = scratchPattern;
     writeRandomCheckpoint(config, scratch, seed, /*shards=*/1, /*matrixStd=*/0.02);
-    auto model = Transformer::load(scratch, LoadOptions{opt["--device"], "fp32"});
+    auto model = Transformer::load(scratch, LoadOptions {opt["--device"], "fp32"});
     const at::Device device = model->device();
     std::vector<at::Tensor> params;
     for (const auto &[name, t] : model->namedParameters()) {
@@ -113,9 +111,8 @@ int run(int argc, char **argv)
         p.requires_grad_(true);
         params.push_back(p);
     }
-    torch::optim::AdamW optimizer(params, torch::optim::AdamWOptions(std::stod(opt["--lr"]))
-                                              .betas({0.9, 0.98})
-                                              .weight_decay(0.01));
+    torch::optim::AdamW optimizer(
+        params, torch::optim::AdamWOptions(std::stod(opt["--lr"])).betas({0.9, 0.98}).weight_decay(0.01));
 
     const int epochs = num("--epochs"), batch = num("--batch");
     const double decayEpochs = std::stod(opt["--decay-epochs"]);
@@ -127,7 +124,7 @@ int run(int argc, char **argv)
     const std::size_t totalSteps = stepsPerEpoch * epochs;
     const std::size_t decayStart = totalSteps - static_cast<std::size_t>(decayEpochs * stepsPerEpoch);
     std::printf("train_demo: %d layers, d=%d, %lld parameters, %zu steps per epoch, %zu steps\n", config.numLayers,
-                config.hiddenSize, static_cast<long long>(config.parameterCount()), stepsPerEpoch, totalSteps);
+        config.hiddenSize, static_cast<long long>(config.parameterCount()), stepsPerEpoch, totalSteps);
     std::fflush(stdout);
 
     c10::GradMode::set_enabled(true);
@@ -166,7 +163,7 @@ int run(int argc, char **argv)
             const at::Tensor logits = model->forward(ids, mask).logits; // [n, T, V]
             const at::Tensor targets = ids.narrow(1, 1, T - 1).masked_fill(mask.narrow(1, 1, T - 1) == 0, -100);
             const at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, logits.size(-1)}),
-                                                           targets.reshape({-1}), {}, at::Reduction::Mean, -100);
+                targets.reshape({-1}), {}, at::Reduction::Mean, -100);
             optimizer.zero_grad();
             loss.backward();
             at::Tensor norm = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
@@ -184,7 +181,7 @@ int run(int argc, char **argv)
                 const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
                 const double eta = elapsed / (step + 1) * (totalSteps - step - 1);
                 std::printf("step %zu/%zu epoch %d loss %.4f lr %.2e %.0f tokens/s eta %.0f s\n", step, totalSteps,
-                            epoch + 1, loss.item<double>(), lr, seenTokens / std::max(elapsed, 1e-9), eta);
+                    epoch + 1, loss.item<double>(), lr, seenTokens / std::max(elapsed, 1e-9), eta);
                 std::fflush(stdout);
             }
         }
@@ -199,7 +196,7 @@ int run(int argc, char **argv)
         ::unlink((scratch / name).c_str());
     ::rmdir(scratch.c_str());
     std::printf("train_demo: saved %s after %.0f s\n", out.string().c_str(),
-                std::chrono::duration<double>(Clock::now() - start).count());
+        std::chrono::duration<double>(Clock::now() - start).count());
     return 0;
 }
 

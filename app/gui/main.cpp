@@ -23,7 +23,8 @@ int main(int argc, char **argv)
         QStringLiteral("Open the Hugging Face model directory <dir> on start."), QStringLiteral("dir"));
     QCommandLineOption quitAfter(QStringLiteral("quit-after"),
         QStringLiteral("Close the window after <ms> milliseconds (smoke tests)."), QStringLiteral("ms"));
-    QCommandLineOption noDemo(QStringLiteral("no-demo"), QStringLiteral("Start without opening the embedded demo model."));
+    QCommandLineOption noDemo(
+        QStringLiteral("no-demo"), QStringLiteral("Start without opening the embedded demo model."));
     parser.addOption(model);
     parser.addOption(quitAfter);
     parser.addOption(noDemo);

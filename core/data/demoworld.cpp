@@ -24,8 +24,8 @@ DemoWorld DemoWorld::load(const std::filesystem::path &worldJson)
         for (const auto &s : j.at("subjects"))
             w.subjects.push_back(s.at("name").get<std::string>());
         for (const auto &f : j.at("facts")) {
-            DemoFact fact{f.at("subject").get<std::string>(), f.at("relation").get<std::string>(),
-                          f.at("object").get<std::string>()};
+            DemoFact fact {f.at("subject").get<std::string>(), f.at("relation").get<std::string>(),
+                f.at("object").get<std::string>()};
             if (!w.relations.count(fact.relation))
                 throw Error(ErrorKind::CorruptFile, worldJson.string() + ": fact of unknown relation " + fact.relation);
             w.facts.push_back(std::move(fact));

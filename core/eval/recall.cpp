@@ -9,8 +9,8 @@
 
 namespace engram {
 
-RecallResult measureRecall(const Transformer &model, const Tokenizer &tokenizer, const std::vector<FactPrompt> &facts,
-                           int batchSize)
+RecallResult measureRecall(
+    const Transformer &model, const Tokenizer &tokenizer, const std::vector<FactPrompt> &facts, int batchSize)
 {
     c10::NoGradGuard noGrad;
     RecallResult result;

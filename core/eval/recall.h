@@ -27,7 +27,7 @@ struct RecallResult {
 };
 
 /// Thread-safety: runs forward passes on the calling thread; the model must not change meanwhile.
-RecallResult measureRecall(const Transformer &model, const Tokenizer &tokenizer, const std::vector<FactPrompt> &facts,
-                           int batchSize = 256);
+RecallResult measureRecall(
+    const Transformer &model, const Tokenizer &tokenizer, const std::vector<FactPrompt> &facts, int batchSize = 256);
 
 } // namespace engram

@@ -112,8 +112,8 @@ ModelConfig tinyConfig(ModelFamily family, int vocab, int hidden, int layers, in
     return ModelConfig::fromJson(j.dump(), "tiny config");
 }
 
-void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards,
-                           double matrixStd)
+void writeRandomCheckpoint(
+    const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards, double matrixStd)
 {
     std::filesystem::create_directories(dir);
     writeText(dir / "config.json", config.toJson());

@@ -14,8 +14,8 @@ class Transformer;
 /// Writes config.json and model.safetensors with seeded random weights (normal, std 0.1
 /// for matrices; norms around 1) into `dir` (created if needed). When `shards` > 1 the
 /// weights are split over that many files plus model.safetensors.index.json.
-void writeRandomCheckpoint(const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards = 1,
-                           double matrixStd = 0.1);
+void writeRandomCheckpoint(
+    const ModelConfig &config, const std::filesystem::path &dir, uint64_t seed, int shards = 1, double matrixStd = 0.1);
 
 /// Saves the model's config.json and weights (one file) into `dir`.
 void saveCheckpoint(const Transformer &model, const std::filesystem::path &dir);

@@ -20,7 +20,7 @@ std::size_t placeholder(const std::string &promptTemplate)
     const auto at = promptTemplate.find("{}");
     if (at == std::string::npos || promptTemplate.find("{}", at + 2) != std::string::npos)
         throw Error(ErrorKind::InvalidArgument,
-                    "prompt template \"" + promptTemplate + "\" must contain exactly one {} where the subject goes");
+            "prompt template \"" + promptTemplate + "\" must contain exactly one {} where the subject goes");
     return at;
 }
 
@@ -42,8 +42,8 @@ SubjectSpan locateSubject(const Tokenizer &tokenizer, const std::string &promptT
     std::string word = subject;
     if (!prefix.empty()) {
         if (prefix.back() != ' ')
-            throw Error(ErrorKind::InvalidArgument, "in prompt template \"" + promptTemplate +
-                                                        "\" the text before {} must end with a space");
+            throw Error(ErrorKind::InvalidArgument,
+                "in prompt template \"" + promptTemplate + "\" the text before {} must end with a space");
         prefix.pop_back();
         word = " " + strip(subject);
     }

@@ -15,9 +15,9 @@ namespace engram {
 class Tokenizer;
 
 struct SubjectSpan {
-    int64_t first = 0;        // index of the subject's first token
-    int64_t last = 0;         // index of the subject's last token (MEMIT's key position)
-    int64_t firstAfter = 0;   // first token after the subject (last when nothing follows)
+    int64_t first = 0; // index of the subject's first token
+    int64_t last = 0; // index of the subject's last token (MEMIT's key position)
+    int64_t firstAfter = 0; // first token after the subject (last when nothing follows)
     int64_t promptTokens = 0; // tokens of the filled prompt, P + S + Q
 };
 

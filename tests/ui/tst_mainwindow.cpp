@@ -48,7 +48,7 @@ void TestMainWindow::opensEmpty()
 
 void TestMainWindow::showsCheckpointSummary()
 {
-    ENGRAM_REQUIRE_FIXTURE(dir, "stories260k-hf");
+    const std::filesystem::path dir = std::filesystem::path(ENGRAM_SOURCE_DIR) / "resources" / "demo" / "model";
     MainWindow window;
     window.show();
     QSignalSpy ready(window.checkpointPanel(), &CheckpointPanel::summaryReady);
@@ -56,11 +56,13 @@ void TestMainWindow::showsCheckpointSummary()
     QVERIFY(ready.wait(10000));
     const auto &summary = window.checkpointPanel()->summary();
     QVERIFY(summary.has_value());
-    QCOMPARE(summary->family, std::string("Llama"));
-    QCOMPARE(summary->layers, 5);
-    QCOMPARE(summary->parameters, int64_t(260032));
+    QCOMPARE(summary->family, std::string("GPT-2"));
+    QCOMPARE(summary->layers, 6);
+    QCOMPARE(summary->hiddenSize, 192);
+    QCOMPARE(summary->tokenizerKind, std::string("byte-level BPE"));
     QVERIFY(window.findChild<QLabel *>(QStringLiteral("checkpointStatus"))->text().contains(QStringLiteral("ready")));
     QCOMPARE(AppSettings().recentModels().value(0), QString::fromStdString(dir.string()));
+    window.resize(1100, 640);
 
     const QByteArray shots = qgetenv("ENGRAM_SCREENSHOT_DIR");
     if (!shots.isEmpty())

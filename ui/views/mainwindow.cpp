@@ -32,8 +32,8 @@ MainWindow::MainWindow(QWidget *parent)
     welcome->setTextFormat(Qt::RichText);
     welcome->setText(tr("<h2>Engram</h2>"
                         "<p>A workbench for editing the factual knowledge of language models.</p>"
-                        "<p>This project is empty. Open a Hugging Face model directory "
-                        "(<b>File \u2192 Open Model\u2026</b>, Ctrl+O) to inspect it.</p>"));
+                        "<p>This project is empty. The Model panel shows the open model; open another "
+                        "Hugging Face model directory with <b>File \u2192 Open Model\u2026</b> (Ctrl+O).</p>"));
     setCentralWidget(welcome);
 
     auto *dock = new QDockWidget(tr("Model"), this);

@@ -124,7 +124,8 @@ void TestDemoModel::evaluationSetFollowsTheCounterFactSchema()
         QVERIFY(prompt.find("{}") != std::string::npos);
         QVERIFY(m_world.relations.count(rw.at("relation_id").get<std::string>()));
         QVERIFY(rw.at("target_new").at("str") != rw.at("target_true").at("str"));
-        for (const char *key : {"paraphrase_prompts", "neighborhood_prompts", "attribute_prompts", "generation_prompts"}) {
+        for (const char *key :
+            {"paraphrase_prompts", "neighborhood_prompts", "attribute_prompts", "generation_prompts"}) {
             QVERIFY(r.at(key).is_array());
             QVERIFY(!r.at(key).empty());
             for (const auto &p : r.at(key))

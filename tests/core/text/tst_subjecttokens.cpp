@@ -27,7 +27,8 @@ void TestSubjectTokens::locatesSubjects_data()
                                    << QStringLiteral("Eiffel Tower");
     QTest::newRow("with prefix") << QStringLiteral("The mother tongue of {} is") << QStringLiteral("Danielle Darrieux")
                                  << QStringLiteral(" Danielle Darrieux");
-    QTest::newRow("subject at end") << QStringLiteral("I met {}") << QStringLiteral("Paris") << QStringLiteral(" Paris");
+    QTest::newRow("subject at end") << QStringLiteral("I met {}") << QStringLiteral("Paris")
+                                    << QStringLiteral(" Paris");
     QTest::newRow("possessive") << QStringLiteral("{}'s capital is") << QStringLiteral("France")
                                 << QStringLiteral("France");
 }

@@ -1,0 +1,211 @@
+// bench_memit: MEMIT on the embedded demo model — wall time and edit quality for a batch of
+// evaluation records, target optimisation batched vs one fact at a time.
+//
+//   bench_memit [--edits 100] [--layers 1,2] [--lambda 700] [--steps 25] [--clamp 0.75]
+//               [--lr 0.5] [--stats-docs 4000] [--serial 0|1] [--threads 0] [--retention 1000]
+//
+// Scores (CounterFact definitions, memit-spec §8.2, on the demo's records): efficacy = share of
+// rewrite prompts where p(target_new) > p(target_true) (mean-token NLL), paraphrase the same on
+// the paraphrase prompts, neighborhood = share of neighborhood prompts where p(true) > p(new);
+// retention = greedy top-1 recall of facts outside the edited (subject, relation) pairs.
+
+#include "core/data/demoworld.h"
+#include "core/edit/covariance.h"
+#include "core/edit/memit.h"
+#include "core/eval/recall.h"
+#include "core/model/modelinfo.h"
+#include "core/model/transformer.h"
+#include "core/text/subjecttokens.h"
+#include "core/text/tokenizer.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+using namespace engram;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds(Clock::time_point a)
+{
+    return std::chrono::duration<double>(Clock::now() - a).count();
+}
+
+// Mean per-token NLL of `candidate` after each prompt.
+std::vector<double> candidateNll(const Transformer &model, const Tokenizer &tok,
+    const std::vector<std::string> &prompts, const std::vector<std::string> &candidates)
+{
+    c10::NoGradGuard noGrad;
+    std::vector<double> out;
+    for (std::size_t b0 = 0; b0 < prompts.size(); b0 += 256) {
+        const std::size_t b1 = std::min(prompts.size(), b0 + 256);
+        std::vector<std::vector<int64_t>> p, c;
+        std::size_t T = 0;
+        for (std::size_t i = b0; i < b1; ++i) {
+            p.push_back(tok.encode(prompts[i]));
+            c.push_back(tok.encode(" " + candidates[i]));
+            T = std::max(T, p.back().size() + c.back().size());
+        }
+        at::Tensor ids = at::zeros({static_cast<int64_t>(b1 - b0), static_cast<int64_t>(T)}, at::kLong);
+        at::Tensor mask = at::zeros_like(ids);
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            std::vector<int64_t> s = p[i];
+            s.insert(s.end(), c[i].begin(), c[i].end());
+            for (std::size_t t = 0; t < s.size(); ++t) {
+                ids[i][t] = s[t];
+                mask[i][t] = 1;
+            }
+        }
+        const at::Tensor logp = at::log_softmax(model.forward(ids, mask).logits, -1);
+        for (std::size_t i = 0; i < p.size(); ++i) {
+            double nll = 0;
+            for (std::size_t k = 0; k < c[i].size(); ++k)
+                nll -= logp[i][p[i].size() - 1 + k][c[i][k]].item<double>();
+            out.push_back(nll / c[i].size());
+        }
+    }
+    return out;
+}
+
+struct Scores {
+    double es = 0, ps = 0, ns = 0;
+};
+
+Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::json &records)
+{
+    std::vector<std::string> prompts, news, trues;
+    std::vector<int> kind; // 0 rewrite, 1 paraphrase, 2 neighborhood
+    for (const auto &r : records) {
+        const auto &rw = r["requested_rewrite"];
+        const auto nw = rw["target_new"]["str"].get<std::string>(), tr = rw["target_true"]["str"].get<std::string>();
+        auto add = [&](const std::string &prompt, int k) {
+            prompts.push_back(prompt);
+            news.push_back(nw);
+            trues.push_back(tr);
+            kind.push_back(k);
+        };
+        add(fillTemplate(rw["prompt"].get<std::string>(), rw["subject"].get<std::string>()), 0);
+        for (const auto &p : r["paraphrase_prompts"])
+            add(p.get<std::string>(), 1);
+        for (const auto &p : r["neighborhood_prompts"])
+            add(p.get<std::string>(), 2);
+    }
+    const auto nNew = candidateNll(model, tok, prompts, news), nTrue = candidateNll(model, tok, prompts, trues);
+    double hit[3] = {0, 0, 0}, cnt[3] = {0, 0, 0};
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        const bool newWins = nNew[i] < nTrue[i];
+        hit[kind[i]] += kind[i] == 2 ? !newWins : newWins;
+        cnt[kind[i]] += 1;
+    }
+    return {100 * hit[0] / cnt[0], 100 * hit[1] / cnt[1], 100 * hit[2] / cnt[2]};
+}
+
+} // namespace
+
+int run(int argc, char **argv)
+{
+    std::map<std::string, std::string> opt = {{"--edits", "100"}, {"--layers", "1,2"}, {"--lambda", "700"},
+        {"--steps", "25"}, {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"}, {"--serial", "0"},
+        {"--threads", "0"}, {"--retention", "1000"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+    for (int i = 1; i + 1 < argc; i += 2)
+        opt[argv[i]] = argv[i + 1];
+    configureThreads(std::stoi(opt["--threads"]));
+    const std::filesystem::path demo = opt["--demo"];
+    auto model = Transformer::load(demo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
+    MemitParams p;
+    for (std::stringstream ss(opt["--layers"]); ss.good();) {
+        std::string item;
+        std::getline(ss, item, ',');
+        p.layers.push_back(std::stoi(item));
+    }
+    p.lambda = std::stod(opt["--lambda"]);
+    p.vSteps = std::stoi(opt["--steps"]);
+    p.vLr = std::stod(opt["--lr"]);
+    p.clampNormFactor = std::stod(opt["--clamp"]);
+    p.batchedTargets = opt["--serial"] != "1";
+
+    auto t0 = Clock::now();
+    CovarianceParams cp;
+    cp.layers = p.layers;
+    cp.maxDocuments = std::stoll(opt["--stats-docs"]);
+    const auto stats = collectSecondMoments(*model, tok, readCorpus(demo / "corpus.txt"), cp);
+    const double statsS = seconds(t0);
+
+    std::ifstream in(demo / "counterfact.json");
+    const auto all = nlohmann::json::parse(in);
+    const int edits = std::stoi(opt["--edits"]);
+    nlohmann::json records = nlohmann::json::array();
+    std::vector<EditRequest> requests;
+    std::set<std::pair<std::string, std::string>> edited;
+    for (int i = 0; i < edits; ++i) {
+        const auto &rw = all[i]["requested_rewrite"];
+        records.push_back(all[i]);
+        requests.push_back({rw["prompt"].get<std::string>(), rw["subject"].get<std::string>(),
+            rw["target_new"]["str"].get<std::string>()});
+        edited.insert({rw["subject"].get<std::string>(), rw["relation_id"].get<std::string>()});
+    }
+    // Retention: facts of the demo world outside the edited (subject, relation) pairs.
+    const DemoWorld world = DemoWorld::load(demo / "world.json");
+    std::vector<FactPrompt> keepOutside, keepSameSubject;
+    std::set<std::string> editedSubjects;
+    for (const auto &e : edited)
+        editedSubjects.insert(e.first);
+    for (const auto &f : world.facts) {
+        if (edited.count({f.subject, f.relation}))
+            continue;
+        FactPrompt fp {world.relations.at(f.relation).templates[0], f.subject, f.object};
+        if (editedSubjects.count(f.subject))
+            keepSameSubject.push_back(fp);
+        else if (static_cast<int>(keepOutside.size()) < std::stoi(opt["--retention"]))
+            keepOutside.push_back(fp);
+    }
+    const Scores pre = score(*model, tok, records);
+    const double recallOutsidePre = measureRecall(*model, tok, keepOutside).rate();
+    const double recallSubjectPre = measureRecall(*model, tok, keepSameSubject).rate();
+
+    t0 = Clock::now();
+    const MemitResult r = applyMemit(*model, tok, requests, p, stats);
+    const double editS = seconds(t0);
+    const Scores post = score(*model, tok, records);
+    const double recallOutsidePost = measureRecall(*model, tok, keepOutside).rate();
+    const double recallSubjectPost = measureRecall(*model, tok, keepSameSubject).rate();
+
+    double meanProb = 0;
+    for (double x : r.targets.targetProb)
+        meanProb += x / r.targets.targetProb.size();
+    std::printf("bench_memit: %d edits, layers %s, lambda %g, %d steps, clamp %g, %s targets, threads %d\n", edits,
+        opt["--layers"].c_str(), p.lambda, p.vSteps, p.clampNormFactor, p.batchedTargets ? "batched" : "serial",
+        runtimeInfo().threads);
+    std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s\n", cp.maxDocuments,
+        static_cast<long long>(stats[0].count), statsS);
+    std::printf("  edit            %.1f s (mean target probability after optimisation %.3f)\n", editS, meanProb);
+    for (const auto &u : r.updates)
+        std::printf(
+            "  layer %d         |dW|/|W| = %.3f, residual before %.3f\n", u.layer, u.relativeNorm, u.residualBefore);
+    std::printf("  residual after  %.3f\n", r.residualAfter);
+    std::printf("                  ES     PS     NS   recall(other subjects)  recall(edited subjects' other facts)\n");
+    std::printf("  before        %5.1f  %5.1f  %5.1f   %6.2f                  %6.2f\n", pre.es, pre.ps, pre.ns,
+        100 * recallOutsidePre, 100 * recallSubjectPre);
+    std::printf("  after         %5.1f  %5.1f  %5.1f   %6.2f                  %6.2f\n", post.es, post.ps, post.ns,
+        100 * recallOutsidePost, 100 * recallSubjectPost);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    try {
+        return run(argc, argv);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "bench_memit: %s\n", e.what());
+        return 1;
+    }
+}

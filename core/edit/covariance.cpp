@@ -1,0 +1,188 @@
+#include "core/edit/covariance.h"
+
+#include "core/io/checkpoint.h"
+#include "core/io/safetensors.h"
+#include "core/model/interventions.h"
+#include "core/model/transformer.h"
+#include "core/text/tokenizer.h"
+#include "core/util/error.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <numeric>
+
+namespace engram {
+
+at::Tensor SecondMoment::mean() const
+{
+    if (count <= 0)
+        throw Error(ErrorKind::InvalidArgument, "second moment of layer " + std::to_string(layer) + " has no tokens");
+    return sum.to(at::kDouble) / static_cast<double>(count);
+}
+
+void SecondMoment::merge(const SecondMoment &other)
+{
+    if (other.layer != layer || !other.sum.defined() || other.sum.sizes() != sum.sizes())
+        throw Error(ErrorKind::ShapeMismatch,
+            "cannot merge statistics of layer " + std::to_string(other.layer) + " into layer " + std::to_string(layer));
+    sum = sum + other.sum.to(sum.scalar_type());
+    count += other.count;
+}
+
+std::vector<SecondMoment> collectSecondMoments(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<std::string> &documents, const CovarianceParams &params, const CovarianceProgress &progress)
+{
+    if (params.layers.empty())
+        throw Error(ErrorKind::InvalidArgument, "no layers requested for covariance statistics");
+    const int numLayers = model.config().numLayers;
+    for (int l : params.layers)
+        if (l < 0 || l >= numLayers)
+            throw Error(ErrorKind::InvalidArgument,
+                "layer " + std::to_string(l) + " is outside the model's " + std::to_string(numLayers) + " layers");
+    c10::NoGradGuard noGrad;
+    const int context = params.contextLength > 0 ? params.contextLength : model.config().maxPositions;
+    const auto accType = params.float64 ? at::kDouble : at::kFloat;
+    const int64_t dk = model.config().intermediateSize;
+
+    const int64_t n = params.maxDocuments > 0 ? std::min<int64_t>(params.maxDocuments, documents.size())
+                                              : static_cast<int64_t>(documents.size());
+    std::vector<std::vector<int64_t>> tokens(n);
+    for (int64_t i = 0; i < n; ++i) {
+        tokens[i] = tokenizer.encode(documents[i]);
+        if (static_cast<int>(tokens[i].size()) > context)
+            tokens[i].resize(context);
+    }
+    // Sort by length so batches pad little; the sums do not depend on the order.
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(
+        order.begin(), order.end(), [&](int64_t a, int64_t b) { return tokens[a].size() < tokens[b].size(); });
+
+    std::vector<SecondMoment> stats;
+    for (int l : params.layers)
+        stats.push_back({l, at::zeros({dk, dk}, at::TensorOptions().dtype(accType).device(model.device())), 0});
+    const int lastLayer = *std::max_element(params.layers.begin(), params.layers.end());
+
+    int64_t done = 0;
+    for (int64_t b0 = 0; b0 < n;) {
+        // Grow the batch while the padded size stays within the token budget.
+        int64_t b1 = b0;
+        std::size_t T = 0;
+        while (b1 < n) {
+            const std::size_t len = std::max<std::size_t>(1, tokens[order[b1]].size());
+            if (b1 > b0 && static_cast<int64_t>(std::max(T, len) * (b1 - b0 + 1)) > params.tokenBudget)
+                break;
+            T = std::max(T, len);
+            ++b1;
+        }
+        const int64_t rows = b1 - b0;
+        at::Tensor ids = at::zeros({rows, static_cast<int64_t>(T)}, at::kLong);
+        at::Tensor mask = at::zeros_like(ids);
+        auto idsA = ids.accessor<int64_t, 2>();
+        auto maskA = mask.accessor<int64_t, 2>();
+        for (int64_t r = 0; r < rows; ++r) {
+            const auto &t = tokens[order[b0 + r]];
+            for (std::size_t k = 0; k < t.size(); ++k) {
+                idsA[r][k] = t[k];
+                maskA[r][k] = 1;
+            }
+        }
+        std::vector<at::Tensor> keys(stats.size());
+        Interventions iv;
+        for (std::size_t s = 0; s < stats.size(); ++s)
+            iv.record(Site::MlpKey, stats[s].layer, &keys[s]);
+        ForwardOptions fo;
+        fo.interventions = &iv;
+        fo.stopAfterLayer = lastLayer;
+        model.forward(ids, mask, fo);
+        const at::Tensor real = mask.to(model.device()).reshape({-1}) != 0;
+        for (std::size_t s = 0; s < stats.size(); ++s) {
+            const at::Tensor k = keys[s].reshape({-1, dk}).index({real}).to(accType); // [tokens, d_k]
+            stats[s].sum.add_(at::matmul(k.t(), k));
+            stats[s].count += k.size(0);
+        }
+        done += rows;
+        b0 = b1;
+        if (progress && !progress(done, n))
+            throw Error(ErrorKind::Runtime,
+                "covariance statistics cancelled after " + std::to_string(done) + " of " + std::to_string(n)
+                    + " documents");
+    }
+    for (auto &s : stats)
+        s.sum = s.sum.to(at::kCPU);
+    return stats;
+}
+
+std::vector<std::string> readCorpus(const std::filesystem::path &path)
+{
+    std::ifstream in(path);
+    if (!in)
+        throw Error(ErrorKind::Io, "cannot open corpus " + path.string());
+    const bool jsonl = path.extension() == ".jsonl";
+    std::vector<std::string> docs;
+    std::string line;
+    int64_t lineNo = 0;
+    while (std::getline(in, line)) {
+        ++lineNo;
+        if (line.empty())
+            continue;
+        if (!jsonl) {
+            docs.push_back(line);
+            continue;
+        }
+        try {
+            const auto j = nlohmann::json::parse(line);
+            docs.push_back(j.at("text").get<std::string>());
+        } catch (const nlohmann::json::exception &e) {
+            throw Error(ErrorKind::CorruptFile,
+                path.string() + " line " + std::to_string(lineNo) + ": expected a JSON object with a \"text\" string ("
+                    + e.what() + ")");
+        }
+    }
+    return docs;
+}
+
+void saveSecondMoments(const std::filesystem::path &path, const std::vector<SecondMoment> &stats,
+    const std::map<std::string, std::string> &provenance)
+{
+    std::vector<TensorSource> sources;
+    std::map<std::string, std::string> meta = provenance;
+    meta["format"] = "engram-second-moments";
+    nlohmann::json counts;
+    for (const auto &s : stats) {
+        sources.push_back(tensorSource("layer." + std::to_string(s.layer) + ".sum", s.sum.to(at::kCPU).contiguous()));
+        counts[std::to_string(s.layer)] = s.count;
+    }
+    meta["counts"] = counts.dump();
+    writeSafetensors(path, std::move(sources), meta);
+}
+
+std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path)
+{
+    const WeightStore store = WeightStore::openFile(path);
+    const auto file = SafetensorsFile::open(path);
+    const auto &meta = file->metadata();
+    const auto fmt = meta.find("format");
+    const auto countsText = meta.find("counts");
+    if (fmt == meta.end() || fmt->second != "engram-second-moments" || countsText == meta.end())
+        throw Error(ErrorKind::CorruptFile, path.string() + " is not an Engram statistics file (no counts metadata)");
+    const auto counts = nlohmann::json::parse(countsText->second, nullptr, /*allow_exceptions=*/false);
+    if (!counts.is_object())
+        throw Error(ErrorKind::CorruptFile, path.string() + ": counts metadata is not a JSON object");
+    std::vector<SecondMoment> out;
+    for (auto it = counts.begin(); it != counts.end(); ++it) {
+        SecondMoment s;
+        s.layer = std::stoi(it.key());
+        s.count = it.value().get<int64_t>();
+        s.sum = store.tensor("layer." + it.key() + ".sum").clone();
+        out.push_back(std::move(s));
+    }
+    std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.layer < b.layer; });
+    return out;
+}
+
+} // namespace engram

@@ -1,0 +1,86 @@
+#pragma once
+// MEMIT mass editing (Meng et al., ICLR 2023) as the reference code does it
+// (../shared/docs/memit-spec.md §2-§4), with one deliberate change: the per-fact target
+// optimisation (compute_z) runs for all facts of a batch together — one forward/backward over
+// all facts' rows, with per-fact Adam state, clamp and early-stop masks — instead of one fact
+// after another. Each fact's rows depend only on its own δ, so the result equals the serial
+// loop (tests/core/edit/tst_memit.cpp checks it).
+
+#include "core/edit/covariance.h"
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace engram {
+
+class Transformer;
+class Tokenizer;
+
+struct EditRequest {
+    std::string promptTemplate; // one "{}" for the subject, e.g. "{} was born in"
+    std::string subject;
+    std::string targetNew; // a leading space is added when missing
+};
+
+struct MemitParams {
+    std::vector<int> layers; // ascending; the last is L, where z is optimised
+    double lambda = 15000.0; // mom2_update_weight: weight of the covariance term
+    int vSteps = 25; // v_num_grad_steps
+    double vLr = 0.5; // Adam learning rate for δ
+    double clampNormFactor = 0.75; // ‖δ‖ ≤ factor · ‖h*‖
+    double klFactor = 0.0625;
+    double vWeightDecay = 0.5; // weight of ‖δ‖ / ‖h*‖²
+    double earlyStopLoss = 0.05;
+    std::vector<std::string> contextTemplates; // "{}" plus prefixes ending in "{}"; empty = generate
+    uint64_t seed = 0; // for generated context templates
+    bool batchedTargets = true; // false: the reference's one-fact-at-a-time loop
+};
+
+/// Context templates as the reference builds them (§2.3): "{}" and, for each seed word in
+/// The/Therefore/Because/I/You, a top-k 5 sample of 10 tokens in all, NFKD-normalised, "\n\n"
+/// replaced by a space, "<|endoftext|>" removed, braces replaced by spaces, then ". {}".
+std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed);
+
+struct TargetResult {
+    at::Tensor z; // [n, d] target residual vectors at layer L (h* + δ)
+    at::Tensor hStar; // [n, d] clean block-L outputs at the subject's last token
+    std::vector<int> steps; // optimisation steps taken per fact
+    std::vector<double> finalLoss; // per fact
+    std::vector<double> targetProb; // mean p(target token) over rewriting rows at the end, per fact
+};
+
+/// §3: optimises δ per fact; model weights are not changed.
+TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<EditRequest> &requests, const MemitParams &params,
+    const std::vector<std::string> &contextTemplates);
+
+struct LayerUpdate {
+    int layer = 0;
+    std::string weightName;
+    at::Tensor delta; // ΔW in the stored orientation of the weight (float32)
+    double relativeNorm = 0; // ‖ΔW‖ / ‖W‖
+    double residualBefore = 0; // mean ‖z − z_cur‖ before this layer's update
+};
+
+struct MemitResult {
+    std::vector<LayerUpdate> updates;
+    TargetResult targets;
+    std::vector<std::string> contextTemplates;
+    double residualAfter = 0; // mean ‖z − z_cur‖ after all layers
+};
+
+/// Edits `model` in place (the caller keeps the original tensors to revert). `stats` must
+/// hold one SecondMoment per edited layer. Throws engram::Error for bad requests or stats.
+MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
+    const MemitParams &params, const std::vector<SecondMoment> &stats);
+
+/// §4.3 step 5 alone, in float64: ΔW = R Kᵀ (λC + KKᵀ)⁻¹ for R [d, n], K [d_k, n], C [d_k, d_k].
+/// Returns ΔW [d, d_k] (mathematical orientation).
+at::Tensor solveMemitUpdate(
+    const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance, double lambda);
+
+} // namespace engram
