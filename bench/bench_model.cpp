@@ -60,14 +60,12 @@ int run(int argc, char **argv)
     configureThreads(num("--threads"));
     c10::GradMode::set_enabled(false);
 
-    const std::map<std::string, ModelFamily> families = {{"gpt2", ModelFamily::Gpt2}, {"gptj", ModelFamily::GptJ},
-        {"gpt_neox", ModelFamily::GptNeoX}, {"llama", ModelFamily::Llama}};
-    if (!families.count(opt["--family"])) {
+    const auto family = familyFromModelType(opt["--family"]);
+    if (!family) {
         std::fprintf(stderr, "unknown family %s\n", opt["--family"].c_str());
         return 2;
     }
-    ModelConfig config
-        = tinyConfig(families.at(opt["--family"]), num("--vocab"), num("--hidden"), num("--layers"), num("--heads"));
+    ModelConfig config = tinyConfig(*family, num("--vocab"), num("--hidden"), num("--layers"), num("--heads"));
     config.maxPositions = std::max(config.maxPositions, num("--tokens") + num("--new-tokens") + 32);
     // POSIX calls for the scratch directory: with pip's LibTorch 2.x, std::filesystem::remove_all
     // binds to libtorch.so's own copy and crashes (seen on the GPU machine, 2026-11-26).

@@ -6,9 +6,23 @@
 #include <QString>
 #include <QtTest>
 
+#include "core/model/modelconfig.h"
+
 #include <filesystem>
 
+Q_DECLARE_METATYPE(engram::ModelFamily)
+
 namespace engram::test {
+
+/// Adds a "family" column with one row per architecture family (for _data() functions).
+inline void addFamilyRows()
+{
+    QTest::addColumn<engram::ModelFamily>("family");
+    QTest::newRow("gpt2") << engram::ModelFamily::Gpt2;
+    QTest::newRow("gptj") << engram::ModelFamily::GptJ;
+    QTest::newRow("gpt_neox") << engram::ModelFamily::GptNeoX;
+    QTest::newRow("llama") << engram::ModelFamily::Llama;
+}
 
 /// The third-party fixtures folder: $ENGRAM_FIXTURES, else ../shared/fixtures next to the checkout.
 inline QString fixturesDir()

@@ -21,10 +21,8 @@ int main(int argc, char **argv)
         }
         opt[argv[i]] = argv[i + 1];
     }
-    const std::map<std::string, engram::ModelFamily> families
-        = {{"gpt2", engram::ModelFamily::Gpt2}, {"gptj", engram::ModelFamily::GptJ},
-            {"gpt_neox", engram::ModelFamily::GptNeoX}, {"llama", engram::ModelFamily::Llama}};
-    if (opt["--out"].empty() || !families.count(opt["--family"])) {
+    const auto family = engram::familyFromModelType(opt["--family"]);
+    if (opt["--out"].empty() || !family) {
         std::fprintf(stderr,
             "usage: make_random_checkpoint --family gpt2|gptj|gpt_neox|llama --out DIR [--seed S] "
             "[--vocab N] [--hidden N] [--layers N] [--heads N] [--shards N]\n");
@@ -32,8 +30,7 @@ int main(int argc, char **argv)
     }
     const auto n = [&](const char *k) { return std::atoi(opt[k].c_str()); };
     try {
-        const auto config = engram::tinyConfig(
-            families.at(opt["--family"]), n("--vocab"), n("--hidden"), n("--layers"), n("--heads"));
+        const auto config = engram::tinyConfig(*family, n("--vocab"), n("--hidden"), n("--layers"), n("--heads"));
         engram::writeRandomCheckpoint(
             config, opt["--out"], std::strtoull(opt["--seed"].c_str(), nullptr, 10), n("--shards"));
     } catch (const std::exception &e) {

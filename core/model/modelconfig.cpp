@@ -129,6 +129,19 @@ const char *familyName(ModelFamily family)
     return "?";
 }
 
+std::optional<ModelFamily> familyFromModelType(const std::string &modelType)
+{
+    if (modelType == "gpt2")
+        return ModelFamily::Gpt2;
+    if (modelType == "gptj")
+        return ModelFamily::GptJ;
+    if (modelType == "gpt_neox")
+        return ModelFamily::GptNeoX;
+    if (modelType == "llama")
+        return ModelFamily::Llama;
+    return std::nullopt;
+}
+
 std::string supportedModelTypes()
 {
     return "gpt2, gptj, gpt_neox, llama, mistral, qwen2";

@@ -23,6 +23,8 @@ enum class PositionScheme { Learned, RotaryInterleaved, RotaryHalf };
 enum class ResidualWiring { Sequential, Parallel };
 
 const char *familyName(ModelFamily family);
+/// Parses a family's model_type spelling ("gpt2", "gptj", "gpt_neox", "llama"); nullopt otherwise.
+std::optional<ModelFamily> familyFromModelType(const std::string &modelType);
 /// Comma-separated list of supported model_type strings, for error messages.
 std::string supportedModelTypes();
 

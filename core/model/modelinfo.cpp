@@ -13,7 +13,7 @@
 
 namespace engram {
 
-CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir)
+CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir, const Tokenizer *tokenizer)
 {
     const ModelConfig config = ModelConfig::fromFile(dir / "config.json");
     const WeightStore weights = WeightStore::openDirectory(dir);
@@ -34,6 +34,10 @@ CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir)
         s.parameters += weights.info(name).numel();
     s.weightBytes = weights.totalBytes();
     s.shards = weights.shardFiles();
+    if (tokenizer) {
+        s.tokenizerKind = tokenizer->kindName();
+        return s;
+    }
     try {
         s.tokenizerKind = Tokenizer::fromDirectory(dir).kindName();
     } catch (const Error &) {

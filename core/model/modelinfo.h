@@ -9,6 +9,8 @@
 
 namespace engram {
 
+class Tokenizer;
+
 struct CheckpointSummary {
     std::filesystem::path directory;
     std::string modelType; // config.json model_type
@@ -27,7 +29,8 @@ struct CheckpointSummary {
 
 /// Reads config.json, the safetensors headers and the tokenizer of `dir` without loading
 /// weights. Throws engram::Error.
-CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir);
+/// `tokenizer`, when given, is used instead of reading the tokenizer files again.
+CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir, const Tokenizer *tokenizer = nullptr);
 
 struct RuntimeInfo {
     std::string torchVersion;

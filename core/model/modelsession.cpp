@@ -35,7 +35,7 @@ std::unique_ptr<ModelSession> ModelSession::openUnchecked(const std::filesystem:
     std::unique_ptr<ModelSession> s(new ModelSession);
     s->m_model = Transformer::load(dir, options);
     s->m_tokenizer = std::make_unique<Tokenizer>(Tokenizer::fromDirectory(dir));
-    s->m_summary = summarizeCheckpoint(dir);
+    s->m_summary = summarizeCheckpoint(dir, s->m_tokenizer.get());
     const int64_t tokVocab = s->m_tokenizer->vocabSize();
     if (tokVocab > s->m_model->config().vocabSize)
         throw Error(ErrorKind::ShapeMismatch,

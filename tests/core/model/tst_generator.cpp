@@ -14,7 +14,6 @@
 #include <QtTest>
 
 using namespace engram;
-Q_DECLARE_METATYPE(engram::ModelFamily)
 
 namespace {
 std::vector<int64_t> parseIds(const char *text)
@@ -100,11 +99,7 @@ void TestGenerator::storiesSessionDecodesTheContinuation()
 
 void TestGenerator::cachedEqualsUncached_data()
 {
-    QTest::addColumn<ModelFamily>("family");
-    QTest::newRow("gpt2") << ModelFamily::Gpt2;
-    QTest::newRow("gptj") << ModelFamily::GptJ;
-    QTest::newRow("gpt_neox") << ModelFamily::GptNeoX;
-    QTest::newRow("llama") << ModelFamily::Llama;
+    engram::test::addFamilyRows();
 }
 
 void TestGenerator::cachedEqualsUncached()

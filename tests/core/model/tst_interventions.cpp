@@ -13,7 +13,6 @@
 #include <QtTest>
 
 using namespace engram;
-Q_DECLARE_METATYPE(engram::ModelFamily)
 
 namespace {
 
@@ -29,24 +28,15 @@ struct Fixture {
 
 const at::Tensor kIds = at::tensor(std::vector<int64_t> {4, 9, 2, 33, 7, 1}, at::kLong).view({2, 3});
 
-void addFamilies()
-{
-    QTest::addColumn<ModelFamily>("family");
-    QTest::newRow("gpt2") << ModelFamily::Gpt2;
-    QTest::newRow("gptj") << ModelFamily::GptJ;
-    QTest::newRow("gpt_neox") << ModelFamily::GptNeoX;
-    QTest::newRow("llama") << ModelFamily::Llama;
-}
-
 } // namespace
 
 class TestInterventions : public QObject
 {
     Q_OBJECT
 private Q_SLOTS:
-    void residualStreamDecomposes_data() { addFamilies(); }
+    void residualStreamDecomposes_data() { engram::test::addFamilyRows(); }
     void residualStreamDecomposes();
-    void mlpKeyFeedsTheOutputProjection_data() { addFamilies(); }
+    void mlpKeyFeedsTheOutputProjection_data() { engram::test::addFamilyRows(); }
     void mlpKeyFeedsTheOutputProjection();
     void replacingWithCleanValuesRestoresTheRun();
     void stopAfterLayerMatchesTheFullRun();

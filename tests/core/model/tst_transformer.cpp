@@ -19,7 +19,6 @@
 #include <fstream>
 
 using namespace engram;
-Q_DECLARE_METATYPE(engram::ModelFamily)
 
 namespace {
 
@@ -186,15 +185,6 @@ struct Reference {
     }
 };
 
-void addFamilies()
-{
-    QTest::addColumn<ModelFamily>("family");
-    QTest::newRow("gpt2") << ModelFamily::Gpt2;
-    QTest::newRow("gptj") << ModelFamily::GptJ;
-    QTest::newRow("gpt_neox") << ModelFamily::GptNeoX;
-    QTest::newRow("llama") << ModelFamily::Llama;
-}
-
 at::Tensor forwardLogits(const Transformer &m, const std::vector<int64_t> &ids)
 {
     return m.forward(at::tensor(ids, at::kLong).unsqueeze(0)).logits.squeeze(0);
@@ -207,13 +197,13 @@ class TestTransformer : public QObject
     Q_OBJECT
 private Q_SLOTS:
     void initTestCase() { c10::GradMode::set_enabled(false); }
-    void matchesIndependentReference_data() { addFamilies(); }
+    void matchesIndependentReference_data() { engram::test::addFamilyRows(); }
     void matchesIndependentReference();
     void neoxSequentialResidualMatchesReference();
-    void savedCheckpointReloadsIdentically_data() { addFamilies(); }
+    void savedCheckpointReloadsIdentically_data() { engram::test::addFamilyRows(); }
     void savedCheckpointReloadsIdentically();
     void shardedCheckpointLoads();
-    void rightPaddedBatchEqualsSingleSequences_data() { addFamilies(); }
+    void rightPaddedBatchEqualsSingleSequences_data() { engram::test::addFamilyRows(); }
     void rightPaddedBatchEqualsSingleSequences();
     void lowerPrecisionStaysClose();
     void storiesFixtureMatchesReference();
@@ -371,9 +361,7 @@ void TestTransformer::matchesTransformersGolden()
     QVERIFY(!entry.is_null());
     const bool sequential = name == QStringLiteral("gpt_neox_sequential");
     const std::string familyName = sequential ? "gpt_neox" : name.toStdString();
-    const std::map<std::string, ModelFamily> families = {{"gpt2", ModelFamily::Gpt2}, {"gptj", ModelFamily::GptJ},
-        {"gpt_neox", ModelFamily::GptNeoX}, {"llama", ModelFamily::Llama}};
-    auto configJson = nlohmann::json::parse(tinyConfig(families.at(familyName), 64, 32, 2, 4).toJson());
+    auto configJson = nlohmann::json::parse(tinyConfig(*familyFromModelType(familyName), 64, 32, 2, 4).toJson());
     if (sequential)
         configJson["use_parallel_residual"] = false;
     QTemporaryDir dir;
