@@ -9,7 +9,7 @@ packages=(
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-openmp
   libsqlite3-dev nlohmann-json3-dev libutf8proc-dev libpcre2-dev
-  xvfb xauth clang-format
+  xvfb xauth clang-format python3
 )
 
 missing=()

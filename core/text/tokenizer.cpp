@@ -13,6 +13,7 @@
 #include <array>
 #include <fstream>
 #include <map>
+#include <queue>
 #include <unordered_map>
 #include <variant>
 
@@ -235,6 +236,60 @@ struct Tokenizer::Impl {
             [](const AddedToken &x, const AddedToken &y) { return x.content.size() > y.content.size(); });
     }
 
+    // Applies merges in rank order, leftmost first among equal ranks (as the reference does),
+    // with a heap of candidate pairs over a linked list of symbols: O(n log n) per word, which
+    // matters for SentencePiece-style tokenizers where a whole text segment is one "word".
+    // Negative entries are unknown characters and never merge.
+    void mergeSymbols(std::vector<int64_t> &sym) const
+    {
+        const int n = static_cast<int>(sym.size());
+        if (n < 2)
+            return;
+        std::vector<int> prev(n), next(n);
+        for (int i = 0; i < n; ++i) {
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+        }
+        struct Candidate {
+            int rank;
+            int left;
+            int64_t leftId, rightId;
+            bool operator>(const Candidate &o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+        };
+        std::priority_queue<Candidate, std::vector<Candidate>, std::greater<Candidate>> heap;
+        auto consider = [&](int left) {
+            if (left < 0 || next[left] < 0)
+                return;
+            const int64_t a = sym[left], b = sym[next[left]];
+            if (a < 0 || b < 0)
+                return;
+            const auto it = merges.find(pairKey(a, b));
+            if (it != merges.end())
+                heap.push({it->second.first, left, a, b});
+        };
+        for (int i = 0; i + 1 < n; ++i)
+            consider(i);
+        std::vector<bool> alive(n, true);
+        while (!heap.empty()) {
+            const Candidate c = heap.top();
+            heap.pop();
+            const int right = next[c.left];
+            if (!alive[c.left] || right < 0 || sym[c.left] != c.leftId || sym[right] != c.rightId)
+                continue; // stale: one side was merged away since this pair was queued
+            sym[c.left] = merges.at(pairKey(c.leftId, c.rightId)).second;
+            alive[right] = false;
+            next[c.left] = next[right];
+            if (next[right] >= 0)
+                prev[next[right]] = c.left;
+            consider(prev[c.left]);
+            consider(c.left);
+        }
+        std::vector<int64_t> out;
+        for (int i = 0; i >= 0 && i < n; i = next[i])
+            out.push_back(sym[i]);
+        sym.swap(out);
+    }
+
     // BPE over one pre-tokenized word; appends ids.
     void bpeWord(const std::string &word, std::vector<int64_t> &out) const
     {
@@ -253,34 +308,7 @@ struct Tokenizer::Impl {
             const auto it = vocab.find(chars[i]);
             sym[i] = it == vocab.end() ? -1 - static_cast<int64_t>(i) : it->second; // negative: unknown char i
         }
-        while (sym.size() > 1) {
-            int bestRank = std::numeric_limits<int>::max();
-            std::size_t bestAt = 0;
-            for (std::size_t i = 0; i + 1 < sym.size(); ++i) {
-                if (sym[i] < 0 || sym[i + 1] < 0)
-                    continue;
-                const auto it = merges.find(pairKey(sym[i], sym[i + 1]));
-                if (it != merges.end() && it->second.first < bestRank) {
-                    bestRank = it->second.first;
-                    bestAt = i;
-                }
-            }
-            if (bestRank == std::numeric_limits<int>::max())
-                break;
-            const int64_t a = sym[bestAt], b = sym[bestAt + 1];
-            const int64_t merged = merges.at(pairKey(a, b)).second;
-            std::vector<int64_t> next;
-            next.reserve(sym.size());
-            for (std::size_t i = 0; i < sym.size(); ++i) {
-                if (i + 1 < sym.size() && sym[i] == a && sym[i + 1] == b) {
-                    next.push_back(merged);
-                    ++i;
-                } else {
-                    next.push_back(sym[i]);
-                }
-            }
-            sym.swap(next);
-        }
+        mergeSymbols(sym);
         bool lastWasUnk = false;
         for (int64_t s : sym) {
             if (s >= 0) {
