@@ -1,6 +1,7 @@
 // engram-cli: the headless front end of engram_core. Links only core (no Qt), so it
 // builds on a GPU server that has LibTorch but no desktop libraries.
 
+#include "core/edit/editor.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/util/error.h"
@@ -33,6 +34,14 @@ Commands:
             [--seed S]                  sampling seed (default 0)
             [--no-cache]                recompute every step (slower; same output)
             [--ids]                     also print the generated token ids
+            [--patch FILE]              apply a patch (from 'edit') first
+  stats     --model DIR --corpus FILE --layers L1,L2,.. --out FILE
+            [--max-docs N]              second moments of the MLP keys (.txt: a document
+                                        per line; .jsonl: {"text": ...})
+  edit      --model DIR --facts FILE --layers L1,L2,.. --stats FILE --out PATCH
+            [--method memit] [--limit N] [--lambda 15000] [--v-lr 0.5] [--v-steps 25]
+            [--clamp 0.75] [--seed S]   MEMIT edit of CounterFact-style records (or a list
+                                        of {prompt, subject, target_new}) saved as a patch
 
 Common options:
   --device cpu|cuda[:N]   where the model runs (default cpu)
@@ -42,6 +51,8 @@ Common options:
   --version               print the version
 
 Exit codes: 0 ok, 2 usage error, 3 unreadable or unsupported input, 4 runtime failure.
+Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
+resources/demo/corpus.txt --layers 0,1,2 --max-docs 3000 --out /tmp/demo-stats.safetensors
 )";
 
 struct Args {
@@ -178,6 +189,74 @@ int cmdTokenize(const Args &args)
     return kExitOk;
 }
 
+std::vector<int> parseLayers(const Args &args)
+{
+    const std::string text = requireValue(args, "--layers");
+    std::vector<int> layers;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        const auto comma = text.find(',', pos);
+        const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+        char *end = nullptr;
+        const long v = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || v < 0)
+            throw UsageError {"--layers must be a comma-separated list of layer numbers, e.g. 0,1,2"};
+        layers.push_back(static_cast<int>(v));
+        if (comma == std::string::npos)
+            break;
+        pos = comma + 1;
+    }
+    return layers;
+}
+
+int cmdStats(const Args &args)
+{
+    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    const auto layers = parseLayers(args);
+    int lastTenth = -1;
+    const auto summary = engram::computeStatisticsFile(*session, requireValue(args, "--corpus"), layers,
+        toInt(args, "--max-docs", 0, 0, 1L << 40), requireValue(args, "--out"), [&](int64_t done, int64_t total) {
+            const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
+            if (tenth != lastTenth) {
+                std::cerr << "stats: " << done << "/" << total << " documents\n";
+                lastTenth = tenth;
+            }
+            return true;
+        });
+    std::cout << "statistics for layers";
+    for (int l : summary.layers)
+        std::cout << " " << l;
+    std::cout << ": " << summary.documents << " documents, " << summary.tokensPerLayer << " tokens, " << summary.seconds
+              << " s -> " << requireValue(args, "--out") << "\n";
+    return kExitOk;
+}
+
+int cmdEdit(const Args &args)
+{
+    const std::string method = args.value("--method").value_or("memit");
+    if (method != "memit")
+        throw UsageError {"method '" + method + "' is not available yet (available: memit)"};
+    engram::MemitParams p;
+    p.layers = parseLayers(args);
+    p.lambda = toDouble(args, "--lambda", p.lambda);
+    p.vLr = toDouble(args, "--v-lr", p.vLr);
+    p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
+    p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    const auto requests
+        = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
+    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    const std::string out = requireValue(args, "--out");
+    const auto s = engram::editWithMemit(*session, requests, p, requireValue(args, "--stats"), out);
+    std::cout << "MEMIT: " << requests.size() << " edits in " << s.seconds << " s, mean target probability "
+              << s.meanTargetProbability << "\n";
+    for (std::size_t i = 0; i < s.layers.size(); ++i)
+        std::cout << "  layer " << s.layers[i] << ": |dW|/|W| = " << s.relativeNorms[i] << ", residual before "
+                  << s.residualBefore[i] << "\n";
+    std::cout << "  residual after " << s.residualAfter << "\npatch written to " << out << "\n";
+    return kExitOk;
+}
+
 int cmdGenerate(const Args &args)
 {
     engram::GenerationParams p;
@@ -192,6 +271,8 @@ int cmdGenerate(const Args &args)
     if (args.flag("--greedy") && (args.value("--top-k") || args.value("--top-p")))
         throw UsageError {"--greedy cannot be combined with --top-k/--top-p"};
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    if (const auto patch = args.value("--patch"))
+        engram::applyPatchFile(*session, *patch);
     const auto prompt = requireValue(args, "--prompt");
     const auto out = session->generate(prompt, p);
     std::cout << prompt << out.continuation << "\n";
@@ -230,6 +311,10 @@ int main(int argc, char **argv)
             return cmdTokenize(args);
         if (args.command == "generate")
             return cmdGenerate(args);
+        if (args.command == "stats")
+            return cmdStats(args);
+        if (args.command == "edit")
+            return cmdEdit(args);
         throw UsageError {"unknown command '" + args.command + "'"};
     } catch (const UsageError &e) {
         std::cerr << "engram-cli: " << e.message << "\nRun 'engram-cli --help' for usage.\n";

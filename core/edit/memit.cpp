@@ -128,7 +128,8 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     mask = mask.to(dev);
     const int64_t T = ids.size(1);
 
-    // Labels aligned to the predicting positions: row j with n_j tokens, positions n_j-T+a-1 -> t_a.
+    // Labels aligned to the predicting positions: row j with n_j tokens (prompt + target prefix)
+    // holds t_1..t_T at positions n_j-T .. n_j-1 (§3.1), so t_1 is predicted at the last prompt token.
     at::Tensor labels = at::full({R, T}, -100, at::kLong);
     std::vector<int64_t> rowFact(R), klRows, rewriteRows, lookups(R), bareRows;
     for (int64_t r = 0; r < R; ++r) {
@@ -145,7 +146,7 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         const auto &t = targets[rows[r].fact];
         const int64_t nj = static_cast<int64_t>(rows[r].ids.size()), Tt = static_cast<int64_t>(t.size());
         for (int64_t a = 0; a < Tt; ++a)
-            labels[r][nj - Tt + a - 1] = t[a];
+            labels[r][nj - Tt + a] = t[a]; // a is 0-based: t[0] is predicted at the last prompt token
     }
     labels = labels.to(dev);
     const auto longOpts = at::TensorOptions().dtype(at::kLong).device(dev);

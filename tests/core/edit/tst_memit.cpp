@@ -3,7 +3,9 @@
 
 #include "core/edit/covariance.h"
 #include "core/edit/memit.h"
+#include "core/model/interventions.h"
 #include "core/model/transformer.h"
+#include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "testsupport.h"
@@ -28,6 +30,7 @@ private Q_SLOTS:
     void singleEditObeysShermanMorrison();
     void hugeLambdaGivesNoUpdate();
     void batchedTargetsEqualSerialTargets();
+    void targetVectorsMakeTheModelSayTheNewObject();
     void editMovesTheDemoModelTowardTheTargets();
     void secondMomentsMergeByAddition();
     void rejectsBadRequests();
@@ -81,6 +84,29 @@ void TestMemit::batchedTargetsEqualSerialTargets()
         QVERIFY(moved > 0);
         QVERIFY(moved <= 0.75 * batched.hStar[i].norm().item<double>() * 1.0001);
     }
+}
+
+void TestMemit::targetVectorsMakeTheModelSayTheNewObject()
+{
+    // Regression: the labels must sit at the positions that predict the target (t_1 at the last
+    // prompt token). Writing z into the residual stream then makes the model say the new object.
+    const auto model = Transformer::load(kDemo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    const EditRequest req {"{} was born in", "Oscar Koutex", "Japan"};
+    MemitParams p;
+    p.layers = {2};
+    p.vLr = 4.0;
+    const TargetResult t = computeTargets(*model, tok, {req}, p, {"{}"});
+    const auto ids = tok.encode(fillTemplate(req.promptTemplate, req.subject));
+    const SubjectSpan span = locateSubject(tok, req.promptTemplate, req.subject);
+    Interventions iv;
+    iv.replaceAt(Site::BlockOutput, 2, {{0, span.last}}, t.z);
+    ForwardOptions fo;
+    fo.interventions = &iv;
+    const at::Tensor logits = model->forward(at::tensor(ids, at::kLong).unsqueeze(0), {}, fo).logits[0][-1];
+    const int64_t japan = tok.encode(" Japan").front();
+    const double prob = at::softmax(logits, -1)[japan].item<double>();
+    QVERIFY2(prob > 0.5, qPrintable(QStringLiteral("p(Japan) = %1").arg(prob)));
 }
 
 void TestMemit::editMovesTheDemoModelTowardTheTargets()

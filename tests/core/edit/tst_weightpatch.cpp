@@ -1,0 +1,93 @@
+// Tests for WeightPatch: apply checks the base hash, revert is bit-exact, files round-trip.
+
+#include "core/edit/weightpatch.h"
+#include "core/io/checkpoint.h"
+#include "core/model/randomcheckpoint.h"
+#include "core/model/transformer.h"
+#include "core/util/error.h"
+#include "testsupport.h"
+
+#include <ATen/ATen.h>
+
+#include <QTemporaryDir>
+#include <QtTest>
+
+using namespace engram;
+
+namespace {
+WeightPatch makePatch(const Transformer &model, int layer, float scale)
+{
+    WeightPatch patch;
+    TensorDelta d;
+    d.name = model.mlpOutputWeightName(layer);
+    const at::Tensor w = model.parameter(d.name);
+    d.baseHash = tensorHash(w);
+    d.delta = at::full(w.sizes(), scale, at::kFloat);
+    d.relativeNorm = d.delta.norm().item<double>() / w.norm().item<double>();
+    patch.deltas.push_back(d);
+    patch.provenanceJson = R"({"method":"test"})";
+    return patch;
+}
+} // namespace
+
+class TestWeightPatch : public QObject
+{
+    Q_OBJECT
+private Q_SLOTS:
+    void appliesAndRevertsBitExactly();
+    void refusesOtherWeights();
+    void roundTripsThroughAFile();
+};
+
+void TestWeightPatch::appliesAndRevertsBitExactly()
+{
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::GptNeoX), root, 3);
+    const WeightStore base = WeightStore::openDirectory(root);
+    auto model = Transformer::load(root);
+    const WeightPatch patch = makePatch(*model, 1, 0.125f);
+    const std::string name = patch.deltas[0].name;
+    const at::Tensor before = model->parameter(name).clone();
+    patch.apply(*model);
+    QVERIFY(at::allclose(model->parameter(name), before + 0.125f));
+    patch.revert(*model, base);
+    QVERIFY(at::equal(model->parameter(name), before));
+    QCOMPARE(tensorHash(model->parameter(name)), patch.deltas[0].baseHash);
+}
+
+void TestWeightPatch::refusesOtherWeights()
+{
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Gpt2), root, 3);
+    auto model = Transformer::load(root);
+    const WeightPatch first = makePatch(*model, 0, 0.5f);
+    first.apply(*model);
+    const at::Tensor edited = model->parameter(first.deltas[0].name).clone();
+    // Applying the same patch again would double the edit: its base hash no longer matches.
+    ENGRAM_EXPECT_ERROR(first.apply(*model), ErrorKind::ShapeMismatch, "computed for different weights");
+    QVERIFY(at::equal(model->parameter(first.deltas[0].name), edited)); // untouched
+}
+
+void TestWeightPatch::roundTripsThroughAFile()
+{
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Llama), root / "model", 3);
+    auto model = Transformer::load(root / "model");
+    const WeightPatch patch = makePatch(*model, 1, -0.25f);
+    patch.save(root / "edit.patch");
+    const WeightPatch loaded = WeightPatch::load(root / "edit.patch");
+    QCOMPARE(loaded.deltas.size(), std::size_t(1));
+    QCOMPARE(loaded.deltas[0].name, patch.deltas[0].name);
+    QCOMPARE(loaded.deltas[0].baseHash, patch.deltas[0].baseHash);
+    QVERIFY(at::equal(loaded.deltas[0].delta, patch.deltas[0].delta));
+    QCOMPARE(loaded.provenanceJson, patch.provenanceJson);
+    // A weights file is not a patch.
+    ENGRAM_EXPECT_ERROR(
+        WeightPatch::load(root / "model" / "model.safetensors"), ErrorKind::CorruptFile, "not an Engram patch");
+}
+
+QTEST_GUILESS_MAIN(TestWeightPatch)
+#include "tst_weightpatch.moc"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# engram-cli end to end on the embedded demo: statistics, a MEMIT edit of three records saved
+# as a patch, and generation with the patch saying the new objects.
+set -u
+cli=$1
+demo=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$cli" stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0,1,2 --max-docs 1000 \
+  --out "$tmp/stats.safetensors" --threads 2 || exit 1
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --layers 0,1,2 --lambda 100 --v-lr 4 \
+  --stats "$tmp/stats.safetensors" --out "$tmp/edit.patch" --threads 2 || exit 1
+python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY' || exit 77
+import json, sys
+for r in json.load(open(sys.argv[1]))[:3]:
+    rw = r["requested_rewrite"]
+    print(rw["prompt"].replace("{}", rw["subject"]) + "\t" + rw["target_new"]["str"] + "\t" + rw["target_true"]["str"])
+PY
+status=0
+while IFS=$'\t' read -r prompt new old; do
+  before=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --threads 2)
+  after=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --patch "$tmp/edit.patch" --threads 2)
+  echo "before: $before"
+  echo "after:  $after"
+  case "$before" in "$prompt $old"*) ;; *) echo "unedited model should say $old"; status=1 ;; esac
+  case "$after" in "$prompt $new"*) ;; *) echo "edited model should say $new"; status=1 ;; esac
+done < "$tmp/cases.tsv"
+exit $status
