@@ -13,6 +13,7 @@
 #include "core/edit/covariance.h"
 #include "core/edit/memit.h"
 #include "core/eval/recall.h"
+#include "core/model/batching.h"
 #include "core/model/modelinfo.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
@@ -47,24 +48,15 @@ std::vector<double> candidateNll(const Transformer &model, const Tokenizer &tok,
     std::vector<double> out;
     for (std::size_t b0 = 0; b0 < prompts.size(); b0 += 256) {
         const std::size_t b1 = std::min(prompts.size(), b0 + 256);
-        std::vector<std::vector<int64_t>> p, c;
-        std::size_t T = 0;
+        std::vector<std::vector<int64_t>> p, c, inputs;
         for (std::size_t i = b0; i < b1; ++i) {
             p.push_back(tok.encode(prompts[i]));
             c.push_back(tok.encode(" " + candidates[i]));
-            T = std::max(T, p.back().size() + c.back().size());
+            inputs.push_back(p.back());
+            inputs.back().insert(inputs.back().end(), c.back().begin(), c.back().end());
         }
-        at::Tensor ids = at::zeros({static_cast<int64_t>(b1 - b0), static_cast<int64_t>(T)}, at::kLong);
-        at::Tensor mask = at::zeros_like(ids);
-        for (std::size_t i = 0; i < p.size(); ++i) {
-            std::vector<int64_t> s = p[i];
-            s.insert(s.end(), c[i].begin(), c[i].end());
-            for (std::size_t t = 0; t < s.size(); ++t) {
-                ids[i][t] = s[t];
-                mask[i][t] = 1;
-            }
-        }
-        const at::Tensor logp = at::log_softmax(model.forward(ids, mask).logits, -1);
+        const PaddedBatch batch = padRight(inputs);
+        const at::Tensor logp = at::log_softmax(model.forward(batch.ids, batch.mask).logits, -1);
         for (std::size_t i = 0; i < p.size(); ++i) {
             double nll = 0;
             for (std::size_t k = 0; k < c[i].size(); ++k)

@@ -12,7 +12,6 @@
 
 #include <cstdio>
 #include <map>
-#include <random>
 #include <string>
 
 using namespace engram;
@@ -47,17 +46,7 @@ int run(int argc, char **argv)
             static_cast<long long>(unseenN));
     }
 
-    std::mt19937_64 rng(7);
-    std::vector<SwapPair> pairs;
-    const int want = std::stoi(opt["--pairs"]);
-    std::uniform_int_distribution<std::size_t> pick(0, world.facts.size() - 1);
-    while (static_cast<int>(pairs.size()) < want) {
-        const DemoFact &a = world.facts[pick(rng)], &b = world.facts[pick(rng)];
-        if (a.relation != b.relation || a.object == b.object || a.subject == b.subject)
-            continue;
-        const std::string &tmpl = world.relations.at(a.relation).templates[0];
-        pairs.push_back({{tmpl, a.subject, a.object}, {tmpl, b.subject, b.object}});
-    }
+    const auto pairs = world.swapPairs(std::stoul(opt["--pairs"]), /*seed=*/7);
     const SwapResult s = measureSubjectSwap(*model, tok, pairs);
     std::printf("subject swap at the subject's last token (%lld pairs): %% flipped to the donor's object\n",
         static_cast<long long>(s.pairs));

@@ -10,6 +10,7 @@
 // linear warm-up, constant rate, then linear decay to zero over the last --decay-epochs.
 // Documents (corpus lines) are packed whole into sequences that start at position 0.
 
+#include "core/model/batching.h"
 #include "core/model/modelinfo.h"
 #include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
@@ -138,18 +139,9 @@ int run(int argc, char **argv)
         int epochBatches = 0;
         for (std::size_t b0 = 0; b0 < seqs.size(); b0 += batch, ++step) {
             const std::size_t n = std::min<std::size_t>(batch, seqs.size() - b0);
-            std::size_t T = 0;
-            for (std::size_t i = 0; i < n; ++i)
-                T = std::max(T, seqs[b0 + i].size());
-            at::Tensor ids = at::zeros({static_cast<int64_t>(n), static_cast<int64_t>(T)}, at::kLong);
-            at::Tensor mask = at::zeros_like(ids);
-            auto idsA = ids.accessor<int64_t, 2>();
-            auto maskA = mask.accessor<int64_t, 2>();
-            for (std::size_t i = 0; i < n; ++i)
-                for (std::size_t t = 0; t < seqs[b0 + i].size(); ++t) {
-                    idsA[i][t] = seqs[b0 + i][t];
-                    maskA[i][t] = 1;
-                }
+            const std::vector<std::vector<int64_t>> rows(seqs.begin() + b0, seqs.begin() + b0 + n);
+            auto [ids, mask] = padRight(rows);
+            const int64_t T = ids.size(1);
             double lr = std::stod(opt["--lr"]);
             if (step < static_cast<std::size_t>(num("--warmup")))
                 lr *= double(step + 1) / num("--warmup");

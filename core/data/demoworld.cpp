@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <random>
+
 namespace engram {
 
 DemoWorld DemoWorld::load(const std::filesystem::path &worldJson)
@@ -47,6 +49,21 @@ std::vector<FactPrompt> DemoWorld::prompts(int templateIndex) const
             out.push_back({templates[templateIndex], f.subject, f.object});
     }
     return out;
+}
+
+std::vector<SwapPair> DemoWorld::swapPairs(std::size_t count, uint64_t seed) const
+{
+    std::mt19937_64 rng(seed);
+    std::uniform_int_distribution<std::size_t> pick(0, facts.size() - 1);
+    std::vector<SwapPair> pairs;
+    while (pairs.size() < count) {
+        const DemoFact &a = facts[pick(rng)], &b = facts[pick(rng)];
+        if (a.relation != b.relation || a.object == b.object || a.subject == b.subject)
+            continue;
+        const std::string &tmpl = relations.at(a.relation).templates[0];
+        pairs.push_back({{tmpl, a.subject, a.object}, {tmpl, b.subject, b.object}});
+    }
+    return pairs;
 }
 
 } // namespace engram

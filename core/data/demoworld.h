@@ -3,6 +3,7 @@
 // tools/demo/make_demo_data.py): subjects, relations with their prompt templates, facts.
 
 #include "core/eval/recall.h"
+#include "core/trace/subjectswap.h"
 
 #include <filesystem>
 #include <map>
@@ -37,6 +38,10 @@ struct DemoWorld {
 
     /// One prompt per fact and template index (template indices outside a relation's list are skipped).
     std::vector<FactPrompt> prompts(int templateIndex) const;
+
+    /// `count` seeded random pairs of facts of one relation with different subjects and
+    /// objects, both asked with the relation's first template (for the subject-swap test).
+    std::vector<SwapPair> swapPairs(std::size_t count, uint64_t seed) const;
 };
 
 } // namespace engram

@@ -2,6 +2,7 @@
 
 #include "core/io/checkpoint.h"
 #include "core/io/safetensors.h"
+#include "core/model/batching.h"
 #include "core/model/interventions.h"
 #include "core/model/transformer.h"
 #include "core/text/tokenizer.h"
@@ -79,18 +80,11 @@ std::vector<SecondMoment> collectSecondMoments(const Transformer &model, const T
             T = std::max(T, len);
             ++b1;
         }
+        std::vector<const std::vector<int64_t> *> batchTokens;
+        for (int64_t r = b0; r < b1; ++r)
+            batchTokens.push_back(&tokens[order[r]]);
         const int64_t rows = b1 - b0;
-        at::Tensor ids = at::zeros({rows, static_cast<int64_t>(T)}, at::kLong);
-        at::Tensor mask = at::zeros_like(ids);
-        auto idsA = ids.accessor<int64_t, 2>();
-        auto maskA = mask.accessor<int64_t, 2>();
-        for (int64_t r = 0; r < rows; ++r) {
-            const auto &t = tokens[order[b0 + r]];
-            for (std::size_t k = 0; k < t.size(); ++k) {
-                idsA[r][k] = t[k];
-                maskA[r][k] = 1;
-            }
-        }
+        const PaddedBatch batch = padRight(batchTokens);
         std::vector<at::Tensor> keys(stats.size());
         Interventions iv;
         for (std::size_t s = 0; s < stats.size(); ++s)
@@ -98,8 +92,8 @@ std::vector<SecondMoment> collectSecondMoments(const Transformer &model, const T
         ForwardOptions fo;
         fo.interventions = &iv;
         fo.stopAfterLayer = lastLayer;
-        model.forward(ids, mask, fo);
-        const at::Tensor real = mask.to(model.device()).reshape({-1}) != 0;
+        model.forward(batch.ids, batch.mask, fo);
+        const at::Tensor real = batch.mask.to(model.device()).reshape({-1}) != 0;
         for (std::size_t s = 0; s < stats.size(); ++s) {
             const at::Tensor k = keys[s].reshape({-1, dk}).index({real}).to(accType); // [tokens, d_k]
             stats[s].sum.add_(at::matmul(k.t(), k));

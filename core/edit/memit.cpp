@@ -1,5 +1,6 @@
 #include "core/edit/memit.h"
 
+#include "core/model/batching.h"
 #include "core/model/generator.h"
 #include "core/model/interventions.h"
 #include "core/model/transformer.h"
@@ -37,21 +38,12 @@ struct Row {
     int64_t fact = 0;
 };
 
-std::pair<at::Tensor, at::Tensor> padRows(const std::vector<Row> &rows, std::size_t begin, std::size_t end)
+PaddedBatch padRows(const std::vector<Row> &rows, std::size_t begin, std::size_t end)
 {
-    std::size_t T = 1;
+    std::vector<const std::vector<int64_t> *> seqs;
     for (std::size_t r = begin; r < end; ++r)
-        T = std::max(T, rows[r].ids.size());
-    at::Tensor ids = at::zeros({static_cast<int64_t>(end - begin), static_cast<int64_t>(T)}, at::kLong);
-    at::Tensor mask = at::zeros_like(ids);
-    auto idsA = ids.accessor<int64_t, 2>();
-    auto maskA = mask.accessor<int64_t, 2>();
-    for (std::size_t r = begin; r < end; ++r)
-        for (std::size_t t = 0; t < rows[r].ids.size(); ++t) {
-            idsA[r - begin][t] = rows[r].ids[t];
-            maskA[r - begin][t] = 1;
-        }
-    return {ids, mask};
+        seqs.push_back(&rows[r].ids);
+    return padRight(seqs);
 }
 
 // Reads `site` of `layer` at each row's lookup position, in row batches: returns [rows, width].

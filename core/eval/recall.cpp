@@ -1,5 +1,6 @@
 #include "core/eval/recall.h"
 
+#include "core/model/batching.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
@@ -18,28 +19,18 @@ RecallResult measureRecall(
     result.perFact.assign(facts.size(), false);
     for (std::size_t b0 = 0; b0 < facts.size(); b0 += batchSize) {
         const std::size_t n = std::min<std::size_t>(batchSize, facts.size() - b0);
-        std::vector<std::vector<int64_t>> prompts(n), objects(n);
-        std::size_t T = 0;
+        std::vector<std::vector<int64_t>> prompts(n), objects(n), inputs(n);
         for (std::size_t i = 0; i < n; ++i) {
             const FactPrompt &f = facts[b0 + i];
             prompts[i] = tokenizer.encode(fillTemplate(f.promptTemplate, f.subject));
             const std::string object = (!f.object.empty() && f.object[0] == ' ') ? f.object : " " + f.object;
             objects[i] = tokenizer.encode(object);
-            T = std::max(T, prompts[i].size() + objects[i].size() - 1);
+            inputs[i] = prompts[i];
+            // The last object token is only predicted, never fed.
+            inputs[i].insert(inputs[i].end(), objects[i].begin(), objects[i].end() - 1);
         }
-        at::Tensor ids = at::zeros({static_cast<int64_t>(n), static_cast<int64_t>(T)}, at::kLong);
-        at::Tensor mask = at::zeros_like(ids);
-        auto idsA = ids.accessor<int64_t, 2>();
-        auto maskA = mask.accessor<int64_t, 2>();
-        for (std::size_t i = 0; i < n; ++i) {
-            std::vector<int64_t> seq = prompts[i];
-            seq.insert(seq.end(), objects[i].begin(), objects[i].end() - 1); // last object token is only predicted
-            for (std::size_t t = 0; t < seq.size(); ++t) {
-                idsA[i][t] = seq[t];
-                maskA[i][t] = 1;
-            }
-        }
-        const at::Tensor predicted = model.forward(ids, mask).logits.argmax(-1).to(at::kCPU); // [n, T]
+        const PaddedBatch batch = padRight(inputs);
+        const at::Tensor predicted = model.forward(batch.ids, batch.mask).logits.argmax(-1).to(at::kCPU); // [n, T]
         auto predA = predicted.accessor<int64_t, 2>();
         for (std::size_t i = 0; i < n; ++i) {
             bool ok = true;

@@ -1,5 +1,6 @@
 #include "core/trace/subjectswap.h"
 
+#include "core/model/batching.h"
 #include "core/model/interventions.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
@@ -12,7 +13,7 @@ namespace engram {
 namespace {
 
 struct Batch {
-    at::Tensor ids, mask;
+    PaddedBatch tokens;
     std::vector<TokenPosition> subjectLast, promptLast;
 };
 
@@ -20,21 +21,13 @@ Batch makeBatch(const Tokenizer &tok, const std::vector<const FactPrompt *> &fac
 {
     std::vector<std::vector<int64_t>> seqs;
     Batch b;
-    std::size_t T = 0;
     for (std::size_t i = 0; i < facts.size(); ++i) {
         seqs.push_back(tok.encode(fillTemplate(facts[i]->promptTemplate, facts[i]->subject)));
         const SubjectSpan span = locateSubject(tok, facts[i]->promptTemplate, facts[i]->subject);
         b.subjectLast.push_back({static_cast<int64_t>(i), span.last});
         b.promptLast.push_back({static_cast<int64_t>(i), static_cast<int64_t>(seqs.back().size()) - 1});
-        T = std::max(T, seqs.back().size());
     }
-    b.ids = at::zeros({static_cast<int64_t>(facts.size()), static_cast<int64_t>(T)}, at::kLong);
-    b.mask = at::zeros_like(b.ids);
-    for (std::size_t i = 0; i < seqs.size(); ++i)
-        for (std::size_t t = 0; t < seqs[i].size(); ++t) {
-            b.ids[i][t] = seqs[i][t];
-            b.mask[i][t] = 1;
-        }
+    b.tokens = padRight(seqs);
     return b;
 }
 
@@ -73,7 +66,7 @@ SwapResult measureSubjectSwap(const Transformer &model, const Tokenizer &tok, co
     record.recordAt(Site::Embedding, 0, b.subjectLast, &donorEmb);
     ForwardOptions ro;
     ro.interventions = &record;
-    model.forward(b.ids, b.mask, ro);
+    model.forward(b.tokens.ids, b.tokens.mask, ro);
 
     SwapResult result;
     result.pairs = static_cast<int64_t>(pairs.size());
@@ -85,7 +78,8 @@ SwapResult measureSubjectSwap(const Transformer &model, const Tokenizer &tok, co
             patch.replaceAt(Site::BlockOutput, l, a.subjectLast, donor[l]);
         ForwardOptions po;
         po.interventions = &patch;
-        const at::Tensor pred = lastTokenPredictions(model.forward(a.ids, a.mask, po).logits, a.promptLast);
+        const at::Tensor pred
+            = lastTokenPredictions(model.forward(a.tokens.ids, a.tokens.mask, po).logits, a.promptLast);
         int64_t flipped = 0, kept = 0;
         for (std::size_t i = 0; i < pairs.size(); ++i) {
             const int64_t p = pred[static_cast<int64_t>(i)].item<int64_t>();

@@ -15,7 +15,6 @@
 #include <QtTest>
 
 #include <fstream>
-#include <random>
 #include <set>
 
 using namespace engram;
@@ -82,16 +81,7 @@ void TestDemoModel::meetsTheRecallGates()
 
 void TestDemoModel::storesFactsOnTheSubjectsLastToken()
 {
-    std::mt19937_64 rng(11);
-    std::uniform_int_distribution<std::size_t> pick(0, m_world.facts.size() - 1);
-    std::vector<SwapPair> pairs;
-    while (pairs.size() < 100) {
-        const DemoFact &a = m_world.facts[pick(rng)], &b = m_world.facts[pick(rng)];
-        if (a.relation != b.relation || a.object == b.object || a.subject == b.subject)
-            continue;
-        const std::string &tmpl = m_world.relations.at(a.relation).templates[0];
-        pairs.push_back({{tmpl, a.subject, a.object}, {tmpl, b.subject, b.object}});
-    }
+    const auto pairs = m_world.swapPairs(100, /*seed=*/11);
     const SwapResult s = measureSubjectSwap(*m_model, *m_tok, pairs);
     double best = 0;
     for (int l = 0; l < m_model->config().numLayers / 2; ++l)
