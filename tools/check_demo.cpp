@@ -1,5 +1,6 @@
 // check_demo: measures the demo model's gates (issue #3) and prints them as a table.
-//   check_demo [--demo resources/demo] [--pairs 200] [--threads 0]
+//   check_demo [--demo resources/demo] [--model DIR (default demo/model)] [--pairs 200]
+//              [--trace-facts 100] [--threads 0]
 // Recall: greedy top-1 of the object on training templates (0-3) and held-out templates
 // (4-5, split by whether the subject saw them in training). Storage: subject swap at the
 // subject's last token, per layer, over pairs of one relation with different objects.
@@ -7,7 +8,9 @@
 #include "core/data/demoworld.h"
 #include "core/model/modelinfo.h"
 #include "core/model/transformer.h"
+#include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
+#include "core/trace/causaltrace.h"
 #include "core/trace/subjectswap.h"
 
 #include <cstdio>
@@ -18,13 +21,16 @@ using namespace engram;
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--demo", "resources/demo"}, {"--pairs", "200"}, {"--threads", "0"}};
+    std::map<std::string, std::string> opt = {{"--demo", "resources/demo"}, {"--model", ""}, {"--pairs", "200"},
+        {"--trace-facts", "100"}, {"--threads", "0"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     configureThreads(std::stoi(opt["--threads"]));
     const std::filesystem::path demo = opt["--demo"];
     const DemoWorld world = DemoWorld::load(demo / "world.json");
-    const auto model = Transformer::load(demo / "model");
+    const std::filesystem::path modelDir
+        = opt["--model"].empty() ? demo / "model" : std::filesystem::path(opt["--model"]);
+    const auto model = Transformer::load(modelDir);
     const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
 
     // Question-style templates were trained for half of the subjects ("QA-trained"); the rest
@@ -55,6 +61,33 @@ int run(int argc, char **argv)
     for (std::size_t l = 0; l < s.flipRate.size(); ++l)
         std::printf(
             "  block %zu output   flipped %6.2f%%  kept %6.2f%%\n", l, 100 * s.flipRate[l], 100 * s.keptRate[l]);
+
+    // Causal tracing over the first facts (template 0): where is the MLP effect strongest?
+    std::vector<TraceRequest> facts;
+    for (const FactPrompt &p : world.prompts(0)) {
+        if (static_cast<int>(facts.size()) >= std::stoi(opt["--trace-facts"]))
+            break;
+        facts.push_back({fillTemplate(p.promptTemplate, p.subject), p.subject, p.object});
+    }
+    AverageParams ap;
+    std::vector<std::string> subjects;
+    for (const auto &f : facts)
+        subjects.push_back(f.subject);
+    ap.trace.noise.scale = 3 * subjectEmbeddingStd(*model, tok, subjects);
+    ap.trace.window = defaultTraceWindow(model->config().numLayers);
+    const AverageEffects a = averageEffects(*model, tok, facts, ap);
+    std::printf("causal tracing, %lld facts (%zu skipped), noise 3 sigma = %.4f, window %d: AIE per layer\n",
+        static_cast<long long>(a.traced), a.skipped.size(), ap.trace.noise.scale, ap.trace.window);
+    for (std::size_t k = 0; k < a.kinds.size(); ++k) {
+        std::printf("  %s\n", traceKindName(a.kinds[k]));
+        for (int c = 0; c < kTokenCategories; ++c) {
+            std::printf("    %-24s", tokenCategoryName(static_cast<TokenCategory>(c)));
+            for (const auto &e : a.effects[k][static_cast<std::size_t>(c)])
+                std::printf(" %6.3f", e.mean);
+            std::printf("\n");
+        }
+    }
+    std::printf("  suggested MEMIT layers (largest MLP-severed gap): %d-%d\n", a.suggestedFirst, a.suggestedLast);
     return 0;
 }
 

@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -132,6 +133,7 @@ int run(int argc, char **argv)
     std::size_t step = 0;
     const auto start = Clock::now();
     int64_t seenTokens = 0;
+    int64_t skippedBatches = 0;
     for (int epoch = 0; epoch < epochs; ++epoch) {
         std::shuffle(order.begin(), order.end(), rng);
         const auto seqs = packSequences(docs, order, context);
@@ -145,23 +147,39 @@ int run(int argc, char **argv)
             double lr = std::stod(opt["--lr"]);
             if (step < static_cast<std::size_t>(num("--warmup")))
                 lr *= double(step + 1) / num("--warmup");
+            // Signed arithmetic: packing differs per epoch, so the last epoch can run a few steps
+            // past the estimate; the rate then stays at zero (an unsigned difference once wrapped
+            // around here, multiplied the rate by ~1e16 and blew the weights up).
             if (step >= decayStart)
-                lr *= std::max(0.0, double(totalSteps - step) / double(totalSteps - decayStart));
+                lr *= std::clamp((double(totalSteps) - double(step)) / double(totalSteps - decayStart), 0.0, 1.0);
             for (auto &group : optimizer.param_groups())
                 static_cast<torch::optim::AdamWOptions &>(group.options()).lr(lr);
 
+            if (T < 2) // one-token sequences have no next-token target (the mean over none is NaN)
+                continue;
             ids = ids.to(device);
             mask = mask.to(device);
             const at::Tensor logits = model->forward(ids, mask).logits; // [n, T, V]
             const at::Tensor targets = ids.narrow(1, 1, T - 1).masked_fill(mask.narrow(1, 1, T - 1) == 0, -100);
             const at::Tensor loss = at::cross_entropy_loss(logits.narrow(1, 0, T - 1).reshape({-1, logits.size(-1)}),
                 targets.reshape({-1}), {}, at::Reduction::Mean, -100);
+            if (!std::isfinite(loss.item<double>())) {
+                // Never let one bad batch poison the weights: skip it and say so.
+                std::printf("step %zu: non-finite loss, batch skipped\n", step);
+                ++skippedBatches;
+                continue;
+            }
             optimizer.zero_grad();
             loss.backward();
             at::Tensor norm = at::zeros({}, at::TensorOptions().dtype(at::kFloat).device(device));
             for (const auto &p : params)
                 norm = norm + p.grad().pow(2).sum();
             const double gradNorm = std::sqrt(norm.item<double>());
+            if (!std::isfinite(gradNorm)) {
+                std::printf("step %zu: non-finite gradient, batch skipped\n", step);
+                ++skippedBatches;
+                continue;
+            }
             if (gradNorm > 1.0)
                 for (auto &p : params)
                     p.grad().mul_(1.0 / gradNorm);
@@ -187,8 +205,8 @@ int run(int argc, char **argv)
     for (const char *name : {"config.json", "model.safetensors"})
         ::unlink((scratch / name).c_str());
     ::rmdir(scratch.c_str());
-    std::printf("train_demo: saved %s after %.0f s\n", out.string().c_str(),
-        std::chrono::duration<double>(Clock::now() - start).count());
+    std::printf("train_demo: saved %s after %.0f s (%lld batches skipped)\n", out.string().c_str(),
+        std::chrono::duration<double>(Clock::now() - start).count(), static_cast<long long>(skippedBatches));
     return 0;
 }
 

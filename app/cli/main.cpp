@@ -4,13 +4,24 @@
 #include "core/edit/editor.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
+#include "core/trace/causaltrace.h"
 #include "core/util/error.h"
+#include "core/util/fileutil.h"
 
+#ifdef ENGRAM_CLI_WITH_PLOTS
+#include "ui/plots/traceplot.h"
+#endif
+
+#include <unistd.h>
+
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,6 +53,18 @@ Commands:
             [--method memit] [--limit N] [--lambda 15000] [--v-lr 0.5] [--v-steps 25]
             [--clamp 0.75] [--seed S]   MEMIT edit of CounterFact-style records (or a list
                                         of {prompt, subject, target_new}) saved as a patch
+  trace     --model DIR --prompt TEXT --subject S
+            [--expect OBJECT]           causal trace of one fact: p(answer) with the subject
+            [--kind hidden|mlp|attn|all]  corrupted and one (token, layer) restored
+            [--json OUT] [--png OUT]    matrices as JSON; heatmaps as PNG (Qt builds)
+  trace     --model DIR --facts FILE    average indirect effects over a fact list (known
+            [--limit N] [--json OUT]    facts, CounterFact or {prompt, subject, expected}),
+                                        MLP/attention-severed effects, suggested edit layers
+            trace options: [--noise s3|NU|uNU] noise: 3 sigma of subject embeddings (default),
+            fixed Gaussian scale NU, or uniform [-NU, NU]; [--noise-subjects FILE] facts whose
+            subjects set sigma (default: the traced facts); [--samples 10] [--seed 1]
+            [--window W] layers restored together for mlp/attn (default 10, scaled down
+            for models under 28 layers); [--one-cell] (no batching; slower, same scores)
 
 Common options:
   --device cpu|cuda[:N]   where the model runs (default cpu)
@@ -50,7 +73,8 @@ Common options:
   --help, -h              this text
   --version               print the version
 
-Exit codes: 0 ok, 2 usage error, 3 unreadable or unsupported input, 4 runtime failure.
+Exit codes: 0 ok, 2 usage error, 3 unreadable or unsupported input, 4 runtime failure
+(including cancellation).
 Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
 resources/demo/corpus.txt --layers 0,1,2 --max-docs 3000 --out /tmp/demo-stats.safetensors
 )";
@@ -82,7 +106,8 @@ struct UsageError {
 
 Args parseArgs(int argc, char **argv)
 {
-    static const std::vector<std::string> kFlags = {"--greedy", "--no-cache", "--ids", "--help", "-h", "--version"};
+    static const std::vector<std::string> kFlags
+        = {"--greedy", "--no-cache", "--ids", "--help", "-h", "--version", "--one-cell", "--verbose"};
     Args args;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -257,6 +282,235 @@ int cmdEdit(const Args &args)
     return kExitOk;
 }
 
+// Progress on stderr: a redrawn bar with ETA on a terminal, a line per tenth otherwise.
+class ProgressPrinter
+{
+public:
+    explicit ProgressPrinter(std::string label)
+        : m_label(std::move(label))
+        , m_tty(isatty(STDERR_FILENO) != 0)
+    {
+    }
+    ~ProgressPrinter()
+    {
+        if (m_tty && m_drawn)
+            std::cerr << "\n";
+    }
+    bool operator()(const engram::ProgressUpdate &u)
+    {
+        const int tenth = u.total > 0 ? static_cast<int>(10 * u.done / u.total) : 0;
+        if (m_tty) {
+            const int width = 30, filled = static_cast<int>(std::lround(width * u.fraction()));
+            std::cerr << "\r" << m_label << ": " << u.stage << " ["
+                      << std::string(static_cast<std::size_t>(filled), '#')
+                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << u.done << "/" << u.total;
+            if (u.etaSeconds >= 0)
+                std::cerr << ", " << static_cast<long>(std::lround(u.etaSeconds)) << " s left";
+            std::cerr << "   " << std::flush;
+            m_drawn = true;
+        } else if (u.stage != m_lastStage || tenth != m_lastTenth) {
+            std::cerr << m_label << ": " << u.stage << " " << u.done << "/" << u.total << "\n";
+        }
+        m_lastStage = u.stage;
+        m_lastTenth = tenth;
+        return true;
+    }
+
+private:
+    std::string m_label;
+    bool m_tty;
+    bool m_drawn = false;
+    std::string m_lastStage;
+    int m_lastTenth = -1;
+};
+
+std::vector<engram::TraceKind> parseKinds(const Args &args)
+{
+    const std::string kind = args.value("--kind").value_or("all");
+    if (kind == "all")
+        return {engram::TraceKind::Hidden, engram::TraceKind::Mlp, engram::TraceKind::Attention};
+    const auto parsed = engram::parseTraceKind(kind);
+    if (!parsed)
+        throw UsageError {"--kind must be hidden, mlp, attn or all"};
+    return {*parsed};
+}
+
+// --noise s3 (3σ of subject embeddings, default), sK (K·σ), a fixed Gaussian scale, or uK (uniform).
+engram::NoiseSettings parseNoise(
+    const Args &args, const engram::ModelSession &session, const std::vector<engram::TraceRequest> &traced)
+{
+    engram::NoiseSettings n;
+    n.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
+    n.seed = static_cast<uint64_t>(toInt(args, "--seed", 1, 0, std::numeric_limits<long>::max()));
+    const std::string spec = args.value("--noise").value_or("s3");
+    auto number = [&](const std::string &text) {
+        char *end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (text.empty() || *end != '\0' || !(v >= 0) || !std::isfinite(v))
+            throw UsageError {"--noise must be s3 (or sK), a scale like 0.1, or uK for uniform noise"};
+        return v;
+    };
+    if (!spec.empty() && spec[0] == 's') {
+        const double k = number(spec.substr(1));
+        std::vector<engram::TraceRequest> from = traced;
+        if (const auto file = args.value("--noise-subjects"))
+            from = engram::readTraceRequests(*file);
+        std::vector<std::string> subjects;
+        for (const auto &f : from)
+            subjects.push_back(f.subject);
+        const double sigma = engram::subjectEmbeddingStd(session.model(), session.tokenizer(), subjects);
+        n.scale = k * sigma;
+        std::ostringstream origin;
+        origin << spec.substr(1) << " x sigma = " << k << " x " << sigma << " (subject embeddings of "
+               << subjects.size() << " subject" << (subjects.size() == 1 ? "" : "s") << ")";
+        n.origin = origin.str();
+    } else if (!spec.empty() && spec[0] == 'u') {
+        n.mode = engram::NoiseMode::Uniform;
+        n.scale = number(spec.substr(1));
+        n.origin = "uniform in [-" + spec.substr(1) + ", " + spec.substr(1) + "]";
+    } else {
+        n.scale = number(spec);
+        n.origin = "fixed Gaussian scale " + spec;
+    }
+    return n;
+}
+
+void printMatrix(const engram::TraceResult &r, const engram::TraceMatrix &m)
+{
+    std::size_t width = 5;
+    for (const auto &t : r.tokens)
+        width = std::max(width, t.size() + 2);
+    std::cout << "\n"
+              << engram::traceKindName(m.kind) << " (p(answer) after restoring; * = subject token)\n"
+              << std::string(width, ' ');
+    for (int l = 0; l < r.layers; ++l)
+        std::cout << std::setw(7) << ("L" + std::to_string(l));
+    std::cout << "\n";
+    for (std::size_t t = 0; t < r.tokens.size(); ++t) {
+        const bool subject = static_cast<int64_t>(t) >= r.subjectBegin && static_cast<int64_t>(t) < r.subjectEnd;
+        std::string label = r.tokens[t] + (subject ? "*" : "");
+        std::cout << label << std::string(width - std::min(width, label.size()), ' ');
+        for (int l = 0; l < r.layers; ++l)
+            std::cout << std::setw(7) << std::fixed << std::setprecision(3)
+                      << m.at(static_cast<int64_t>(t), l, r.layers);
+        std::cout << "\n";
+    }
+}
+
+void writeOutputFile(const std::string &path, const std::string &text)
+{
+    engram::AtomicFile out(path);
+    out.write(text.data(), text.size());
+    out.commit();
+}
+
+void printEffects(const std::string &title, const std::vector<engram::EffectEstimate> &row, std::size_t width)
+{
+    std::cout << title << std::string(width - std::min(width, title.size()), ' ');
+    for (const auto &e : row)
+        std::cout << std::setw(8) << std::fixed << std::setprecision(3) << e.mean;
+    std::cout << "\n";
+}
+
+int cmdTraceAverage(const Args &args, const engram::ModelSession &session, const std::string &factsFile)
+{
+    const auto facts = engram::readTraceRequests(factsFile, toInt(args, "--limit", 0, 0, 1L << 40));
+    engram::AverageParams p;
+    p.trace.kinds = parseKinds(args);
+    p.trace.noise = parseNoise(args, session, facts);
+    p.trace.window
+        = static_cast<int>(toInt(args, "--window", engram::defaultTraceWindow(session.summary().layers), 1, 10000));
+    p.trace.batched = !args.flag("--one-cell");
+    p.suggestedWidth = static_cast<int>(toInt(args, "--range-width", 0, 0, 10000));
+    ProgressPrinter progress("trace");
+    const auto a = engram::averageEffects(session.model(), session.tokenizer(), facts, p, std::ref(progress));
+    std::cout << "traced " << a.traced << " of " << facts.size() << " facts (" << a.skipped.size()
+              << " skipped: not predicted correctly or subject not found"
+              << (args.flag("--verbose") ? "" : "; --verbose lists them") << ")\nnoise: " << p.trace.noise.origin
+              << ", " << p.trace.noise.samples << " samples, seed " << p.trace.noise.seed << "\nmean p(answer): clean "
+              << std::fixed << std::setprecision(3) << a.meanHighScore << ", corrupted " << a.meanLowScore << "\n";
+    if (args.flag("--verbose"))
+        for (const auto &s : a.skipped)
+            std::cout << "  skipped " << s << "\n";
+    const std::size_t width = 24;
+    for (std::size_t k = 0; k < a.kinds.size() && a.traced > 0; ++k) {
+        std::cout << "\naverage indirect effect, " << engram::traceKindName(a.kinds[k]) << "\n"
+                  << std::string(width, ' ');
+        for (int l = 0; l < a.layers; ++l)
+            std::cout << std::setw(8) << ("L" + std::to_string(l));
+        std::cout << "\n";
+        for (int c = 0; c < engram::kTokenCategories; ++c)
+            printEffects(engram::tokenCategoryName(static_cast<engram::TokenCategory>(c)),
+                a.effects[k][static_cast<std::size_t>(c)], width);
+    }
+    if (!a.severed.ordinary.empty()) {
+        std::cout << "\nlast subject token, hidden state restored (AIE per layer)\n" << std::string(width, ' ');
+        for (int l = 0; l < a.layers; ++l)
+            std::cout << std::setw(8) << ("L" + std::to_string(l));
+        std::cout << "\n";
+        printEffects("ordinary", a.severed.ordinary, width);
+        printEffects("MLP severed", a.severed.mlpSevered, width);
+        printEffects("attention severed", a.severed.attentionSevered, width);
+        std::cout << "\nsuggested MEMIT layers (largest MLP-severed gap): " << a.suggestedFirst << "-"
+                  << a.suggestedLast << "\n";
+    }
+    if (const auto json = args.value("--json")) {
+        writeOutputFile(*json, engram::averageEffectsToJson(a));
+        std::cout << "JSON written to " << *json << "\n";
+    }
+    return kExitOk;
+}
+
+int cmdTrace(const Args &args)
+{
+    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    if (const auto facts = args.value("--facts")) {
+        if (args.value("--png"))
+            throw UsageError {"--png draws one fact; use --prompt and --subject with it"};
+        return cmdTraceAverage(args, *session, *facts);
+    }
+    engram::TraceRequest request;
+    request.prompt = requireValue(args, "--prompt");
+    request.subject = requireValue(args, "--subject");
+    request.expected = args.value("--expect").value_or("");
+#ifndef ENGRAM_CLI_WITH_PLOTS
+    if (args.value("--png"))
+        throw engram::Error(engram::ErrorKind::Unsupported,
+            "this engram-cli was built without Qt, so it cannot draw images; use --json and plot elsewhere");
+#endif
+    engram::TraceParams p;
+    p.kinds = parseKinds(args);
+    p.noise = parseNoise(args, *session, {request});
+    p.window
+        = static_cast<int>(toInt(args, "--window", engram::defaultTraceWindow(session->summary().layers), 1, 10000));
+    p.batched = !args.flag("--one-cell");
+    ProgressPrinter progress("trace");
+    const auto r = engram::traceFact(session->model(), session->tokenizer(), request, p, std::ref(progress));
+    std::cout << "prompt: " << r.prompt << "\nsubject: " << r.subject << " (tokens " << r.subjectBegin << "-"
+              << r.subjectEnd - 1 << ")\nanswer: '" << r.answer << "', p clean " << std::fixed << std::setprecision(4)
+              << r.highScore << ", corrupted " << r.lowScore << "\nnoise: " << r.noise.origin << ", " << r.noise.samples
+              << " samples, seed " << r.noise.seed << "\n";
+    if (!r.correct) {
+        std::cout << "the model predicts '" << r.answer << "', not '" << request.expected << "': not traced\n";
+        return kExitOk;
+    }
+    for (const auto &m : r.matrices)
+        printMatrix(r, m);
+    if (const auto json = args.value("--json")) {
+        writeOutputFile(*json, engram::traceResultToJson(r));
+        std::cout << "JSON written to " << *json << "\n";
+    }
+#ifdef ENGRAM_CLI_WITH_PLOTS
+    if (const auto png = args.value("--png")) {
+        QString error;
+        if (!engram::ui::saveTracePngHeadless(r, QString::fromStdString(*png), &error))
+            throw engram::Error(engram::ErrorKind::Io, error.toStdString());
+        std::cout << "heatmaps written to " << *png << "\n";
+    }
+#endif
+    return kExitOk;
+}
+
 int cmdGenerate(const Args &args)
 {
     engram::GenerationParams p;
@@ -315,6 +569,8 @@ int main(int argc, char **argv)
             return cmdStats(args);
         if (args.command == "edit")
             return cmdEdit(args);
+        if (args.command == "trace")
+            return cmdTrace(args);
         throw UsageError {"unknown command '" + args.command + "'"};
     } catch (const UsageError &e) {
         std::cerr << "engram-cli: " << e.message << "\nRun 'engram-cli --help' for usage.\n";
@@ -322,7 +578,7 @@ int main(int argc, char **argv)
     } catch (const engram::Error &e) {
         std::cerr << "engram-cli: error: " << e.what() << "\n";
         const bool input = e.kind() != engram::ErrorKind::Unsupported && e.kind() != engram::ErrorKind::InvalidArgument
-            && e.kind() != engram::ErrorKind::Runtime;
+            && e.kind() != engram::ErrorKind::Runtime && e.kind() != engram::ErrorKind::Cancelled;
         return input ? kExitInput : kExitRuntime;
     } catch (const std::exception &e) {
         std::cerr << "engram-cli: internal error: " << e.what() << "\n";

@@ -102,7 +102,7 @@ std::vector<SecondMoment> collectSecondMoments(const Transformer &model, const T
         done += rows;
         b0 = b1;
         if (progress && !progress(done, n))
-            throw Error(ErrorKind::Runtime,
+            throw Error(ErrorKind::Cancelled,
                 "covariance statistics cancelled after " + std::to_string(done) + " of " + std::to_string(n)
                     + " documents");
     }

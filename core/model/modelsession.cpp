@@ -4,26 +4,11 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 
-#include <c10/util/Exception.h>
+#include "core/util/torcherrors.h"
 
 namespace engram {
 
 ModelSession::~ModelSession() = default;
-
-namespace {
-
-// LibTorch reports failures as c10::Error with a long backtrace; users get the first line.
-template<typename F>
-auto translateTorchErrors(const char *what, F &&f)
-{
-    try {
-        return f();
-    } catch (const c10::Error &e) {
-        throw Error(ErrorKind::Runtime, std::string(what) + " failed: " + e.what_without_backtrace());
-    }
-}
-
-} // namespace
 
 std::unique_ptr<ModelSession> ModelSession::open(const std::filesystem::path &dir, const LoadOptions &options)
 {

@@ -1,5 +1,7 @@
 #include "core/model/randomcheckpoint.h"
 
+#include "core/util/random.h"
+
 #include "core/io/checkpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
@@ -20,48 +22,12 @@ void writeText(const std::filesystem::path &path, const std::string &text)
     out.commit();
 }
 
-// Platform-independent normal variates (SplitMix64 + Box-Muller), so a seed gives the same
-// checkpoint with every LibTorch version and on every machine; golden values depend on it.
-class NormalStream
-{
-public:
-    explicit NormalStream(uint64_t seed)
-        : m_state(seed)
-    {
-    }
-    double next()
-    {
-        if (m_hasSpare) {
-            m_hasSpare = false;
-            return m_spare;
-        }
-        const double u1 = (static_cast<double>(bits() >> 11) + 1.0) / 9007199254740993.0; // (0, 1]
-        const double u2 = static_cast<double>(bits() >> 11) / 9007199254740992.0; // [0, 1)
-        const double r = std::sqrt(-2.0 * std::log(u1));
-        m_spare = r * std::sin(2.0 * M_PI * u2);
-        m_hasSpare = true;
-        return r * std::cos(2.0 * M_PI * u2);
-    }
-
-private:
-    uint64_t bits()
-    {
-        uint64_t z = (m_state += 0x9E3779B97F4A7C15ull);
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-        return z ^ (z >> 31);
-    }
-    uint64_t m_state;
-    double m_spare = 0;
-    bool m_hasSpare = false;
-};
-
-at::Tensor randomTensor(NormalStream &rng, const std::vector<int64_t> &shape, double mean, double std)
+at::Tensor randomTensor(RandomStream &rng, const std::vector<int64_t> &shape, double mean, double std)
 {
     at::Tensor t = at::empty(shape, at::TensorOptions().dtype(at::kFloat));
     float *p = t.data_ptr<float>();
     for (int64_t i = 0; i < t.numel(); ++i)
-        p[i] = static_cast<float>(mean + std * rng.next());
+        p[i] = static_cast<float>(mean + std * rng.normal());
     return t;
 }
 
@@ -117,7 +83,7 @@ void writeRandomCheckpoint(
 {
     std::filesystem::create_directories(dir);
     writeText(dir / "config.json", config.toJson());
-    NormalStream rng(seed);
+    RandomStream rng(seed);
     const auto specs = Transformer::parameterSpecs(config);
     std::vector<std::pair<std::string, at::Tensor>> tensors;
     for (const auto &spec : specs) {

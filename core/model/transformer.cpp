@@ -582,7 +582,13 @@ ForwardOutput Transformer::forward(
     ForwardOutput out;
     out.hidden = x;
     if (options.computeLogits && options.stopAfterLayer < 0) {
-        const at::Tensor normed = applyNorm(c, m.lnF, x);
+        at::Tensor last = x;
+        if (options.logitPositions.defined()) {
+            const at::Tensor pos = options.logitPositions.to(x.device(), at::kLong);
+            const at::Tensor rows = at::arange(B, pos.options());
+            last = x.index({rows, pos}).unsqueeze(1); // [B, 1, d]
+        }
+        const at::Tensor normed = applyNorm(c, m.lnF, last);
         out.logits = m.head(normed).to(at::kFloat);
     }
     return out;

@@ -37,6 +37,9 @@ struct ForwardOptions {
     KvCache *cache = nullptr; // when set: reads earlier tokens from it and appends these
     bool computeLogits = true; // false: skip final norm and head
     int stopAfterLayer = -1; // >= 0: run blocks 0..stopAfterLayer only (implies no logits)
+    /// [B] int64: when defined, logits only at these positions (one per row), shape [B, 1, vocab];
+    /// saves the head's cost and memory when only the next-token distribution is needed.
+    at::Tensor logitPositions;
 };
 
 struct ForwardOutput {

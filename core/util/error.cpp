@@ -27,6 +27,8 @@ const char *errorKindName(ErrorKind kind)
         return "unsupported";
     case ErrorKind::Runtime:
         return "runtime";
+    case ErrorKind::Cancelled:
+        return "cancelled";
     }
     return "unknown";
 }

@@ -23,6 +23,7 @@ enum class ErrorKind {
     InvalidArgument, // caller passed something out of range
     Unsupported, // valid request that this build cannot do (e.g. CUDA absent)
     Runtime, // a computation failed (LibTorch error, out of memory)
+    Cancelled, // the user (or a job's owner) cancelled the work; nothing was half-written
 };
 
 const char *errorKindName(ErrorKind kind);

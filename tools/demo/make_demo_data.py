@@ -57,6 +57,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "resources", "demo"))
     ap.add_argument("--seed", type=int, default=20261126)
+    ap.add_argument("--bios", type=int, default=EPOCH_BIOS, help="biography paragraphs per subject")
+    ap.add_argument("--qa-share", type=float, default=0.5,
+                    help="share of subjects whose facts also appear as question-style template sentences")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
     rng = random.Random(args.seed + 1)
@@ -71,11 +74,11 @@ def main():
     # look facts up at the final prompt token instead of storing them on the subject
     # (../shared/docs/demo-model-notes.md); biography-dominated data stores them on the subject.
     names = [s["name"] for s in subjects]
-    heldout_trained = set(rng.sample(names, len(names) // 2))
+    heldout_trained = set(rng.sample(names, int(len(names) * args.qa_share)))
 
     lines = []
     for s in subjects:
-        for _ in range(EPOCH_BIOS):
+        for _ in range(args.bios):
             lines.append(biography(rng, s, by_subject[s["name"]]))
     for f in facts:
         s = subject_by_name[f["subject"]]

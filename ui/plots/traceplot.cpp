@@ -1,0 +1,148 @@
+#include "ui/plots/traceplot.h"
+
+#include "ui/plots/qcustomplot.h"
+#include <QApplication>
+#include <QFileInfo>
+
+#include <algorithm>
+#include <memory>
+
+namespace engram::ui {
+
+namespace {
+
+QColor kindColour(TraceKind kind)
+{
+    switch (kind) {
+    case TraceKind::Hidden:
+        return QColor(84, 39, 143); // purple
+    case TraceKind::Mlp:
+        return QColor(0, 109, 44); // green
+    case TraceKind::Attention:
+        return QColor(165, 15, 21); // red
+    }
+    return Qt::black;
+}
+
+QString kindTitle(TraceKind kind)
+{
+    switch (kind) {
+    case TraceKind::Hidden:
+        return QStringLiteral("Restoring hidden state");
+    case TraceKind::Mlp:
+        return QStringLiteral("Restoring MLP output");
+    case TraceKind::Attention:
+        return QStringLiteral("Restoring attention output");
+    }
+    return {};
+}
+
+QString tokenLabel(const TraceResult &r, std::size_t t)
+{
+    QString text = QString::fromStdString(r.tokens[t]).replace(QLatin1Char('\n'), QStringLiteral("\\n"));
+    const bool subject = static_cast<int64_t>(t) >= r.subjectBegin && static_cast<int64_t>(t) < r.subjectEnd;
+    return subject ? text + QStringLiteral("*") : text;
+}
+
+} // namespace
+
+QSize tracePlotSize(const TraceResult &result)
+{
+    const int panels = std::max<int>(1, static_cast<int>(result.matrices.size()));
+    const int rows = static_cast<int>(result.tokens.size());
+    return QSize(120 + panels * (220 + 4 * result.layers), 110 + 22 * rows);
+}
+
+void populateTracePlot(QCustomPlot *plot, const TraceResult &r)
+{
+    plot->clearPlottables();
+    plot->plotLayout()->clear();
+    const int rows = static_cast<int>(r.tokens.size());
+    auto *title = new QCPTextElement(plot,
+        QStringLiteral("p(%1) — clean %2, corrupted %3")
+            .arg(QString::fromStdString(r.answer).trimmed())
+            .arg(r.highScore, 0, 'f', 3)
+            .arg(r.lowScore, 0, 'f', 3),
+        QFont(plot->font().family(), 10, QFont::Bold));
+    plot->plotLayout()->addElement(0, 0, title);
+    auto *row = new QCPLayoutGrid;
+    plot->plotLayout()->addElement(1, 0, row);
+
+    QSharedPointer<QCPAxisTickerText> tokenTicker(new QCPAxisTickerText);
+    for (int t = 0; t < rows; ++t)
+        tokenTicker->addTick(rows - 1 - t, tokenLabel(r, static_cast<std::size_t>(t))); // first token on top
+
+    int column = 0;
+    for (const TraceMatrix &m : r.matrices) {
+        auto *rect = new QCPAxisRect(plot);
+        row->addElement(0, column++, rect);
+        rect->axis(QCPAxis::atBottom)->setLabel(QStringLiteral("layer"));
+        rect->axis(QCPAxis::atLeft)->setTicker(tokenTicker);
+        rect->axis(QCPAxis::atLeft)->setTickLabels(column == 1);
+        rect->axis(QCPAxis::atLeft)->setSubTicks(false);
+        rect->axis(QCPAxis::atTop)->setVisible(true);
+        rect->axis(QCPAxis::atTop)->setTicks(false);
+        rect->axis(QCPAxis::atTop)->setLabel(kindTitle(m.kind));
+
+        auto *map = new QCPColorMap(rect->axis(QCPAxis::atBottom), rect->axis(QCPAxis::atLeft));
+        map->data()->setSize(r.layers, rows);
+        map->data()->setRange(QCPRange(0, r.layers - 1), QCPRange(0, rows - 1));
+        double top = r.lowScore;
+        for (int t = 0; t < rows; ++t)
+            for (int l = 0; l < r.layers; ++l) {
+                const double v = m.at(t, l, r.layers);
+                map->data()->setCell(l, rows - 1 - t, v);
+                top = std::max(top, v);
+            }
+        QCPColorGradient gradient;
+        gradient.clearColorStops();
+        gradient.setColorStopAt(0, Qt::white);
+        gradient.setColorStopAt(1, kindColour(m.kind));
+        map->setInterpolate(false);
+        rect->axis(QCPAxis::atBottom)->setRange(-0.5, r.layers - 0.5);
+        rect->axis(QCPAxis::atLeft)->setRange(-0.5, rows - 0.5);
+
+        auto *scale = new QCPColorScale(plot);
+        row->addElement(0, column++, scale);
+        scale->setType(QCPAxis::atRight);
+        scale->axis()->setLabel(QStringLiteral("p(answer)"));
+        scale->setBarWidth(10);
+        map->setColorScale(scale); // the scale carries gradient and range for the map
+        scale->setGradient(gradient);
+        scale->setDataRange(QCPRange(r.lowScore, top > r.lowScore ? top : r.lowScore + 1e-6)); // floor = corrupted run
+        auto *group = new QCPMarginGroup(plot);
+        rect->setMarginGroup(QCP::msTop | QCP::msBottom, group);
+        scale->setMarginGroup(QCP::msTop | QCP::msBottom, group);
+    }
+    plot->replot();
+}
+
+bool saveTracePng(const TraceResult &result, const QString &path, QString *error)
+{
+    QCustomPlot plot;
+    const QSize size = tracePlotSize(result);
+    plot.resize(size);
+    populateTracePlot(&plot, result);
+    if (!plot.savePng(path, size.width(), size.height())) {
+        if (error)
+            *error = QStringLiteral("could not write the image %1").arg(QFileInfo(path).absoluteFilePath());
+        return false;
+    }
+    return true;
+}
+
+bool saveTracePngHeadless(const TraceResult &result, const QString &path, QString *error)
+{
+    std::unique_ptr<QApplication> app;
+    if (!QApplication::instance()) {
+        if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
+            qputenv("QT_QPA_PLATFORM", "offscreen");
+        static int argc = 1;
+        static char name[] = "engram-cli";
+        static char *argv[] = {name, nullptr};
+        app = std::make_unique<QApplication>(argc, argv);
+    }
+    return saveTracePng(result, path, error);
+}
+
+} // namespace engram::ui

@@ -1,0 +1,31 @@
+#pragma once
+// Causal-tracing heatmaps with QCustomPlot: one panel per traced kind (hidden state, MLP,
+// attention) side by side; rows are tokens (subject tokens marked with *), columns are
+// layers, colour is p(answer) from the corrupted floor (low score) to the panel's maximum,
+// in the reference's colours (purple, green, red). Used by the workbench's trace view and by
+// `engram-cli trace --png` (rendered offscreen).
+
+#include "core/trace/causaltrace.h"
+
+#include <QSize>
+#include <QString>
+
+class QCustomPlot;
+
+namespace engram::ui {
+
+/// Replaces the plot's contents with the heatmaps of `result` (one axis rect per matrix).
+void populateTracePlot(QCustomPlot *plot, const TraceResult &result);
+
+/// Size in pixels that shows every token row legibly.
+QSize tracePlotSize(const TraceResult &result);
+
+/// Renders `result` to a PNG file without a window. Needs a QApplication; returns false and
+/// fills *error when the file cannot be written.
+bool saveTracePng(const TraceResult &result, const QString &path, QString *error);
+
+/// For tools without a GUI of their own (engram-cli): creates an offscreen QApplication when
+/// none exists, then saves the PNG.
+bool saveTracePngHeadless(const TraceResult &result, const QString &path, QString *error);
+
+} // namespace engram::ui
