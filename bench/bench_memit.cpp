@@ -1,8 +1,14 @@
-// bench_memit: MEMIT on the embedded demo model — wall time and edit quality for a batch of
-// evaluation records, target optimisation batched vs one fact at a time.
+// bench_memit: editing methods on the embedded demo model — wall time, peak memory and edit
+// quality for a batch of evaluation records; for MEMIT also the target optimisation batched
+// vs one fact at a time in the same run.
 //
-//   bench_memit [--edits 100] [--layers 1,2] [--lambda 700] [--steps 25] [--clamp 0.75]
-//               [--lr 0.5] [--stats-docs 4000] [--serial 0|1] [--threads 0] [--retention 1000]
+//   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--layers 1,2] [--lambda 700]
+//               [--steps 25] [--clamp 0.75] [--lr 0.5] [--stats-docs 4000] [--serial 0|1]
+//               [--compare-serial 0|1] [--ft-lr 5e-4] [--ft-constraint 5e-4] [--ft-steps 25]
+//               [--threads 0] [--retention 1000]
+//
+// ROME and FT-W edit the first of --layers; ROME applies the records one after another.
+// Peak memory is the process's maximum resident set size (getrusage) after each phase.
 //
 // Scores (CounterFact definitions, memit-spec §8.2, on the demo's records): efficacy = share of
 // rewrite prompts where p(target_new) > p(target_true) (mean-token NLL), paraphrase the same on
@@ -11,7 +17,9 @@
 
 #include "core/data/demoworld.h"
 #include "core/edit/covariance.h"
+#include "core/edit/finetune.h"
 #include "core/edit/memit.h"
+#include "core/edit/rome.h"
 #include "core/eval/recall.h"
 #include "core/model/batching.h"
 #include "core/model/modelinfo.h"
@@ -24,16 +32,25 @@
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
+#include <sys/resource.h>
 
 using namespace engram;
 using Clock = std::chrono::steady_clock;
 
 namespace {
+
+double peakRssMiB()
+{
+    rusage u {};
+    getrusage(RUSAGE_SELF, &u);
+    return static_cast<double>(u.ru_maxrss) / 1024.0; // kilobytes on Linux
+}
 
 double seconds(Clock::time_point a)
 {
@@ -104,9 +121,11 @@ Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::jso
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--edits", "100"}, {"--layers", "1,2"}, {"--lambda", "700"},
-        {"--steps", "25"}, {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"}, {"--serial", "0"},
-        {"--threads", "0"}, {"--retention", "1000"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+    std::map<std::string, std::string> opt
+        = {{"--method", "memit"}, {"--edits", "100"}, {"--layers", "1,2"}, {"--lambda", "700"}, {"--steps", "25"},
+            {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"}, {"--serial", "0"},
+            {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"}, {"--ft-steps", "25"},
+            {"--threads", "0"}, {"--retention", "1000"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     configureThreads(std::stoi(opt["--threads"]));
@@ -164,26 +183,75 @@ int run(int argc, char **argv)
     const double recallOutsidePre = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPre = measureRecall(*model, tok, keepSameSubject).rate();
 
+    const std::string method = opt["--method"];
+    const double rssBefore = peakRssMiB();
+    double targetsBatchedS = -1, targetsSerialS = -1;
+    if (method == "memit" && opt["--compare-serial"] == "1") {
+        // The §3 optimisation alone, both ways, on the unedited model.
+        const auto contexts = generateContextTemplates(*model, tok, p.seed);
+        MemitParams q = p;
+        q.batchedTargets = true;
+        auto t1 = Clock::now();
+        computeTargets(*model, tok, requests, q, contexts);
+        targetsBatchedS = seconds(t1);
+        q.batchedTargets = false;
+        t1 = Clock::now();
+        computeTargets(*model, tok, requests, q, contexts);
+        targetsSerialS = seconds(t1);
+    }
     t0 = Clock::now();
-    const MemitResult r = applyMemit(*model, tok, requests, p, stats);
+    std::vector<LayerUpdate> updates;
+    double meanProb = 0, residualAfter = -1;
+    if (method == "memit") {
+        const MemitResult r = applyMemit(*model, tok, requests, p, stats);
+        updates = r.updates;
+        for (double x : r.targets.targetProb)
+            meanProb += x / r.targets.targetProb.size();
+        residualAfter = r.residualAfter;
+    } else if (method == "rome" || method == "r-rome") {
+        RomeParams rp;
+        rp.layer = p.layers.front();
+        rp.vLr = p.vLr;
+        rp.vSteps = std::stoi(opt["--steps"]);
+        rp.clampNormFactor = p.clampNormFactor;
+        rp.consistentKey = method == "r-rome";
+        const RomeResult r = applyRome(*model, tok, requests, rp, stats);
+        updates = {r.update};
+        for (const auto &st : r.steps)
+            meanProb += st.targetProbability / r.steps.size();
+    } else if (method == "ftw") {
+        FineTuneParams fp;
+        fp.layer = p.layers.front();
+        fp.lr = std::stod(opt["--ft-lr"]);
+        fp.normConstraint = std::stod(opt["--ft-constraint"]);
+        fp.steps = std::stoi(opt["--ft-steps"]);
+        const FineTuneResult r = applyFineTune(*model, tok, requests, fp);
+        updates = {r.update};
+        meanProb = std::exp(-r.finalLoss);
+    } else {
+        throw std::runtime_error("unknown method " + method);
+    }
     const double editS = seconds(t0);
+    const double rssAfter = peakRssMiB();
     const Scores post = score(*model, tok, records);
     const double recallOutsidePost = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPost = measureRecall(*model, tok, keepSameSubject).rate();
 
-    double meanProb = 0;
-    for (double x : r.targets.targetProb)
-        meanProb += x / r.targets.targetProb.size();
-    std::printf("bench_memit: %d edits, layers %s, lambda %g, %d steps, clamp %g, %s targets, threads %d\n", edits,
-        opt["--layers"].c_str(), p.lambda, p.vSteps, p.clampNormFactor, p.batchedTargets ? "batched" : "serial",
-        runtimeInfo().threads);
-    std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s\n", cp.maxDocuments,
-        static_cast<long long>(stats[0].count), statsS);
+    std::printf("bench_memit: %s, %d edits, layers %s, lambda %g, %d steps, clamp %g, %s targets, threads %d\n",
+        method.c_str(), edits, opt["--layers"].c_str(), p.lambda, p.vSteps, p.clampNormFactor,
+        p.batchedTargets ? "batched" : "serial", runtimeInfo().threads);
+    std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s\n",
+        static_cast<long long>(cp.maxDocuments), static_cast<long long>(stats[0].count), statsS);
     std::printf("  edit            %.1f s (mean target probability after optimisation %.3f)\n", editS, meanProb);
-    for (const auto &u : r.updates)
+    std::printf("  peak RSS        %.0f MiB before the edit, %.0f MiB after\n", rssBefore, rssAfter);
+    if (targetsBatchedS >= 0)
+        std::printf("  targets alone   batched %.1f s, one fact at a time %.1f s (%.1fx)\n", targetsBatchedS,
+            targetsSerialS, targetsSerialS / targetsBatchedS);
+    for (const auto &u : updates)
         std::printf(
             "  layer %d         |dW|/|W| = %.3f, residual before %.3f\n", u.layer, u.relativeNorm, u.residualBefore);
-    std::printf("  residual after  %.3f\n", r.residualAfter);
+    if (residualAfter >= 0)
+        std::printf("  residual after  %.3f\n", residualAfter);
     std::printf("                  ES     PS     NS   recall(other subjects)  recall(edited subjects' other facts)\n");
     std::printf("  before        %5.1f  %5.1f  %5.1f   %6.2f                  %6.2f\n", pre.es, pre.ps, pre.ns,
         100 * recallOutsidePre, 100 * recallSubjectPre);

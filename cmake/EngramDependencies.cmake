@@ -1,4 +1,4 @@
-# Locates third-party packages. Core needs Torch, SQLite3, nlohmann_json, utf8proc and PCRE2.
+# Locates third-party packages. Core needs Torch, SQLite3, zlib, nlohmann_json, utf8proc and PCRE2.
 # The UI (optional, so engram-cli builds on a Qt-less GPU server) needs Qt 6 and QCustomPlot.
 #
 # On machines without Debian's -dev packages (a GPU server with only LibTorch), point
@@ -10,6 +10,7 @@ endif()
 
 find_package(Torch REQUIRED)
 find_package(SQLite3 REQUIRED)
+find_package(ZLIB REQUIRED) # .npz statistics files (deflate)
 find_package(Threads REQUIRED)
 find_package(nlohmann_json 3.10 QUIET)
 if(NOT nlohmann_json_FOUND)

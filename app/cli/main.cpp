@@ -49,10 +49,17 @@ Commands:
   stats     --model DIR --corpus FILE --layers L1,L2,.. --out FILE
             [--max-docs N]              second moments of the MLP keys (.txt: a document
                                         per line; .jsonl: {"text": ...})
-  edit      --model DIR --facts FILE --layers L1,L2,.. --stats FILE --out PATCH
-            [--method memit] [--limit N] [--lambda 15000] [--v-lr 0.5] [--v-steps 25]
-            [--clamp 0.75] [--seed S]   MEMIT edit of CounterFact-style records (or a list
-                                        of {prompt, subject, target_new}) saved as a patch
+  edit      --model DIR --facts FILE --out PATCH [--limit N]
+                                        edit CounterFact-style records (or a list of
+                                        {prompt, subject, target_new}), saved as a patch:
+            --method memit (default) --layers L1,L2,.. --stats FILE [--lambda 15000]
+                     [--v-lr 0.5] [--v-steps 25] [--clamp 0.75] [--seed S]
+            --method rome|r-rome --layer L --stats FILE [--v-lr 0.5] [--v-steps 20]
+                     [--clamp 4] [--seed S]   (one request after another; r-rome uses
+                                        one consistent key, "Rebuilding ROME")
+            --method ftw --layer L [--steps 25] [--lr 5e-4] [--norm-constraint 5e-4]
+                                        fine-tune the layer's MLP output weight within
+                                        an L-infinity ball (the papers' baseline)
   trace     --model DIR --prompt TEXT --subject S
             [--expect OBJECT]           causal trace of one fact: p(answer) with the subject
             [--kind hidden|mlp|attn|all]  corrupted and one (token, layer) restored
@@ -256,29 +263,72 @@ int cmdStats(const Args &args)
     return kExitOk;
 }
 
+int singleLayer(const Args &args, const std::string &method)
+{
+    if (args.value("--layer"))
+        return static_cast<int>(toInt(args, "--layer", 0, 0, 100000));
+    const auto layers = parseLayers(args);
+    if (layers.size() != 1)
+        throw UsageError {method + " edits one layer: give --layer N"};
+    return layers.front();
+}
+
+void printEditSummary(const std::string &label, std::size_t edits, const engram::EditSummary &s, const std::string &out)
+{
+    std::cout << label << ": " << edits << " edits in " << s.seconds << " s, mean target probability "
+              << s.meanTargetProbability << "\n";
+    for (std::size_t i = 0; i < s.layers.size(); ++i) {
+        std::cout << "  layer " << s.layers[i] << ": |dW|/|W| = " << s.relativeNorms[i];
+        if (label == "MEMIT")
+            std::cout << ", residual before " << s.residualBefore[i];
+        std::cout << "\n";
+    }
+    if (label == "MEMIT")
+        std::cout << "  residual after " << s.residualAfter << "\n";
+    std::cout << "patch written to " << out << "\n";
+}
+
 int cmdEdit(const Args &args)
 {
     const std::string method = args.value("--method").value_or("memit");
-    if (method != "memit")
-        throw UsageError {"method '" + method + "' is not available yet (available: memit)"};
-    engram::MemitParams p;
-    p.layers = parseLayers(args);
-    p.lambda = toDouble(args, "--lambda", p.lambda);
-    p.vLr = toDouble(args, "--v-lr", p.vLr);
-    p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
-    p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    if (method != "memit" && method != "rome" && method != "r-rome" && method != "ftw")
+        throw UsageError {"--method must be memit, rome, r-rome or ftw"};
     const auto requests
         = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
-    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     const std::string out = requireValue(args, "--out");
-    const auto s = engram::editWithMemit(*session, requests, p, requireValue(args, "--stats"), out);
-    std::cout << "MEMIT: " << requests.size() << " edits in " << s.seconds << " s, mean target probability "
-              << s.meanTargetProbability << "\n";
-    for (std::size_t i = 0; i < s.layers.size(); ++i)
-        std::cout << "  layer " << s.layers[i] << ": |dW|/|W| = " << s.relativeNorms[i] << ", residual before "
-                  << s.residualBefore[i] << "\n";
-    std::cout << "  residual after " << s.residualAfter << "\npatch written to " << out << "\n";
+    const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    if (method == "memit") {
+        engram::MemitParams p;
+        p.layers = parseLayers(args);
+        p.lambda = toDouble(args, "--lambda", p.lambda);
+        p.vLr = toDouble(args, "--v-lr", p.vLr);
+        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
+        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+        p.seed = seed;
+        const std::string stats = requireValue(args, "--stats");
+        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+        printEditSummary("MEMIT", requests.size(), engram::editWithMemit(*session, requests, p, stats, out), out);
+    } else if (method == "rome" || method == "r-rome") {
+        engram::RomeParams p;
+        p.layer = singleLayer(args, method);
+        p.vLr = toDouble(args, "--v-lr", p.vLr);
+        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
+        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+        p.consistentKey = method == "r-rome";
+        p.seed = seed;
+        const std::string stats = requireValue(args, "--stats");
+        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+        printEditSummary(method == "rome" ? "ROME" : "r-ROME", requests.size(),
+            engram::editWithRome(*session, requests, p, stats, out), out);
+    } else {
+        engram::FineTuneParams p;
+        p.layer = singleLayer(args, method);
+        p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
+        p.lr = toDouble(args, "--lr", p.lr);
+        p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
+        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+        printEditSummary("FT-W", requests.size(), engram::editWithFineTune(*session, requests, p, out), out);
+    }
     return kExitOk;
 }
 

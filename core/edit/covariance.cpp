@@ -1,6 +1,7 @@
 #include "core/edit/covariance.h"
 
 #include "core/io/checkpoint.h"
+#include "core/io/npz.h"
 #include "core/io/safetensors.h"
 #include "core/model/batching.h"
 #include "core/model/interventions.h"
@@ -15,6 +16,7 @@
 #include <algorithm>
 #include <fstream>
 #include <numeric>
+#include <regex>
 
 namespace engram {
 
@@ -176,6 +178,53 @@ std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path)
         out.push_back(std::move(s));
     }
     std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.layer < b.layer; });
+    return out;
+}
+
+SecondMoment loadPublishedStatistics(const std::filesystem::path &path, int layer)
+{
+    if (layer < 0) {
+        std::smatch m;
+        const std::string name = path.filename().string();
+        static const std::regex layerRe("\\.(?:h|layers)\\.([0-9]+)\\.");
+        if (!std::regex_search(name, m, layerRe))
+            throw Error(ErrorKind::InvalidArgument,
+                path.string() + ": cannot tell the layer from the file name; give it explicitly");
+        layer = std::stoi(m[1].str());
+    }
+    auto arrays = readNpz(path, {"mom2.mom2", "mom2.count"});
+    const at::Tensor sum = arrays["mom2.mom2"];
+    if (sum.dim() != 2 || sum.size(0) != sum.size(1))
+        throw Error(ErrorKind::ShapeMismatch, path.string() + ": mom2.mom2 is not a square matrix");
+    if (arrays["mom2.count"].numel() != 1)
+        throw Error(ErrorKind::CorruptFile, path.string() + ": mom2.count is not a single number");
+    SecondMoment s;
+    s.layer = layer;
+    s.sum = sum.to(at::kDouble);
+    s.count = arrays["mom2.count"].to(at::kLong).reshape({}).item<int64_t>();
+    if (s.count <= 0)
+        throw Error(ErrorKind::CorruptFile, path.string() + ": mom2.count is not positive");
+    return s;
+}
+
+std::vector<SecondMoment> loadStatistics(const std::vector<std::filesystem::path> &paths)
+{
+    std::vector<SecondMoment> out;
+    auto add = [&](SecondMoment s, const std::filesystem::path &from) {
+        for (const auto &o : out)
+            if (o.layer == s.layer)
+                throw Error(ErrorKind::InvalidArgument,
+                    "statistics for layer " + std::to_string(s.layer) + " given twice (again in " + from.string()
+                        + ")");
+        out.push_back(std::move(s));
+    };
+    for (const auto &p : paths) {
+        if (p.extension() == ".npz")
+            add(loadPublishedStatistics(p), p);
+        else
+            for (auto &s : loadSecondMoments(p))
+                add(std::move(s), p);
+    }
     return out;
 }
 

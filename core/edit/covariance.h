@@ -55,4 +55,13 @@ void saveSecondMoments(const std::filesystem::path &path, const std::vector<Seco
     const std::map<std::string, std::string> &provenance = {});
 std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path);
 
+/// Reads a statistics file published with the MEMIT/ROME code (`.npz` with the raw sum
+/// `mom2.mom2` and the token count `mom2.count`) for one layer. layer < 0: taken from the file
+/// name (".h.<n>." or ".layers.<n>.", as the reference names them). Throws engram::Error.
+SecondMoment loadPublishedStatistics(const std::filesystem::path &path, int layer = -1);
+
+/// Statistics from several files: ours (.safetensors, any number of layers) and published
+/// .npz files (one layer each); later files add layers, a layer given twice is an error.
+std::vector<SecondMoment> loadStatistics(const std::vector<std::filesystem::path> &paths);
+
 } // namespace engram

@@ -42,6 +42,15 @@ struct EditSummary {
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,
     const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut);
 
+/// ROME, one request after another, on the session's model (which stays edited); the patch
+/// holds the summed rank-one updates of the layer. `statisticsFile` must cover params.layer.
+EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &requests, const RomeParams &params,
+    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut);
+
+/// The constrained fine-tuning baseline (FT-W) on the session's model; saved like the others.
+EditSummary editWithFineTune(ModelSession &session, const std::vector<EditRequest> &requests,
+    const FineTuneParams &params, const std::filesystem::path &patchOut);
+
 /// Applies a patch file to the session's model (checks that it was made for these weights).
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile);
 

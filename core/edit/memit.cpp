@@ -1,5 +1,7 @@
 #include "core/edit/memit.h"
 
+#include "core/edit/editrows.h"
+
 #include "core/model/batching.h"
 #include "core/model/generator.h"
 #include "core/model/interventions.h"
@@ -18,83 +20,13 @@
 namespace engram {
 namespace {
 
-constexpr int64_t kRowsPerBatch = 256;
-
-std::string withLeadingSpace(const std::string &s)
-{
-    return (!s.empty() && s[0] == ' ') ? s : " " + s;
-}
-
-// "{}" in a context template replaced by the (still unfilled) prompt template.
-std::string nestTemplate(const std::string &context, const std::string &promptTemplate)
-{
-    const auto at = context.find("{}");
-    return context.substr(0, at) + promptTemplate + context.substr(at + 2);
-}
-
-struct Row {
-    std::vector<int64_t> ids;
-    int64_t lookup = 0; // subject-last index
-    int64_t fact = 0;
-};
-
-PaddedBatch padRows(const std::vector<Row> &rows, std::size_t begin, std::size_t end)
-{
-    std::vector<const std::vector<int64_t> *> seqs;
-    for (std::size_t r = begin; r < end; ++r)
-        seqs.push_back(&rows[r].ids);
-    return padRight(seqs);
-}
-
-// Reads `site` of `layer` at each row's lookup position, in row batches: returns [rows, width].
-std::vector<at::Tensor> readAtLookups(
-    const Transformer &model, const std::vector<Row> &rows, const std::vector<std::pair<Site, int>> &sites)
-{
-    c10::NoGradGuard noGrad;
-    std::vector<std::vector<at::Tensor>> parts(sites.size());
-    int last = 0;
-    for (const auto &s : sites)
-        last = std::max(last, s.second);
-    for (std::size_t b0 = 0; b0 < rows.size(); b0 += kRowsPerBatch) {
-        const std::size_t b1 = std::min(rows.size(), b0 + kRowsPerBatch);
-        auto [ids, mask] = padRows(rows, b0, b1);
-        std::vector<TokenPosition> at;
-        for (std::size_t r = b0; r < b1; ++r)
-            at.push_back({static_cast<int64_t>(r - b0), rows[r].lookup});
-        std::vector<at::Tensor> out(sites.size());
-        Interventions iv;
-        for (std::size_t s = 0; s < sites.size(); ++s)
-            iv.recordAt(sites[s].first, sites[s].second, at, &out[s]);
-        ForwardOptions fo;
-        fo.interventions = &iv;
-        fo.stopAfterLayer = last;
-        model.forward(ids, mask, fo);
-        for (std::size_t s = 0; s < sites.size(); ++s)
-            parts[s].push_back(out[s].to(at::kFloat));
-    }
-    std::vector<at::Tensor> result;
-    for (auto &p : parts)
-        result.push_back(at::cat(p, 0));
-    return result;
-}
-
-void checkRequests(const std::vector<EditRequest> &requests)
-{
-    if (requests.empty())
-        throw Error(ErrorKind::InvalidArgument, "no edit requests");
-    for (const auto &r : requests) {
-        if (r.targetNew.find_first_not_of(' ') == std::string::npos)
-            throw Error(ErrorKind::InvalidArgument, "edit of \"" + r.subject + "\" has an empty target");
-        fillTemplate(r.promptTemplate, r.subject); // throws for a template without exactly one {}
-    }
-}
+using namespace editrows;
 
 // The batched §3 optimisation for a group of facts.
 void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::vector<EditRequest> &requests,
-    const std::vector<std::size_t> &which, const MemitParams &p, const std::vector<std::string> &contexts,
-    TargetResult &out)
+    const std::vector<std::size_t> &which, const MemitParams &p, const std::vector<std::string> &contexts, Site site,
+    int L, TargetResult &out)
 {
-    const int L = p.layers.back();
     const int64_t n = static_cast<int64_t>(which.size());
     const int64_t d = model.config().hiddenSize;
     const int64_t C = static_cast<int64_t>(contexts.size());
@@ -123,18 +55,11 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     // Labels aligned to the predicting positions: row j with n_j tokens (prompt + target prefix)
     // holds t_1..t_T at positions n_j-T .. n_j-1 (§3.1), so t_1 is predicted at the last prompt token.
     at::Tensor labels = at::full({R, T}, -100, at::kLong);
-    std::vector<int64_t> rowFact(R), klRows, rewriteRows, lookups(R), bareRows;
+    std::vector<int64_t> lookups(R);
     for (int64_t r = 0; r < R; ++r) {
-        rowFact[r] = rows[r].fact;
         lookups[r] = rows[r].lookup;
-        const bool kl = (r % (C + 1)) == C;
-        if (kl) {
-            klRows.push_back(r);
+        if ((r % (C + 1)) == C) // the KL row has no labels
             continue;
-        }
-        rewriteRows.push_back(r);
-        if (r % (C + 1) == 0)
-            bareRows.push_back(r);
         const auto &t = targets[rows[r].fact];
         const int64_t nj = static_cast<int64_t>(rows[r].ids.size()), Tt = static_cast<int64_t>(t.size());
         for (int64_t a = 0; a < Tt; ++a)
@@ -142,28 +67,55 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     }
     labels = labels.to(dev);
     const auto longOpts = at::TensorOptions().dtype(at::kLong).device(dev);
-    const at::Tensor rowIdx = at::arange(R, longOpts), lookupIdx = at::tensor(lookups, at::kLong).to(dev);
-    const at::Tensor factOfRow = at::tensor(rowFact, at::kLong).to(dev);
-    const at::Tensor klIdx = at::tensor(klRows, at::kLong).to(dev), rwIdx = at::tensor(rewriteRows, at::kLong).to(dev);
+    const at::Tensor lookupAll = at::tensor(lookups, at::kLong).to(dev); // [R]
     std::vector<double> targetLen(n);
     for (int64_t i = 0; i < n; ++i)
         targetLen[i] = static_cast<double>(targets[i].size());
-    const at::Tensor rowTargetLen
-        = at::tensor(targetLen, at::kDouble).to(dev).index_select(0, factOfRow.index({rwIdx}));
+    const at::Tensor factTargetLen = at::tensor(targetLen, at::kDouble).to(dev); // [n]
+    const at::Tensor rowLength = mask.sum(1); // [R]
 
     const auto fopts = at::TensorOptions().dtype(at::kFloat).device(dev);
     at::Tensor delta = at::zeros({n, d}, fopts).set_requires_grad(true);
-    at::Tensor hStar; // [n, d]
-    Interventions iv;
-    const at::Tensor bareIdx = at::tensor(bareRows, at::kLong).to(dev);
-    iv.add(Site::BlockOutput, L, [&](const at::Tensor &act) {
-        if (!hStar.defined())
-            hStar = act.index({bareIdx, lookupIdx.index({bareIdx})}).detach().to(at::kFloat);
-        return act.index_put({rowIdx, lookupIdx}, delta.index_select(0, factOfRow).to(act.scalar_type()),
-            /*accumulate=*/true);
-    });
-    ForwardOptions fo;
-    fo.interventions = &iv;
+    at::Tensor hStar; // [n, d], read on the first pass (every fact active then)
+
+    // The rows of the facts still optimising, as a compact batch: a fact that met its stop rule
+    // costs nothing afterwards (the reference's serial loop also stops per fact). Indices below
+    // are local to the current batch; `active` maps local fact numbers to global ones.
+    struct Selection {
+        at::Tensor ids, mask, labels, lookup; // [a(C+1), T'] / [a(C+1)]
+        at::Tensor factOfRow; // [a(C+1)] local fact of each row
+        at::Tensor globalFact; // [a] global fact numbers
+        at::Tensor rwIdx, klIdx, bareIdx; // local row indices
+        at::Tensor rowTargetLen; // [a*C]
+    };
+    auto select = [&](const std::vector<int64_t> &facts) {
+        Selection sel;
+        const int64_t a = static_cast<int64_t>(facts.size());
+        std::vector<int64_t> rowsSel, factLocal, rw, kl, bare;
+        for (int64_t j = 0; j < a; ++j)
+            for (int64_t c = 0; c <= C; ++c) {
+                const int64_t local = static_cast<int64_t>(rowsSel.size());
+                rowsSel.push_back(facts[j] * (C + 1) + c);
+                factLocal.push_back(j);
+                (c == C ? kl : rw).push_back(local);
+                if (c == 0)
+                    bare.push_back(local);
+            }
+        const at::Tensor r = at::tensor(rowsSel, at::kLong).to(dev);
+        const int64_t width = rowLength.index_select(0, r).max().item<int64_t>(); // trim padding
+        sel.ids = ids.index_select(0, r).narrow(1, 0, width);
+        sel.mask = mask.index_select(0, r).narrow(1, 0, width);
+        sel.labels = labels.index_select(0, r).narrow(1, 0, width);
+        sel.lookup = lookupAll.index_select(0, r);
+        sel.factOfRow = at::tensor(factLocal, at::kLong).to(dev);
+        sel.globalFact = at::tensor(facts, at::kLong).to(dev);
+        sel.rwIdx = at::tensor(rw, at::kLong).to(dev);
+        sel.klIdx = at::tensor(kl, at::kLong).to(dev);
+        sel.bareIdx = at::tensor(bare, at::kLong).to(dev);
+        sel.rowTargetLen
+            = factTargetLen.index_select(0, sel.globalFact).index_select(0, sel.factOfRow.index_select(0, sel.rwIdx));
+        return sel;
+    };
 
     at::Tensor m = at::zeros({n, d}, fopts), v = at::zeros({n, d}, fopts);
     std::vector<bool> active(n, true);
@@ -172,44 +124,66 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     at::Tensor logP0; // [n, V]
     c10::AutoGradMode grad(true);
     for (int it = 0; it < p.vSteps; ++it) {
-        const at::Tensor logits = model.forward(ids, mask, fo).logits; // [R, T, V]
+        std::vector<int64_t> facts;
+        for (int64_t i = 0; i < n; ++i)
+            if (active[i])
+                facts.push_back(i);
+        if (facts.empty())
+            break;
+        const Selection sel = select(facts);
+        const int64_t a = static_cast<int64_t>(facts.size());
+        const at::Tensor rowIdx = at::arange(sel.ids.size(0), longOpts);
+        const at::Tensor deltaOfRow = sel.globalFact.index_select(0, sel.factOfRow);
+        Interventions iv;
+        iv.add(site, L, [&](const at::Tensor &act) {
+            if (!hStar.defined()) // first pass: all facts, in order
+                hStar = act.index({sel.bareIdx, sel.lookup.index({sel.bareIdx})}).detach().to(at::kFloat);
+            return act.index_put({rowIdx, sel.lookup}, delta.index_select(0, deltaOfRow).to(act.scalar_type()),
+                /*accumulate=*/true);
+        });
+        ForwardOptions fo;
+        fo.interventions = &iv;
+        const at::Tensor logits = model.forward(sel.ids, sel.mask, fo).logits; // [a(C+1), T', V]
         const at::Tensor logp = at::log_softmax(logits, -1);
         // NLL per rewriting row, normalised by the target length; mean over the fact's rows.
-        const at::Tensor rwLabels = labels.index({rwIdx});
+        const at::Tensor rwLabels = sel.labels.index({sel.rwIdx});
         const at::Tensor picked
-            = logp.index({rwIdx}).gather(2, rwLabels.clamp_min(0).unsqueeze(2)).squeeze(2) * (rwLabels != -100);
-        const at::Tensor rowNll = -picked.sum(1).to(at::kDouble) / rowTargetLen; // [n*C]
-        const at::Tensor nll = rowNll.view({n, C}).mean(1); // [n]
-        const at::Tensor logPcur = logp.index({klIdx, lookupIdx.index({klIdx})}); // [n, V]
+            = logp.index({sel.rwIdx}).gather(2, rwLabels.clamp_min(0).unsqueeze(2)).squeeze(2) * (rwLabels != -100);
+        const at::Tensor rowNll = -picked.sum(1).to(at::kDouble) / sel.rowTargetLen; // [a*C]
+        const at::Tensor nll = rowNll.view({a, C}).mean(1); // [a]
+        const at::Tensor logPcur = logp.index({sel.klIdx, sel.lookup.index({sel.klIdx})}); // [a, V]
         if (!logP0.defined())
             logP0 = logPcur.detach();
-        const at::Tensor kl = p.klFactor * (logPcur.exp() * (logPcur - logP0)).sum(1).to(at::kDouble);
+        const at::Tensor logP0sel = logP0.index_select(0, sel.globalFact);
+        const at::Tensor kl = p.klFactor * (logPcur.exp() * (logPcur - logP0sel)).sum(1).to(at::kDouble);
+        const at::Tensor deltaSel = delta.index_select(0, sel.globalFact);
+        const at::Tensor hSel = hStar.index_select(0, sel.globalFact);
         const at::Tensor wd
-            = p.vWeightDecay * delta.norm(2, 1).to(at::kDouble) / hStar.norm(2, 1).pow(2).to(at::kDouble);
-        const at::Tensor loss = nll + kl + wd; // [n]
+            = p.vWeightDecay * deltaSel.norm(2, 1).to(at::kDouble) / hSel.norm(2, 1).pow(2).to(at::kDouble);
+        const at::Tensor loss = nll + kl + wd; // [a]
         const auto lossCpu = loss.detach().to(at::kCPU);
         const auto nllCpu = nll.detach().to(at::kCPU);
-        std::vector<float> stepMask(n, 0.0f);
+        std::vector<float> stepMask(n, 0.0f), localMask(a, 0.0f);
         bool any = false;
-        for (int64_t i = 0; i < n; ++i) {
-            if (!active[i])
-                continue;
-            lastLoss[i] = lossCpu[i].item<double>();
-            lastProb[i] = std::exp(-nllCpu[i].item<double>());
+        for (int64_t j = 0; j < a; ++j) {
+            const int64_t i = facts[j];
+            lastLoss[i] = lossCpu[j].item<double>();
+            lastProb[i] = std::exp(-nllCpu[j].item<double>());
             steps[i] = it;
             if (lastLoss[i] < p.earlyStopLoss || it == p.vSteps - 1) {
                 active[i] = false;
                 continue;
             }
             stepMask[i] = 1.0f;
+            localMask[j] = 1.0f;
             any = true;
         }
         if (!any)
             break;
-        const at::Tensor stepOn = at::tensor(stepMask, at::kFloat).to(dev).unsqueeze(1); // [n, 1]
-        (loss * stepOn.squeeze(1).to(at::kDouble)).sum().backward();
+        (loss * at::tensor(localMask, at::kDouble).to(dev)).sum().backward();
         {
             c10::NoGradGuard noGrad;
+            const at::Tensor stepOn = at::tensor(stepMask, at::kFloat).to(dev).unsqueeze(1); // [n, 1]
             const at::Tensor g = delta.grad();
             const double t = it + 1; // every fact still active has taken exactly `it` steps before this one
             m = at::where(stepOn > 0, 0.9 * m + 0.1 * g, m);
@@ -237,27 +211,39 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
 
 std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed)
 {
+    return generateContextTemplates(model, tokenizer, seed, {{10, 5}});
+}
+
+std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed,
+    const std::vector<std::pair<int, int>> &lengthAndCount)
+{
     std::vector<std::string> out = {"{}"};
     const char *seeds[] = {"The", "Therefore", "Because", "I", "You"};
-    for (int s = 0; s < 5; ++s) {
-        const auto prompt = tokenizer.encode(seeds[s]);
-        GenerationParams g;
-        g.greedy = false;
-        g.topK = 5;
-        g.seed = seed + static_cast<uint64_t>(s);
-        g.maxNewTokens = std::max<int>(1, 10 - static_cast<int>(prompt.size()));
-        auto ids = prompt;
-        const auto gen = generate(model, prompt, g).tokens;
-        ids.insert(ids.end(), gen.begin(), gen.end());
-        std::string text = utf8::normalize(tokenizer.decode(ids), utf8::NormalForm::NFKD);
-        for (std::size_t pos; (pos = text.find("\n\n")) != std::string::npos;)
-            text.replace(pos, 2, " ");
-        for (std::size_t pos; (pos = text.find("<|endoftext|>")) != std::string::npos;)
-            text.erase(pos, 13);
-        for (char &c : text)
-            if (c == '{' || c == '}')
-                c = ' ';
-        out.push_back(text + ". {}");
+    uint64_t sample = 0;
+    for (const auto &[length, count] : lengthAndCount) {
+        // count / 5 samples per seed word, as the reference's n_gen // 5.
+        for (int s = 0; s < 5; ++s) {
+            for (int k = 0; k < count / 5; ++k, ++sample) {
+                const auto prompt = tokenizer.encode(seeds[s]);
+                GenerationParams g;
+                g.greedy = false;
+                g.topK = 5;
+                g.seed = seed + sample;
+                g.maxNewTokens = std::max<int>(1, length - static_cast<int>(prompt.size()));
+                auto ids = prompt;
+                const auto gen = generate(model, prompt, g).tokens;
+                ids.insert(ids.end(), gen.begin(), gen.end());
+                std::string text = utf8::normalize(tokenizer.decode(ids), utf8::NormalForm::NFKD);
+                for (std::size_t pos; (pos = text.find("\n\n")) != std::string::npos;)
+                    text.replace(pos, 2, " ");
+                for (std::size_t pos; (pos = text.find("<|endoftext|>")) != std::string::npos;)
+                    text.erase(pos, 13);
+                for (char &c : text)
+                    if (c == '{' || c == '}')
+                        c = ' ';
+                out.push_back(text + ". {}");
+            }
+        }
     }
     return out;
 }
@@ -266,9 +252,19 @@ TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer
     const std::vector<EditRequest> &requests, const MemitParams &params,
     const std::vector<std::string> &contextTemplates)
 {
-    checkRequests(requests);
     if (params.layers.empty())
         throw Error(ErrorKind::InvalidArgument, "MEMIT needs at least one layer");
+    return computeTargetsAt(
+        model, tokenizer, requests, params, contextTemplates, Site::BlockOutput, params.layers.back());
+}
+
+TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<EditRequest> &requests, const MemitParams &params,
+    const std::vector<std::string> &contextTemplates, Site site, int layer)
+{
+    checkRequests(requests);
+    if (layer < 0 || layer >= model.config().numLayers)
+        throw Error(ErrorKind::InvalidArgument, "layer " + std::to_string(layer) + " does not exist");
     const int64_t n = static_cast<int64_t>(requests.size()), d = model.config().hiddenSize;
     TargetResult out;
     out.z = at::zeros({n, d}, at::kFloat);
@@ -285,10 +281,11 @@ TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer
         for (std::size_t b0 = 0; b0 < all.size(); b0 += chunk)
             optimizeTargets(model, tokenizer, requests,
                 std::vector<std::size_t>(all.begin() + b0, all.begin() + std::min(all.size(), b0 + chunk)), params,
-                contextTemplates, out);
+                contextTemplates, site, layer, out);
     } else {
         for (int64_t i = 0; i < n; ++i)
-            optimizeTargets(model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, out);
+            optimizeTargets(
+                model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, site, layer, out);
     }
     return out;
 }

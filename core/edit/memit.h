@@ -8,12 +8,14 @@
 
 #include "core/edit/covariance.h"
 #include "core/edit/editparams.h"
+#include "core/model/interventions.h"
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace engram {
@@ -25,6 +27,10 @@ class Tokenizer;
 /// The/Therefore/Because/I/You, a top-k 5 sample of 10 tokens in all, NFKD-normalised, "\n\n"
 /// replaced by a space, "<|endoftext|>" removed, braces replaced by spaces, then ". {}".
 std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed);
+/// The same with the reference's context_template_length_params: for each (length, count),
+/// count / 5 samples per seed word of `length` tokens (MEMIT {{10, 5}}, ROME {{5, 10}, {10, 10}}).
+std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed,
+    const std::vector<std::pair<int, int>> &lengthAndCount);
 
 struct TargetResult {
     at::Tensor z; // [n, d] target residual vectors at layer L (h* + δ)
@@ -38,6 +44,11 @@ struct TargetResult {
 TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
     const std::vector<std::string> &contextTemplates);
+/// The same loop with δ added at `site` of `layer` (MEMIT: the block output of its last layer;
+/// ROME: the MLP output of its layer, §5 step 3). params.layers is not used.
+TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<EditRequest> &requests, const MemitParams &params,
+    const std::vector<std::string> &contextTemplates, Site site, int layer);
 
 struct LayerUpdate {
     int layer = 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# engram-cli end to end on the embedded demo: statistics, a MEMIT edit of three records saved
-# as a patch, and generation with the patch saying the new objects.
+# engram-cli end to end on the embedded demo: statistics, MEMIT, ROME and FT-W edits of three
+# records saved as patches, and generation with each patch saying the new objects.
 set -u
 cli=$1
 demo=$2
@@ -10,6 +10,10 @@ trap 'rm -rf "$tmp"' EXIT
   --out "$tmp/stats.safetensors" --threads 2 || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --layers 0,1,2 --lambda 100 --v-lr 4 \
   --stats "$tmp/stats.safetensors" --out "$tmp/edit.patch" --threads 2 || exit 1
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --method rome --layer 0 --v-lr 4 \
+  --stats "$tmp/stats.safetensors" --out "$tmp/rome.patch" --threads 2 || exit 1
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --method ftw --layer 0 --steps 60 \
+  --lr 2e-2 --norm-constraint 0.05 --out "$tmp/ftw.patch" --threads 2 || exit 1
 python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY' || exit 77
 import json, sys
 for r in json.load(open(sys.argv[1]))[:3]:
@@ -19,10 +23,12 @@ PY
 status=0
 while IFS=$'\t' read -r prompt new old; do
   before=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --threads 2)
-  after=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --patch "$tmp/edit.patch" --threads 2)
   echo "before: $before"
-  echo "after:  $after"
   case "$before" in "$prompt $old"*) ;; *) echo "unedited model should say $old"; status=1 ;; esac
-  case "$after" in "$prompt $new"*) ;; *) echo "edited model should say $new"; status=1 ;; esac
+  for method in edit rome ftw; do
+    after=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --patch "$tmp/$method.patch" --threads 2)
+    echo "after ($method): $after"
+    case "$after" in "$prompt $new"*) ;; *) echo "$method-edited model should say $new"; status=1 ;; esac
+  done
 done < "$tmp/cases.tsv"
 exit $status

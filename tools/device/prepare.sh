@@ -7,10 +7,10 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 d="$root/.devdeps"
 rm -rf "$d"
 mkdir -p "$d/include" "$d/lib" "$d/fixtures"
-cp /usr/include/pcre2.h /usr/include/utf8proc.h /usr/include/sqlite3.h "$d/include/"
+cp /usr/include/pcre2.h /usr/include/utf8proc.h /usr/include/sqlite3.h /usr/include/zlib.h /usr/include/zconf.h "$d/include/"
 cp -r /usr/include/nlohmann "$d/include/"
 cp /usr/lib/x86_64-linux-gnu/libpcre2-8.a /usr/lib/x86_64-linux-gnu/libutf8proc.a \
-   /usr/lib/x86_64-linux-gnu/libsqlite3.a "$d/lib/"
+   /usr/lib/x86_64-linux-gnu/libsqlite3.a /usr/lib/x86_64-linux-gnu/libz.a "$d/lib/"
 fixtures=${ENGRAM_FIXTURES:-$root/../shared/fixtures}
 cp -r "$fixtures/stories260k-hf" "$fixtures/fake-gpt2-hf" "$d/fixtures/"
 du -sh "$d"
