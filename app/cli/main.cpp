@@ -2,6 +2,7 @@
 // builds on a GPU server that has LibTorch but no desktop libraries.
 
 #include "core/edit/editor.h"
+#include "core/edit/presets.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/trace/causaltrace.h"
@@ -17,6 +18,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
@@ -45,21 +47,29 @@ Commands:
             [--seed S]                  sampling seed (default 0)
             [--no-cache]                recompute every step (slower; same output)
             [--ids]                     also print the generated token ids
-            [--patch FILE]              apply a patch (from 'edit') first
+            [--patch FILE[,FILE..]]     apply patches (from 'edit') first, in order
   stats     --model DIR --corpus FILE --layers L1,L2,.. --out FILE
             [--max-docs N]              second moments of the MLP keys (.txt: a document
                                         per line; .jsonl: {"text": ...})
+  stats     --merge A,B[,..] --out FILE add up shards of the same layers
   edit      --model DIR --facts FILE --out PATCH [--limit N]
                                         edit CounterFact-style records (or a list of
-                                        {prompt, subject, target_new}), saved as a patch:
-            --method memit (default) --layers L1,L2,.. --stats FILE [--lambda 15000]
-                     [--v-lr 0.5] [--v-steps 25] [--clamp 0.75] [--seed S]
-            --method rome|r-rome --layer L --stats FILE [--v-lr 0.5] [--v-steps 20]
-                     [--clamp 4] [--seed S]   (one request after another; r-rome uses
+                                        {prompt, subject, target_new}), saved as a patch;
+                                        defaults come from the model's preset (published
+                                        GPT-2 XL / GPT-J / Llama-3-8B values, the demo's
+                                        measured ones, or scaled by depth), printed first:
+            --method memit (default) --stats FILE[,FILE..] [--layers L1,L2,..] [--lambda X]
+                     [--v-lr X] [--v-steps N] [--clamp X] [--seed S]
+            --method rome|r-rome --stats FILE [--layer L] [--v-lr X] [--v-steps N]
+                     [--clamp X] [--seed S]     (one request after another; r-rome uses
                                         one consistent key, "Rebuilding ROME")
-            --method ftw --layer L [--steps 25] [--lr 5e-4] [--norm-constraint 5e-4]
+            --method ftw [--layer L] [--steps N] [--lr X] [--norm-constraint X]
                                         fine-tune the layer's MLP output weight within
                                         an L-infinity ball (the papers' baseline)
+            --stats takes our .safetensors statistics and/or published .npz files
+            (mom2.mom2 + mom2.count, one layer each, layer read from the file name);
+            instead, --corpus PATH [--max-docs N] [--cache-dir DIR] computes them once
+            per (model, layer, corpus, count) and reuses them from the cache after
   trace     --model DIR --prompt TEXT --subject S
             [--expect OBJECT]           causal trace of one fact: p(answer) with the subject
             [--kind hidden|mlp|attn|all]  corrupted and one (token, layer) restored
@@ -243,6 +253,19 @@ std::vector<int> parseLayers(const Args &args)
 
 int cmdStats(const Args &args)
 {
+    if (const auto merge = args.value("--merge")) {
+        std::vector<std::filesystem::path> shards;
+        std::stringstream list(*merge);
+        for (std::string item; std::getline(list, item, ',');)
+            if (!item.empty())
+                shards.emplace_back(item);
+        const auto s = engram::mergeStatisticsFiles(shards, requireValue(args, "--out"));
+        std::cout << "merged " << shards.size() << " files: layers";
+        for (int l : s.layers)
+            std::cout << " " << l;
+        std::cout << ", " << s.tokensPerLayer << " tokens per layer -> " << requireValue(args, "--out") << "\n";
+        return kExitOk;
+    }
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     const auto layers = parseLayers(args);
     int lastTenth = -1;
@@ -261,6 +284,36 @@ int cmdStats(const Args &args)
     std::cout << ": " << summary.documents << " documents, " << summary.tokensPerLayer << " tokens, " << summary.seconds
               << " s -> " << requireValue(args, "--out") << "\n";
     return kExitOk;
+}
+
+// --stats FILE[,FILE..], or --corpus PATH: statistics from the cache, computed when missing.
+std::string statisticsFor(const Args &args, const engram::ModelSession &session, const std::vector<int> &layers)
+{
+    if (const auto stats = args.value("--stats"))
+        return *stats;
+    const auto corpus = args.value("--corpus");
+    if (!corpus)
+        throw UsageError {"give --stats FILE[,FILE..] or --corpus PATH (statistics computed once and cached)"};
+    const std::filesystem::path cacheDir = args.value("--cache-dir") ? std::filesystem::path(*args.value("--cache-dir"))
+                                                                     : engram::defaultStatisticsCacheDir();
+    int lastTenth = -1;
+    const auto cached = engram::cachedStatisticsFiles(session, *corpus, layers,
+        toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir, [&](int64_t done, int64_t total) {
+            const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
+            if (tenth != lastTenth) {
+                std::cerr << "stats: " << done << "/" << total << " documents\n";
+                lastTenth = tenth;
+            }
+            return true;
+        });
+    std::string list;
+    for (const auto &f : cached.files)
+        list += (list.empty() ? "" : ",") + f.string();
+    std::cout << "statistics: " << (cached.computedLayers.empty() ? "all layers from the cache" : "computed layers");
+    for (int l : cached.computedLayers)
+        std::cout << " " << l;
+    std::cout << " (" << cacheDir.string() << ")\n";
+    return list;
 }
 
 int singleLayer(const Args &args, const std::string &method)
@@ -296,37 +349,43 @@ int cmdEdit(const Args &args)
     const auto requests
         = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
+    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    const auto &info = session->summary();
+    const auto family = engram::familyFromModelType(info.modelType);
+    const engram::EditPreset preset
+        = engram::editPresetFor(family.value_or(engram::ModelFamily::Gpt2), info.layers, info.hiddenSize);
+    std::cout << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
     const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
     if (method == "memit") {
-        engram::MemitParams p;
-        p.layers = parseLayers(args);
+        engram::MemitParams p = preset.memit;
+        if (args.value("--layers"))
+            p.layers = parseLayers(args);
         p.lambda = toDouble(args, "--lambda", p.lambda);
         p.vLr = toDouble(args, "--v-lr", p.vLr);
         p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
         p.seed = seed;
-        const std::string stats = requireValue(args, "--stats");
-        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+        const std::string stats = statisticsFor(args, *session, p.layers);
         printEditSummary("MEMIT", requests.size(), engram::editWithMemit(*session, requests, p, stats, out), out);
     } else if (method == "rome" || method == "r-rome") {
-        engram::RomeParams p;
-        p.layer = singleLayer(args, method);
+        engram::RomeParams p = preset.rome;
+        if (args.value("--layer") || args.value("--layers"))
+            p.layer = singleLayer(args, method);
         p.vLr = toDouble(args, "--v-lr", p.vLr);
         p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
         p.consistentKey = method == "r-rome";
         p.seed = seed;
-        const std::string stats = requireValue(args, "--stats");
-        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+        const std::string stats = statisticsFor(args, *session, {p.layer});
         printEditSummary(method == "rome" ? "ROME" : "r-ROME", requests.size(),
             engram::editWithRome(*session, requests, p, stats, out), out);
     } else {
-        engram::FineTuneParams p;
-        p.layer = singleLayer(args, method);
+        engram::FineTuneParams p = preset.fineTune;
+        if (args.value("--layer") || args.value("--layers"))
+            p.layer = singleLayer(args, method);
         p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
         p.lr = toDouble(args, "--lr", p.lr);
         p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
-        auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
         printEditSummary("FT-W", requests.size(), engram::editWithFineTune(*session, requests, p, out), out);
     }
     return kExitOk;

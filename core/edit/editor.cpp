@@ -14,8 +14,10 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 
 namespace engram {
 namespace {
@@ -184,9 +186,116 @@ EditSummary editWithFineTune(ModelSession &session, const std::vector<EditReques
     return s;
 }
 
+std::string checkpointContentHash(const std::filesystem::path &dir)
+{
+    std::vector<std::filesystem::path> files;
+    for (const auto &e : std::filesystem::directory_iterator(dir))
+        if (e.path().extension() == ".safetensors" || e.path().filename() == "config.json")
+            files.push_back(e.path());
+    if (files.empty())
+        throw Error(ErrorKind::Io, dir.string() + " holds no config.json or .safetensors files");
+    std::sort(files.begin(), files.end());
+    ContentHash h;
+    for (const auto &f : files) {
+        h.update(f.filename().string());
+        h.update(fileContentHash(f));
+    }
+    return h.hex();
+}
+
+std::filesystem::path defaultStatisticsCacheDir()
+{
+    if (const char *e = std::getenv("ENGRAM_CACHE_DIR"); e && *e)
+        return std::filesystem::path(e) / "stats";
+    if (const char *x = std::getenv("XDG_CACHE_HOME"); x && *x)
+        return std::filesystem::path(x) / "engram" / "stats";
+    const char *home = std::getenv("HOME");
+    return std::filesystem::path(home && *home ? home : "/tmp") / ".cache" / "engram" / "stats";
+}
+
+CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::filesystem::path &corpus,
+    const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
+    const std::function<bool(int64_t, int64_t)> &progress)
+{
+    const std::string modelHash = checkpointContentHash(session.summary().directory);
+    const std::string corpusHash = fileContentHash(corpus);
+    auto fileFor = [&](int layer) {
+        return cacheDir
+            / (modelHash + "-L" + std::to_string(layer) + "-" + corpusHash + "-n"
+                + (maxDocuments > 0 ? std::to_string(maxDocuments) : std::string("all")) + "-f64.safetensors");
+    };
+    CachedStatistics out;
+    for (int l : layers) {
+        out.files.push_back(fileFor(l));
+        if (!std::filesystem::exists(out.files.back()))
+            out.computedLayers.push_back(l);
+    }
+    if (out.computedLayers.empty())
+        return out;
+    std::error_code ec;
+    std::filesystem::create_directories(cacheDir, ec);
+    if (ec)
+        throw Error(ErrorKind::Io, "cannot create the statistics cache " + cacheDir.string() + ": " + ec.message());
+    CovarianceParams p;
+    p.layers = out.computedLayers;
+    p.maxDocuments = maxDocuments;
+    const auto docs = readCorpus(corpus);
+    const auto stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
+    for (const auto &s : stats)
+        saveSecondMoments(fileFor(s.layer), {s},
+            {{"model", session.summary().directory.string()}, {"model_hash", modelHash}, {"corpus", corpus.string()},
+                {"corpus_hash", corpusHash},
+                {"documents",
+                    std::to_string(maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size())
+                                                    : static_cast<int64_t>(docs.size()))},
+                {"dtype", "float64"}});
+    return out;
+}
+
+StatisticsSummary mergeStatisticsFiles(
+    const std::vector<std::filesystem::path> &shards, const std::filesystem::path &out)
+{
+    if (shards.size() < 2)
+        throw Error(ErrorKind::InvalidArgument, "merging needs at least two statistics files");
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<SecondMoment> total = loadSecondMoments(shards.front());
+    for (std::size_t i = 1; i < shards.size(); ++i) {
+        const auto part = loadSecondMoments(shards[i]);
+        if (part.size() != total.size())
+            throw Error(ErrorKind::InvalidArgument,
+                shards[i].string() + " has " + std::to_string(part.size()) + " layers, " + shards.front().string()
+                    + " has " + std::to_string(total.size()));
+        for (std::size_t k = 0; k < total.size(); ++k) {
+            if (part[k].layer != total[k].layer)
+                throw Error(ErrorKind::InvalidArgument,
+                    shards[i].string() + " holds layer " + std::to_string(part[k].layer) + " where "
+                        + shards.front().string() + " holds layer " + std::to_string(total[k].layer));
+            total[k].merge(part[k]);
+        }
+    }
+    nlohmann::json parts = nlohmann::json::array();
+    for (const auto &s : shards)
+        parts.push_back(s.string());
+    saveSecondMoments(out, total, {{"merged_from", parts.dump()}, {"dtype", "float64"}});
+    StatisticsSummary s;
+    for (const auto &t : total)
+        s.layers.push_back(t.layer);
+    s.tokensPerLayer = total.empty() ? 0 : total.front().count;
+    s.seconds = secondsSince(start);
+    return s;
+}
+
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile)
 {
-    WeightPatch::load(patchFile).apply(session.model());
+    const auto files = splitPaths(patchFile);
+    if (files.size() == 1) {
+        WeightPatch::load(files.front()).apply(session.model());
+        return;
+    }
+    std::vector<WeightPatch> patches;
+    for (const auto &f : files)
+        patches.push_back(WeightPatch::load(f));
+    WeightPatch::compose(session.model(), patches).apply(session.model());
 }
 
 std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int64_t limit)

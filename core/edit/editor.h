@@ -27,6 +27,31 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
     const std::function<bool(int64_t, int64_t)> &progress = {});
 
+/// Content hash of a checkpoint directory: config.json and every *.safetensors file, whole
+/// (a few seconds per 10 GB). Keys cached statistics to the exact weights they describe.
+std::string checkpointContentHash(const std::filesystem::path &dir);
+
+/// $ENGRAM_CACHE_DIR/stats, else $XDG_CACHE_HOME/engram/stats, else ~/.cache/engram/stats.
+std::filesystem::path defaultStatisticsCacheDir();
+
+struct CachedStatistics {
+    std::vector<std::filesystem::path> files; // one per requested layer, in the order asked
+    std::vector<int> computedLayers; // layers that were not in the cache and were computed now
+};
+
+/// Statistics of `layers` for the session's (unedited) model over `corpus`, one file per layer
+/// in `cacheDir`, named by the checkpoint's content hash, the layer, the corpus file's content
+/// hash, the document count and the accumulation dtype. Layers found there are reused; the
+/// others are computed in one pass and written atomically. Throws engram::Error.
+CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::filesystem::path &corpus,
+    const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
+    const std::function<bool(int64_t, int64_t)> &progress = {});
+
+/// Adds statistics shards (same layers, e.g. computed on different machines or corpus parts)
+/// and writes the sums and counts to `out`. Throws engram::Error when layers or shapes differ.
+StatisticsSummary mergeStatisticsFiles(
+    const std::vector<std::filesystem::path> &shards, const std::filesystem::path &out);
+
 struct EditSummary {
     std::vector<int> layers;
     std::vector<double> relativeNorms; // ‖ΔW‖ / ‖W‖ per layer
@@ -51,7 +76,8 @@ EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &
 EditSummary editWithFineTune(ModelSession &session, const std::vector<EditRequest> &requests,
     const FineTuneParams &params, const std::filesystem::path &patchOut);
 
-/// Applies a patch file to the session's model (checks that it was made for these weights).
+/// Applies a patch file to the session's model (checks that it was made for these weights);
+/// "a.patch,b.patch" applies several in order (composed first, so a wrong order changes nothing).
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile);
 
 /// Edit requests from a CounterFact-style JSON list (requested_rewrite: prompt, subject,

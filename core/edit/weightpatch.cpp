@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <map>
+
 #include <cstdio>
 
 namespace engram {
@@ -49,6 +51,47 @@ void WeightPatch::revert(Transformer &model, const WeightStore &base) const
 {
     for (const auto &d : deltas)
         model.setParameter(d.name, base.tensor(d.name));
+}
+
+WeightPatch WeightPatch::compose(const Transformer &model, const std::vector<WeightPatch> &patches)
+{
+    // Work on copies of the touched tensors only; `order` keeps the first-seen order of names.
+    std::map<std::string, at::Tensor> base, current;
+    std::vector<std::string> order;
+    nlohmann::json parts = nlohmann::json::array();
+    for (std::size_t i = 0; i < patches.size(); ++i) {
+        for (const auto &d : patches[i].deltas) {
+            if (!current.count(d.name)) {
+                const at::Tensor w = model.parameter(d.name).to(at::kCPU).to(at::kFloat).contiguous();
+                base[d.name] = w;
+                current[d.name] = w;
+                order.push_back(d.name);
+            }
+            at::Tensor &w = current[d.name];
+            if (w.sizes() != d.delta.sizes())
+                throw Error(ErrorKind::ShapeMismatch,
+                    "patch " + std::to_string(i + 1) + " of " + std::to_string(patches.size()) + ": delta for '"
+                        + d.name + "' does not match the parameter's shape");
+            if (tensorHash(w) != d.baseHash)
+                throw Error(ErrorKind::ShapeMismatch,
+                    "patch " + std::to_string(i + 1) + " of " + std::to_string(patches.size())
+                        + " was computed for other weights of '" + d.name
+                        + "' than the earlier patches leave (wrong order, or a patch of another model)");
+            w = w + d.delta.to(at::kCPU).to(at::kFloat);
+        }
+        parts.push_back(nlohmann::json::parse(patches[i].provenanceJson, nullptr, /*allow_exceptions=*/false));
+    }
+    WeightPatch out;
+    for (const auto &name : order) {
+        TensorDelta d;
+        d.name = name;
+        d.baseHash = tensorHash(base[name]);
+        d.delta = (current[name] - base[name]).contiguous();
+        d.relativeNorm = d.delta.norm().item<double>() / base[name].norm().item<double>();
+        out.deltas.push_back(std::move(d));
+    }
+    out.provenanceJson = nlohmann::json {{"method", "composed"}, {"parts", parts}}.dump();
+    return out;
 }
 
 void WeightPatch::save(const std::filesystem::path &file) const

@@ -38,6 +38,13 @@ public:
     /// Restores every patched parameter from `base` (the unedited checkpoint): bit-exact.
     void revert(Transformer &model, const WeightStore &base) const;
 
+    /// One patch equal to applying `patches` in order to `model`'s current weights (which are
+    /// not changed): every patch's base hashes are checked against the weights as the earlier
+    /// patches leave them, so a wrong order or a foreign patch is refused. Deltas of a tensor
+    /// add up (the result equals sequential application to float tolerance, not bit for bit);
+    /// provenance lists the parts. Throws engram::Error(ShapeMismatch) naming the patch.
+    static WeightPatch compose(const Transformer &model, const std::vector<WeightPatch> &patches);
+
     void save(const std::filesystem::path &file) const;
     static WeightPatch load(const std::filesystem::path &file);
 };

@@ -10,6 +10,7 @@
 #include <sstream>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <vector>
 
 namespace engram {
 
@@ -73,6 +74,57 @@ std::string readTextFile(const std::filesystem::path &path)
     if (in.bad())
         throw Error(ErrorKind::Io, "cannot read " + path.string());
     return ss.str();
+}
+
+void ContentHash::update(const void *data, std::size_t size)
+{
+    const auto *p = static_cast<const unsigned char *>(data);
+    m_bytes += size;
+    auto mix = [this](const unsigned char *w) {
+        unsigned long long v = 0;
+        std::memcpy(&v, w, 8);
+        m_state = (m_state ^ v) * 1099511628211ull;
+        m_state ^= m_state >> 29;
+    };
+    while (size > 0 && m_tailSize > 0 && m_tailSize < 8) {
+        m_tail[m_tailSize++] = *p++;
+        --size;
+        if (m_tailSize == 8) {
+            mix(m_tail);
+            m_tailSize = 0;
+        }
+    }
+    for (; size >= 8; size -= 8, p += 8)
+        mix(p);
+    for (; size > 0; --size)
+        m_tail[m_tailSize++] = *p++;
+}
+
+std::string ContentHash::hex() const
+{
+    unsigned long long h = m_state;
+    for (std::size_t i = 0; i < m_tailSize; ++i)
+        h = (h ^ m_tail[i]) * 1099511628211ull;
+    h = (h ^ m_bytes) * 1099511628211ull;
+    char out[17];
+    std::snprintf(out, sizeof out, "%016llx", h);
+    return out;
+}
+
+std::string fileContentHash(const std::filesystem::path &path)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        throw Error(ErrorKind::Io, "cannot open " + path.string());
+    ContentHash h;
+    std::vector<char> buf(1 << 20);
+    while (in) {
+        in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+        h.update(buf.data(), static_cast<std::size_t>(in.gcount()));
+    }
+    if (in.bad())
+        throw Error(ErrorKind::Io, "cannot read " + path.string());
+    return h.hex();
 }
 
 } // namespace engram

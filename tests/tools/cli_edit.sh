@@ -14,6 +14,12 @@ trap 'rm -rf "$tmp"' EXIT
   --stats "$tmp/stats.safetensors" --out "$tmp/rome.patch" --threads 2 || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --method ftw --layer 0 --steps 60 \
   --lr 2e-2 --norm-constraint 0.05 --out "$tmp/ftw.patch" --threads 2 || exit 1
+# Statistics from a corpus through the cache: computed on the first edit, reused on the second.
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --corpus "$demo/corpus.txt" \
+  --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "computed layers 0" || exit 1
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --corpus "$demo/corpus.txt" \
+  --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "from the cache" || exit 1
+"$cli" stats --merge "$tmp/stats.safetensors,$tmp/stats.safetensors" --out "$tmp/merged.safetensors" | grep -q "merged 2 files" || exit 1
 python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY' || exit 77
 import json, sys
 for r in json.load(open(sys.argv[1]))[:3]:

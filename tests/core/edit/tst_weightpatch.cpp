@@ -37,6 +37,7 @@ private Q_SLOTS:
     void appliesAndRevertsBitExactly();
     void refusesOtherWeights();
     void roundTripsThroughAFile();
+    void composesInOrder();
 };
 
 void TestWeightPatch::appliesAndRevertsBitExactly()
@@ -87,6 +88,35 @@ void TestWeightPatch::roundTripsThroughAFile()
     // A weights file is not a patch.
     ENGRAM_EXPECT_ERROR(
         WeightPatch::load(root / "model" / "model.safetensors"), ErrorKind::CorruptFile, "not an Engram patch");
+}
+
+void TestWeightPatch::composesInOrder()
+{
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Gpt2), root, 5);
+    const WeightStore base = WeightStore::openDirectory(root);
+    auto model = Transformer::load(root);
+    // Patch A edits layer 0; patch B (made on top of A) edits layer 0 again and layer 1.
+    const WeightPatch a = makePatch(*model, 0, 0.25f);
+    a.apply(*model);
+    WeightPatch b = makePatch(*model, 0, -0.125f);
+    b.deltas.push_back(makePatch(*model, 1, 0.5f).deltas[0]);
+    b.apply(*model);
+    const at::Tensor w0 = model->parameter(a.deltas[0].name).clone(), w1 = model->parameter(b.deltas[1].name).clone();
+    a.revert(*model, base);
+    b.revert(*model, base);
+
+    const WeightPatch ab = WeightPatch::compose(*model, {a, b});
+    QCOMPARE(ab.deltas.size(), std::size_t(2));
+    QVERIFY(ab.provenanceJson.find("composed") != std::string::npos);
+    ab.apply(*model);
+    QVERIFY(at::allclose(model->parameter(a.deltas[0].name), w0, 1e-6, 1e-6));
+    QVERIFY(at::allclose(model->parameter(b.deltas[1].name), w1, 1e-6, 1e-6));
+    ab.revert(*model, base);
+    QVERIFY(at::equal(model->parameter(a.deltas[0].name), base.tensor(a.deltas[0].name)));
+    // The wrong order is refused: B was made for the weights A leaves.
+    ENGRAM_EXPECT_ERROR(WeightPatch::compose(*model, {b, a}), ErrorKind::ShapeMismatch, "patch 1 of 2");
 }
 
 QTEST_GUILESS_MAIN(TestWeightPatch)

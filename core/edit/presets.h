@@ -1,0 +1,25 @@
+#pragma once
+// Hyperparameter presets per model: the published MEMIT/ROME values where a published file
+// exists for the architecture and size (memit-spec §6, ../shared/fixtures/hparams), values
+// chosen by measurement for the embedded demo, and a depth-scaled starting point otherwise.
+// Torch-free: the CLI and the UI fill their forms from it.
+
+#include "core/edit/editparams.h"
+#include "core/model/modelconfig.h"
+
+#include <string>
+
+namespace engram {
+
+struct EditPreset {
+    std::string name; // e.g. "GPT-J 6B (published)", "demo (measured)", "scaled for 12 layers"
+    std::string source; // where the numbers come from, one line
+    MemitParams memit;
+    RomeParams rome;
+    FineTuneParams fineTune;
+};
+
+/// The preset for a model of `family` with `layers` blocks and hidden size `hidden`.
+EditPreset editPresetFor(ModelFamily family, int layers, int hidden);
+
+} // namespace engram
