@@ -1,8 +1,11 @@
 // engram-cli: the headless front end of engram_core. Links only core (no Qt), so it
 // builds on a GPU server that has LibTorch but no desktop libraries.
 
+#include "core/data/datasets.h"
 #include "core/edit/editor.h"
 #include "core/edit/presets.h"
+#include "core/eval/counterfact.h"
+#include "core/eval/recall.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/trace/causaltrace.h"
@@ -19,10 +22,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -82,6 +88,14 @@ Commands:
             subjects set sigma (default: the traced facts); [--samples 10] [--seed 1]
             [--window W] layers restored together for mlp/attn (default 10, scaled down
             for models under 28 layers); [--one-cell] (no batching; slower, same scores)
+
+  eval      --model DIR --data FILE     CounterFact / zsRE / known facts / EasyEdit / CSV
+            [--patch P[,P..]]           metrics before and (with patches) after editing:
+            [--limit N] [--json OUT]    Score, ES, PS, NS, EM, PM, NM, GE (x100, 95 %
+            [--generations K]           intervals) or zsRE accuracies, and retention;
+            [--retention FILE]          K: fluency from generations of every K-th record;
+            [--seed S] [--verbose]      FILE: facts to re-check (default: the records
+                                        outside the patch's edits); --verbose lists rejects
 
 Common options:
   --device cpu|cuda[:N]   where the model runs (default cpu)
@@ -620,6 +634,169 @@ int cmdTrace(const Args &args)
     return kExitOk;
 }
 
+// ---- eval ------------------------------------------------------------------------------------
+
+std::string fmtMetric(const engram::MetricSummary &m)
+{
+    if (m.count == 0 || std::isnan(m.mean))
+        return "      -      ";
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%6.1f ±%4.1f", m.mean, m.ci95);
+    return buf;
+}
+
+nlohmann::json metricJson(const engram::MetricSummary &m)
+{
+    if (m.count == 0 || std::isnan(m.mean))
+        return nullptr;
+    return {{"mean", m.mean}, {"ci95", m.ci95}, {"count", m.count}};
+}
+
+nlohmann::json summaryJson(const engram::EvalSummary &e)
+{
+    return {{"records", e.records}, {"score", std::isnan(e.score) ? nlohmann::json(nullptr) : nlohmann::json(e.score)},
+        {"efficacy_score", metricJson(e.es)}, {"paraphrase_score", metricJson(e.ps)},
+        {"neighborhood_score", metricJson(e.ns)}, {"efficacy_magnitude", metricJson(e.em)},
+        {"paraphrase_magnitude", metricJson(e.pm)}, {"neighborhood_magnitude", metricJson(e.nm)},
+        {"rewrite_acc", metricJson(e.rewriteAcc)}, {"paraphrase_acc", metricJson(e.paraphraseAcc)},
+        {"neighborhood_acc", metricJson(e.neighborhoodAcc)}, {"ngram_entropy", metricJson(e.fluency)}};
+}
+
+nlohmann::json recordJson(const engram::RecordScores &r)
+{
+    auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+    nlohmann::json j {{"es", num(r.es)}, {"em", num(r.em)}, {"ps", num(r.ps)}, {"pm", num(r.pm)}, {"ns", num(r.ns)},
+        {"nm", num(r.nm)}, {"rewrite_acc", num(r.rewriteAcc)}, {"paraphrase_acc", num(r.paraphraseAcc)},
+        {"neighborhood_acc", num(r.neighborhoodAcc)}, {"p_new", num(r.pNew)}, {"p_true", num(r.pTrue)},
+        {"ngram_entropy", num(r.fluency)}};
+    if (!r.generations.empty())
+        j["generations"] = r.generations;
+    return j;
+}
+
+std::vector<engram::FactPrompt> retentionFacts(
+    const Args &args, const engram::Dataset &data, const std::vector<engram::EditRequest> &edited)
+{
+    std::vector<engram::FactPrompt> facts;
+    if (const auto file = args.value("--retention")) {
+        // A list of {"subject", "prompt" (with {}), "object"} (the demo's retention.json), or any
+        // dataset format whose records have a true object.
+        std::ifstream in(*file);
+        nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+        if (doc.is_array() && !doc.empty() && doc[0].contains("object")) {
+            for (const auto &r : doc)
+                facts.push_back({r.value("prompt", std::string()), r.value("subject", std::string()),
+                    r.value("object", std::string())});
+            return facts;
+        }
+        for (const auto &r : engram::importDataset(*file).records)
+            if (!r.targetTrue.empty())
+                facts.push_back({r.promptTemplate, r.subject, r.targetTrue});
+        return facts;
+    }
+    std::set<std::string> subjects;
+    for (const auto &e : edited)
+        subjects.insert(e.subject);
+    for (const auto &r : data.records)
+        if (!r.targetTrue.empty() && !subjects.count(r.subject))
+            facts.push_back({r.promptTemplate, r.subject, r.targetTrue});
+    return facts;
+}
+
+int cmdEval(const Args &args)
+{
+    const auto data = engram::importDataset(requireValue(args, "--data"), toInt(args, "--limit", 0, 0, 1L << 40));
+    std::cout << "data: " << data.records.size() << " " << engram::datasetFormatName(data.format) << " records";
+    if (!data.rejected.empty())
+        std::cout << ", " << data.rejected.size() << " rejected (first: record " << data.rejected.front().index << ", "
+                  << data.rejected.front().field << ": " << data.rejected.front().reason << ")";
+    std::cout << "\n";
+    if (args.flag("--verbose"))
+        for (const auto &r : data.rejected)
+            std::cout << "  rejected record " << r.index << ": " << r.field << ": " << r.reason << "\n";
+    if (data.records.empty())
+        throw engram::Error(engram::ErrorKind::CorruptFile, "no usable records in " + requireValue(args, "--data"));
+    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
+    engram::EvalParams p;
+    p.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
+    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    const auto patch = args.value("--patch");
+    const auto edited = patch ? engram::patchRequests(*patch) : std::vector<engram::EditRequest>();
+    const auto retention = retentionFacts(args, data, edited);
+
+    struct Phase {
+        std::string name;
+        std::vector<engram::RecordScores> scores;
+        engram::EvalSummary summary;
+        engram::RecallResult recall;
+    };
+    std::vector<Phase> phases;
+    auto run = [&](const std::string &name) {
+        ProgressPrinter progress("eval " + name);
+        Phase ph;
+        ph.name = name;
+        ph.scores
+            = engram::evaluateRecords(session->model(), session->tokenizer(), data.records, p, std::ref(progress));
+        ph.summary = engram::summarize(ph.scores);
+        if (!retention.empty())
+            ph.recall = engram::measureRecall(session->model(), session->tokenizer(), retention);
+        phases.push_back(std::move(ph));
+    };
+    run("pre");
+    if (patch) {
+        engram::applyPatchFile(*session, *patch);
+        run("post");
+    }
+    const bool zsre = phases.front().summary.es.count == 0;
+    std::cout << "\n       "
+              << (zsre ? "  Score    Efficacy        Paraphrase      Specificity"
+                       : "  Score      ES             PS             NS             EM             PM"
+                         "             NM             GE")
+              << "      retention\n";
+    for (const auto &ph : phases) {
+        const auto &e = ph.summary;
+        char score[16];
+        std::snprintf(score, sizeof score, "%6.1f", e.score);
+        std::cout << std::left << std::setw(6) << ph.name << std::right << " " << score << "  ";
+        if (zsre)
+            std::cout << fmtMetric(e.rewriteAcc) << "  " << fmtMetric(e.paraphraseAcc) << "  "
+                      << fmtMetric(e.neighborhoodAcc);
+        else
+            std::cout << fmtMetric(e.es) << "  " << fmtMetric(e.ps) << "  " << fmtMetric(e.ns) << "  "
+                      << fmtMetric(e.em) << "  " << fmtMetric(e.pm) << "  " << fmtMetric(e.nm) << "  "
+                      << fmtMetric(e.fluency);
+        if (!retention.empty())
+            std::cout << "  " << std::fixed << std::setprecision(1) << 100 * ph.recall.rate() << " % of "
+                      << ph.recall.total;
+        std::cout << "\n";
+    }
+    std::cout << "(x100; ± is the 95 % interval; retention = top-1 recall of "
+              << (args.value("--retention") ? "the --retention facts" : "records outside the patch's edits") << ")\n";
+    if (const auto json = args.value("--json")) {
+        nlohmann::json doc {{"data", requireValue(args, "--data")}, {"format", engram::datasetFormatName(data.format)},
+            {"model", requireValue(args, "--model")}, {"patch", patch.value_or("")}};
+        nlohmann::json rejected = nlohmann::json::array();
+        for (const auto &r : data.rejected)
+            rejected.push_back({{"record", r.index}, {"field", r.field}, {"reason", r.reason}});
+        doc["rejected"] = rejected;
+        for (const auto &ph : phases) {
+            doc[ph.name] = summaryJson(ph.summary);
+            doc[ph.name]["retention"] = {{"recalled", ph.recall.recalled}, {"total", ph.recall.total}};
+        }
+        nlohmann::json recs = nlohmann::json::array();
+        for (std::size_t i = 0; i < data.records.size(); ++i) {
+            nlohmann::json r {{"case_id", data.records[i].caseId}, {"subject", data.records[i].subject}};
+            for (const auto &ph : phases)
+                r[ph.name] = recordJson(ph.scores[i]);
+            recs.push_back(r);
+        }
+        doc["records"] = recs;
+        writeOutputFile(*json, doc.dump(1));
+        std::cout << "JSON written to " << *json << "\n";
+    }
+    return kExitOk;
+}
+
 int cmdGenerate(const Args &args)
 {
     engram::GenerationParams p;
@@ -680,6 +857,8 @@ int main(int argc, char **argv)
             return cmdEdit(args);
         if (args.command == "trace")
             return cmdTrace(args);
+        if (args.command == "eval")
+            return cmdEval(args);
         throw UsageError {"unknown command '" + args.command + "'"};
     } catch (const UsageError &e) {
         std::cerr << "engram-cli: " << e.message << "\nRun 'engram-cli --help' for usage.\n";

@@ -285,6 +285,24 @@ StatisticsSummary mergeStatisticsFiles(
     return s;
 }
 
+std::vector<EditRequest> patchRequests(const std::filesystem::path &patchFiles)
+{
+    std::vector<EditRequest> out;
+    std::function<void(const nlohmann::json &)> collect = [&](const nlohmann::json &prov) {
+        if (prov.contains("parts") && prov["parts"].is_array())
+            for (const auto &part : prov["parts"])
+                collect(part);
+        if (prov.contains("requests") && prov["requests"].is_array())
+            for (const auto &r : prov["requests"])
+                if (r.is_object() && r.value("subject", std::string()).size())
+                    out.push_back({r.value("prompt", std::string()), r.value("subject", std::string()),
+                        r.value("target_new", std::string())});
+    };
+    for (const auto &f : splitPaths(patchFiles))
+        collect(nlohmann::json::parse(WeightPatch::load(f).provenanceJson, nullptr, /*allow_exceptions=*/false));
+    return out;
+}
+
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile)
 {
     const auto files = splitPaths(patchFile);

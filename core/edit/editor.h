@@ -80,6 +80,9 @@ EditSummary editWithFineTune(ModelSession &session, const std::vector<EditReques
 /// "a.patch,b.patch" applies several in order (composed first, so a wrong order changes nothing).
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile);
 
+/// The requests recorded in patch files' provenance (composed patches: all parts), in order.
+std::vector<EditRequest> patchRequests(const std::filesystem::path &patchFiles);
+
 /// Edit requests from a CounterFact-style JSON list (requested_rewrite: prompt, subject,
 /// target_new.str) or a list of {"prompt", "subject", "target_new"} objects. At most `limit`
 /// (0 = all). Throws engram::Error naming the record and field.

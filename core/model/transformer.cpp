@@ -583,7 +583,10 @@ ForwardOutput Transformer::forward(
     out.hidden = x;
     if (options.computeLogits && options.stopAfterLayer < 0) {
         at::Tensor last = x;
-        if (options.logitPositions.defined()) {
+        if (options.logitIndex.defined()) {
+            const at::Tensor idx = options.logitIndex.to(x.device(), at::kLong);
+            last = x.index({idx.select(1, 0), idx.select(1, 1)}); // [N, d]
+        } else if (options.logitPositions.defined()) {
             const at::Tensor pos = options.logitPositions.to(x.device(), at::kLong);
             const at::Tensor rows = at::arange(B, pos.options());
             last = x.index({rows, pos}).unsqueeze(1); // [B, 1, d]

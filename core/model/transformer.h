@@ -40,6 +40,9 @@ struct ForwardOptions {
     /// [B] int64: when defined, logits only at these positions (one per row), shape [B, 1, vocab];
     /// saves the head's cost and memory when only the next-token distribution is needed.
     at::Tensor logitPositions;
+    /// [N, 2] int64 (row, position) pairs: when defined, logits only there, shape [N, vocab]
+    /// (teacher-forced scoring needs a few positions of many rows).
+    at::Tensor logitIndex;
 };
 
 struct ForwardOutput {

@@ -1,0 +1,316 @@
+#include "core/data/datasets.h"
+
+#include "core/util/error.h"
+#include "core/util/fileutil.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sstream>
+
+namespace engram {
+
+const char *datasetFormatName(DatasetFormat format)
+{
+    switch (format) {
+    case DatasetFormat::CounterFact:
+        return "CounterFact";
+    case DatasetFormat::Zsre:
+        return "zsRE";
+    case DatasetFormat::KnownFacts:
+        return "known facts";
+    case DatasetFormat::EasyEdit:
+        return "EasyEdit";
+    case DatasetFormat::Csv:
+        return "CSV";
+    }
+    return "?";
+}
+
+std::string EvalRecord::prompt() const
+{
+    const auto at = promptTemplate.find("{}");
+    return at == std::string::npos ? promptTemplate
+                                   : promptTemplate.substr(0, at) + subject + promptTemplate.substr(at + 2);
+}
+
+namespace {
+
+using nlohmann::json;
+
+// A record-level problem: caught per record, reported, the record skipped.
+struct RecordError {
+    std::string field, reason;
+};
+
+std::string str(const json &obj, const char *field, bool required = true)
+{
+    const auto it = obj.find(field);
+    if (it == obj.end() || it->is_null()) {
+        if (required)
+            throw RecordError {field, "missing"};
+        return {};
+    }
+    if (!it->is_string())
+        throw RecordError {field, "not a string"};
+    if (required && it->get<std::string>().empty())
+        throw RecordError {field, "empty"};
+    return it->get<std::string>();
+}
+
+std::vector<std::string> strList(const json &obj, const char *field)
+{
+    const auto it = obj.find(field);
+    if (it == obj.end() || it->is_null())
+        return {};
+    if (it->is_string())
+        return {it->get<std::string>()};
+    if (!it->is_array())
+        throw RecordError {field, "not a list of strings"};
+    std::vector<std::string> out;
+    for (const auto &v : *it) {
+        if (v.is_string())
+            out.push_back(v.get<std::string>());
+        else if (v.is_object() && v.contains("prompt") && v["prompt"].is_string())
+            out.push_back(v["prompt"].get<std::string>()); // {prompt, target} entries
+        else
+            throw RecordError {field, "holds something other than strings"};
+    }
+    return out;
+}
+
+// "{}" exactly once, and the subject placed where it occurs in a full prompt.
+std::string templateFrom(const std::string &prompt, const std::string &subject, const char *field)
+{
+    const auto first = prompt.find("{}");
+    if (first != std::string::npos) {
+        if (prompt.find("{}", first + 2) != std::string::npos)
+            throw RecordError {field, "has more than one {}"};
+        return prompt;
+    }
+    const auto at = prompt.find(subject);
+    if (at == std::string::npos)
+        throw RecordError {field, "does not contain the subject '" + subject + "'"};
+    return prompt.substr(0, at) + "{}" + prompt.substr(at + subject.size());
+}
+
+EvalRecord fromCounterFact(const json &r, int64_t index)
+{
+    if (!r.contains("requested_rewrite") || !r["requested_rewrite"].is_object())
+        throw RecordError {"requested_rewrite", "missing or not an object"};
+    const json &rw = r["requested_rewrite"];
+    EvalRecord e;
+    e.caseId = r.contains("case_id") && r["case_id"].is_number_integer() ? r["case_id"].get<int64_t>() : index;
+    e.subject = str(rw, "subject");
+    e.promptTemplate = templateFrom(str(rw, "prompt"), e.subject, "requested_rewrite.prompt");
+    e.relationId = str(rw, "relation_id", false);
+    for (const char *t : {"target_new", "target_true"}) {
+        if (!rw.contains(t) || !rw[t].is_object())
+            throw RecordError {std::string("requested_rewrite.") + t, "missing or not an object"};
+        (std::string(t) == "target_new" ? e.targetNew : e.targetTrue) = str(rw[t], "str");
+    }
+    e.paraphrasePrompts = strList(r, "paraphrase_prompts");
+    e.neighborhoodPrompts = strList(r, "neighborhood_prompts");
+    e.attributePrompts = strList(r, "attribute_prompts");
+    e.generationPrompts = strList(r, "generation_prompts");
+    return e;
+}
+
+EvalRecord fromZsre(const json &r, int64_t index)
+{
+    EvalRecord e;
+    e.caseId = index;
+    e.subject = str(r, "subject");
+    e.promptTemplate = templateFrom(str(r, "src"), e.subject, "src");
+    const auto answers = strList(r, "answers");
+    if (answers.empty() || answers.front().empty())
+        throw RecordError {"answers", "missing or empty"};
+    e.targetNew = answers.front(); // the reference inserts the gold answer
+    e.paraphrasePrompts = strList(r, "rephrase");
+    e.localityPrompt = str(r, "loc", false);
+    e.localityAnswer = str(r, "loc_ans", false);
+    if (!e.localityPrompt.empty())
+        e.localityPrompt += "?";
+    return e;
+}
+
+EvalRecord fromKnownFact(const json &r, int64_t index)
+{
+    EvalRecord e;
+    e.caseId = r.contains("known_id") && r["known_id"].is_number_integer() ? r["known_id"].get<int64_t>() : index;
+    e.subject = str(r, "subject");
+    e.promptTemplate = templateFrom(str(r, "prompt"), e.subject, "prompt");
+    e.targetTrue = str(r, "attribute");
+    e.relationId = str(r, "relation_id", false);
+    return e;
+}
+
+EvalRecord fromEasyEdit(const json &r, int64_t index)
+{
+    EvalRecord e;
+    e.caseId = index;
+    e.subject = str(r, "subject");
+    e.promptTemplate = templateFrom(str(r, "prompt"), e.subject, "prompt");
+    e.targetNew = str(r, "target_new");
+    e.targetTrue = str(r, "ground_truth", false);
+    e.paraphrasePrompts = strList(r, "rephrase_prompt");
+    e.neighborhoodPrompts = strList(r, "locality_prompt");
+    e.localityAnswer = str(r, "locality_ground_truth", false);
+    return e;
+}
+
+DatasetFormat detect(const json &first, const std::filesystem::path &file)
+{
+    if (first.contains("requested_rewrite"))
+        return DatasetFormat::CounterFact;
+    if (first.contains("src") && first.contains("answers"))
+        return DatasetFormat::Zsre;
+    if (first.contains("attribute") && first.contains("prompt"))
+        return DatasetFormat::KnownFacts;
+    if (first.contains("target_new") && first.contains("prompt"))
+        return DatasetFormat::EasyEdit;
+    throw Error(ErrorKind::CorruptFile,
+        file.string() + ": the first record matches no known format (CounterFact, zsRE, known facts, EasyEdit)");
+}
+
+// One CSV line into fields (RFC 4180 quoting).
+std::vector<std::string> csvFields(const std::string &line)
+{
+    std::vector<std::string> out(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+        const char c = line[i];
+        if (quoted) {
+            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+                out.back() += '"';
+                ++i;
+            } else if (c == '"') {
+                quoted = false;
+            } else {
+                out.back() += c;
+            }
+        } else if (c == '"') {
+            quoted = true;
+        } else if (c == ',') {
+            out.emplace_back();
+        } else if (c != '\r') {
+            out.back() += c;
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> splitBar(const std::string &s)
+{
+    std::vector<std::string> out;
+    std::stringstream in(s);
+    for (std::string item; std::getline(in, item, '|');)
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
+Dataset importCsv(const std::filesystem::path &file, int64_t limit)
+{
+    Dataset d;
+    d.format = DatasetFormat::Csv;
+    std::stringstream in(readTextFile(file));
+    std::string line;
+    if (!std::getline(in, line))
+        throw Error(ErrorKind::CorruptFile, file.string() + ": empty CSV file");
+    const auto header = csvFields(line);
+    auto column = [&](const std::string &name) -> int {
+        for (std::size_t i = 0; i < header.size(); ++i)
+            if (header[i] == name)
+                return static_cast<int>(i);
+        return -1;
+    };
+    const int cSubject = column("subject"), cPrompt = column("prompt"), cNew = column("target_new"),
+              cTrue = column("target_true"), cPara = column("paraphrases"), cNeigh = column("neighborhood");
+    if (cSubject < 0 || cPrompt < 0 || cNew < 0)
+        throw Error(ErrorKind::CorruptFile, file.string() + ": the CSV header needs subject, prompt and target_new");
+    int64_t index = 0;
+    while (std::getline(in, line)) {
+        if (line.find_first_not_of(" \r") == std::string::npos)
+            continue;
+        ++index;
+        const auto f = csvFields(line);
+        auto get = [&](int c) {
+            return c >= 0 && c < static_cast<int>(f.size()) ? f[static_cast<std::size_t>(c)] : std::string();
+        };
+        try {
+            EvalRecord e;
+            e.caseId = index - 1;
+            e.subject = get(cSubject);
+            if (e.subject.empty())
+                throw RecordError {"subject", "empty"};
+            if (get(cPrompt).empty())
+                throw RecordError {"prompt", "empty"};
+            e.promptTemplate = templateFrom(get(cPrompt), e.subject, "prompt");
+            e.targetNew = get(cNew);
+            if (e.targetNew.empty())
+                throw RecordError {"target_new", "empty"};
+            e.targetTrue = get(cTrue);
+            e.paraphrasePrompts = splitBar(get(cPara));
+            e.neighborhoodPrompts = splitBar(get(cNeigh));
+            d.records.push_back(std::move(e));
+        } catch (const RecordError &err) {
+            d.rejected.push_back({index, err.field, err.reason});
+        }
+        if (limit > 0 && static_cast<int64_t>(d.records.size()) >= limit)
+            break;
+    }
+    return d;
+}
+
+} // namespace
+
+Dataset importDataset(const std::filesystem::path &file, int64_t limit)
+{
+    if (file.extension() == ".csv")
+        return importCsv(file, limit);
+    json doc;
+    try {
+        doc = json::parse(readTextFile(file));
+    } catch (const json::parse_error &e) {
+        throw Error(ErrorKind::CorruptFile, file.string() + ": not valid JSON (" + e.what() + ")");
+    }
+    if (!doc.is_array())
+        throw Error(ErrorKind::CorruptFile, file.string() + ": expected a JSON list of records");
+    Dataset d;
+    if (doc.empty())
+        return d;
+    if (!doc[0].is_object())
+        throw Error(ErrorKind::CorruptFile, file.string() + ": record 1 is not a JSON object");
+    d.format = detect(doc[0], file);
+    for (std::size_t i = 0; i < doc.size(); ++i) {
+        if (limit > 0 && static_cast<int64_t>(d.records.size()) >= limit)
+            break;
+        const json &r = doc[i];
+        const int64_t index = static_cast<int64_t>(i) + 1;
+        try {
+            if (!r.is_object())
+                throw RecordError {"(record)", "not a JSON object"};
+            switch (d.format) {
+            case DatasetFormat::CounterFact:
+                d.records.push_back(fromCounterFact(r, index - 1));
+                break;
+            case DatasetFormat::Zsre:
+                d.records.push_back(fromZsre(r, index - 1));
+                break;
+            case DatasetFormat::KnownFacts:
+                d.records.push_back(fromKnownFact(r, index - 1));
+                break;
+            case DatasetFormat::EasyEdit:
+                d.records.push_back(fromEasyEdit(r, index - 1));
+                break;
+            case DatasetFormat::Csv:
+                break;
+            }
+        } catch (const RecordError &err) {
+            d.rejected.push_back({index, err.field, err.reason});
+        }
+    }
+    return d;
+}
+
+} // namespace engram
