@@ -139,7 +139,7 @@ EvalRecord fromKnownFact(const json &r, int64_t index)
     e.caseId = r.contains("known_id") && r["known_id"].is_number_integer() ? r["known_id"].get<int64_t>() : index;
     e.subject = str(r, "subject");
     e.promptTemplate = templateFrom(str(r, "prompt"), e.subject, "prompt");
-    e.targetTrue = str(r, "attribute");
+    e.targetTrue = r.contains("attribute") ? str(r, "attribute") : str(r, "expected", false);
     e.relationId = str(r, "relation_id", false);
     return e;
 }
@@ -164,8 +164,10 @@ DatasetFormat detect(const json &first, const std::filesystem::path &file)
         return DatasetFormat::CounterFact;
     if (first.contains("src") && first.contains("answers"))
         return DatasetFormat::Zsre;
-    if (first.contains("attribute") && first.contains("prompt"))
+    if (first.contains("prompt") && (first.contains("attribute") || first.contains("expected")))
         return DatasetFormat::KnownFacts;
+    if (first.contains("prompt") && first.contains("subject") && !first.contains("target_new"))
+        return DatasetFormat::KnownFacts; // facts to trace without an expected object
     if (first.contains("target_new") && first.contains("prompt"))
         return DatasetFormat::EasyEdit;
     throw Error(ErrorKind::CorruptFile,

@@ -64,6 +64,16 @@ nlohmann::json requestsJson(const std::vector<EditRequest> &requests)
     return list;
 }
 
+// Provenance shared by the methods that optimise target vectors (MEMIT, ROME).
+nlohmann::json targetProvenance(const char *method, const ModelSession &session, const std::filesystem::path &stats,
+    int vSteps, double vLr, double clamp, double kl, double weightDecay, uint64_t seed,
+    const std::vector<std::string> &contexts)
+{
+    return {{"method", method}, {"model", session.summary().directory.string()}, {"statistics", stats.string()},
+        {"v_steps", vSteps}, {"v_lr", vLr}, {"clamp_norm_factor", clamp}, {"kl_factor", kl},
+        {"v_weight_decay", weightDecay}, {"seed", seed}, {"context_templates", contexts}};
+}
+
 // Fills the patch from the per-layer updates, saves it when asked, and summarises.
 EditSummary finish(WeightPatch &patch, const std::vector<LayerUpdate> &updates, nlohmann::json prov,
     const std::vector<EditRequest> &requests, const std::filesystem::path &patchOut)
@@ -116,19 +126,10 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
     const auto stats = loadStatistics(splitPaths(statisticsFile));
     WeightPatch patch = patchFor(model, params.layers);
     const MemitResult r = applyMemit(model, session.tokenizer(), requests, params, stats);
-    nlohmann::json prov;
-    prov["method"] = "memit";
-    prov["model"] = session.summary().directory.string();
-    prov["statistics"] = statisticsFile.string();
+    nlohmann::json prov = targetProvenance("memit", session, statisticsFile, params.vSteps, params.vLr,
+        params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
     prov["layers"] = params.layers;
     prov["lambda"] = params.lambda;
-    prov["v_steps"] = params.vSteps;
-    prov["v_lr"] = params.vLr;
-    prov["clamp_norm_factor"] = params.clampNormFactor;
-    prov["kl_factor"] = params.klFactor;
-    prov["v_weight_decay"] = params.vWeightDecay;
-    prov["seed"] = params.seed;
-    prov["context_templates"] = r.contextTemplates;
     EditSummary s = finish(patch, r.updates, prov, requests, patchOut);
     s.residualAfter = r.residualAfter;
     for (double p : r.targets.targetProb)
@@ -146,18 +147,10 @@ EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &
     const auto stats = loadStatistics(splitPaths(statisticsFile));
     WeightPatch patch = patchFor(model, {params.layer});
     const RomeResult r = applyRome(model, session.tokenizer(), requests, params, stats);
-    nlohmann::json prov;
-    prov["method"] = params.consistentKey ? "r-rome" : "rome";
-    prov["model"] = session.summary().directory.string();
-    prov["statistics"] = statisticsFile.string();
+    nlohmann::json prov
+        = targetProvenance(params.consistentKey ? "r-rome" : "rome", session, statisticsFile, params.vSteps, params.vLr,
+            params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
     prov["layer"] = params.layer;
-    prov["v_steps"] = params.vSteps;
-    prov["v_lr"] = params.vLr;
-    prov["clamp_norm_factor"] = params.clampNormFactor;
-    prov["kl_factor"] = params.klFactor;
-    prov["v_weight_decay"] = params.vWeightDecay;
-    prov["seed"] = params.seed;
-    prov["context_templates"] = r.contextTemplates;
     EditSummary s = finish(patch, {r.update}, prov, requests, patchOut);
     for (const auto &st : r.steps)
         s.meanTargetProbability += st.targetProbability / static_cast<double>(r.steps.size());

@@ -1,6 +1,8 @@
 // Reading trace requests and writing trace results as JSON (no torch here).
 
 #include "core/trace/causaltrace.h"
+
+#include "core/data/datasets.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
 
@@ -11,20 +13,6 @@ namespace engram {
 namespace {
 
 using nlohmann::json;
-
-std::string requireString(const json &obj, const char *field, const std::string &where)
-{
-    const auto it = obj.find(field);
-    if (it == obj.end() || !it->is_string() || it->get<std::string>().empty())
-        throw Error(ErrorKind::CorruptFile, where + ": field '" + field + "' is missing or not a non-empty string");
-    return it->get<std::string>();
-}
-
-std::string fill(const std::string &prompt, const std::string &subject)
-{
-    const auto at = prompt.find("{}");
-    return at == std::string::npos ? prompt : prompt.substr(0, at) + subject + prompt.substr(at + 2);
-}
 
 json effectJson(const EffectEstimate &e)
 {
@@ -49,40 +37,16 @@ json noiseJson(const NoiseSettings &n)
 
 std::vector<TraceRequest> readTraceRequests(const std::filesystem::path &file, int64_t limit)
 {
-    json doc;
-    try {
-        doc = json::parse(readTextFile(file));
-    } catch (const json::parse_error &e) {
-        throw Error(ErrorKind::CorruptFile, file.string() + ": not valid JSON (" + e.what() + ")");
+    const Dataset data = importDataset(file, limit);
+    if (!data.rejected.empty()) {
+        const auto &r = data.rejected.front();
+        throw Error(ErrorKind::CorruptFile,
+            file.string() + ", record " + std::to_string(r.index) + ": field '" + r.field + "' " + r.reason + " ("
+                + std::to_string(data.rejected.size()) + " record(s) rejected)");
     }
-    if (!doc.is_array())
-        throw Error(ErrorKind::CorruptFile, file.string() + ": expected a JSON list of facts");
     std::vector<TraceRequest> out;
-    for (std::size_t i = 0; i < doc.size(); ++i) {
-        if (limit > 0 && static_cast<int64_t>(out.size()) >= limit)
-            break;
-        const std::string where = file.string() + ", record " + std::to_string(i + 1);
-        const json &r = doc[i];
-        if (!r.is_object())
-            throw Error(ErrorKind::CorruptFile, where + ": not a JSON object");
-        TraceRequest t;
-        if (r.contains("requested_rewrite")) {
-            const json &rw = r["requested_rewrite"];
-            if (!rw.is_object())
-                throw Error(ErrorKind::CorruptFile, where + ": 'requested_rewrite' is not an object");
-            t.subject = requireString(rw, "subject", where + ", requested_rewrite");
-            t.prompt = fill(requireString(rw, "prompt", where + ", requested_rewrite"), t.subject);
-            if (rw.contains("target_true") && rw["target_true"].is_object())
-                t.expected = requireString(rw["target_true"], "str", where + ", requested_rewrite.target_true");
-        } else {
-            t.subject = requireString(r, "subject", where);
-            t.prompt = fill(requireString(r, "prompt", where), t.subject);
-            for (const char *field : {"expected", "attribute", "target_true"})
-                if (r.contains(field) && r[field].is_string())
-                    t.expected = r[field].get<std::string>();
-        }
-        out.push_back(std::move(t));
-    }
+    for (const auto &r : data.records)
+        out.push_back({r.prompt(), r.subject, r.targetTrue});
     return out;
 }
 
