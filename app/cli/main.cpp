@@ -1,5 +1,6 @@
-// engram-cli: the headless front end of engram_core. Links only core (no Qt), so it
-// builds on a GPU server that has LibTorch but no desktop libraries.
+// engram-cli: the headless front end of engram_core. Needs only core, so it builds on a GPU
+// server that has LibTorch but no desktop libraries; when Qt is present it also links
+// engram_plots to draw trace heatmaps (ENGRAM_CLI_WITH_PLOTS).
 
 #include "core/data/datasets.h"
 #include "core/edit/editor.h"
