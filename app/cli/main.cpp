@@ -220,6 +220,48 @@ std::string humanBytes(uint64_t bytes)
     return buf;
 }
 
+// Progress on stderr: a redrawn bar with ETA on a terminal, a line per tenth otherwise.
+class ProgressPrinter
+{
+public:
+    explicit ProgressPrinter(std::string label)
+        : m_label(std::move(label))
+        , m_tty(isatty(STDERR_FILENO) != 0)
+    {
+    }
+    ~ProgressPrinter()
+    {
+        if (m_tty && m_drawn)
+            std::cerr << "\n";
+    }
+    bool operator()(const engram::ProgressUpdate &u)
+    {
+        const int tenth = u.total > 0 ? static_cast<int>(10 * u.done / u.total) : 0;
+        if (m_tty) {
+            const int width = 30, filled = static_cast<int>(std::lround(width * u.fraction()));
+            std::cerr << "\r" << m_label << ": " << u.stage << " ["
+                      << std::string(static_cast<std::size_t>(filled), '#')
+                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << u.done << "/" << u.total;
+            if (u.etaSeconds >= 0)
+                std::cerr << ", " << static_cast<long>(std::lround(u.etaSeconds)) << " s left";
+            std::cerr << "   " << std::flush;
+            m_drawn = true;
+        } else if (u.stage != m_lastStage || tenth != m_lastTenth) {
+            std::cerr << m_label << ": " << u.stage << " " << u.done << "/" << u.total << "\n";
+        }
+        m_lastStage = u.stage;
+        m_lastTenth = tenth;
+        return true;
+    }
+
+private:
+    std::string m_label;
+    bool m_tty;
+    bool m_drawn = false;
+    std::string m_lastStage;
+    int m_lastTenth = -1;
+};
+
 int cmdInfo(const Args &args)
 {
     const auto s = engram::summarizeCheckpoint(requireValue(args, "--model"));
@@ -381,7 +423,9 @@ int cmdEdit(const Args &args)
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
         p.seed = seed;
         const std::string stats = statisticsFor(args, *session, p.layers);
-        printEditSummary("MEMIT", requests.size(), engram::editWithMemit(*session, requests, p, stats, out), out);
+        ProgressPrinter progress("edit");
+        printEditSummary("MEMIT", requests.size(),
+            engram::editWithMemit(*session, requests, p, stats, out, std::ref(progress)), out);
     } else if (method == "rome" || method == "r-rome") {
         engram::RomeParams p = preset.rome;
         if (args.value("--layer") || args.value("--layers"))
@@ -392,8 +436,9 @@ int cmdEdit(const Args &args)
         p.consistentKey = method == "r-rome";
         p.seed = seed;
         const std::string stats = statisticsFor(args, *session, {p.layer});
+        ProgressPrinter progress("edit");
         printEditSummary(method == "rome" ? "ROME" : "r-ROME", requests.size(),
-            engram::editWithRome(*session, requests, p, stats, out), out);
+            engram::editWithRome(*session, requests, p, stats, out, std::ref(progress)), out);
     } else {
         engram::FineTuneParams p = preset.fineTune;
         if (args.value("--layer") || args.value("--layers"))
@@ -401,52 +446,12 @@ int cmdEdit(const Args &args)
         p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
         p.lr = toDouble(args, "--lr", p.lr);
         p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
-        printEditSummary("FT-W", requests.size(), engram::editWithFineTune(*session, requests, p, out), out);
+        ProgressPrinter progress("edit");
+        printEditSummary(
+            "FT-W", requests.size(), engram::editWithFineTune(*session, requests, p, out, std::ref(progress)), out);
     }
     return kExitOk;
 }
-
-// Progress on stderr: a redrawn bar with ETA on a terminal, a line per tenth otherwise.
-class ProgressPrinter
-{
-public:
-    explicit ProgressPrinter(std::string label)
-        : m_label(std::move(label))
-        , m_tty(isatty(STDERR_FILENO) != 0)
-    {
-    }
-    ~ProgressPrinter()
-    {
-        if (m_tty && m_drawn)
-            std::cerr << "\n";
-    }
-    bool operator()(const engram::ProgressUpdate &u)
-    {
-        const int tenth = u.total > 0 ? static_cast<int>(10 * u.done / u.total) : 0;
-        if (m_tty) {
-            const int width = 30, filled = static_cast<int>(std::lround(width * u.fraction()));
-            std::cerr << "\r" << m_label << ": " << u.stage << " ["
-                      << std::string(static_cast<std::size_t>(filled), '#')
-                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << u.done << "/" << u.total;
-            if (u.etaSeconds >= 0)
-                std::cerr << ", " << static_cast<long>(std::lround(u.etaSeconds)) << " s left";
-            std::cerr << "   " << std::flush;
-            m_drawn = true;
-        } else if (u.stage != m_lastStage || tenth != m_lastTenth) {
-            std::cerr << m_label << ": " << u.stage << " " << u.done << "/" << u.total << "\n";
-        }
-        m_lastStage = u.stage;
-        m_lastTenth = tenth;
-        return true;
-    }
-
-private:
-    std::string m_label;
-    bool m_tty;
-    bool m_drawn = false;
-    std::string m_lastStage;
-    int m_lastTenth = -1;
-};
 
 std::vector<engram::TraceKind> parseKinds(const Args &args)
 {

@@ -10,6 +10,7 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
+#include "core/util/torcherrors.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -41,6 +42,43 @@ std::vector<std::filesystem::path> splitPaths(const std::filesystem::path &list)
         p = comma + 1;
     }
     return out;
+}
+
+// Copies of the weights an edit will touch; restore() puts them back (failure, cancel).
+class WeightSnapshot
+{
+public:
+    WeightSnapshot(Transformer &model, const std::vector<int> &layers)
+        : m_model(model)
+    {
+        for (int l : layers) {
+            const std::string name = model.mlpOutputWeightName(l);
+            m_saved.emplace_back(name, model.parameter(name).detach().clone());
+        }
+    }
+    void restore()
+    {
+        for (const auto &[name, w] : m_saved)
+            m_model.setParameter(name, w);
+    }
+
+private:
+    Transformer &m_model;
+    std::vector<std::pair<std::string, at::Tensor>> m_saved;
+};
+
+// Runs `edit`; on any exception restores the touched weights and rethrows (LibTorch errors
+// as engram::Error).
+template<typename F>
+auto guardedEdit(Transformer &model, const std::vector<int> &layers, F &&edit)
+{
+    WeightSnapshot snapshot(model, layers);
+    try {
+        return translateTorchErrors("editing", edit);
+    } catch (...) {
+        snapshot.restore();
+        throw;
+    }
 }
 
 // A patch whose deltas record the current (pre-edit) hashes of the layers' MLP output weights.
@@ -119,13 +157,14 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
 }
 
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut)
+    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut, const ProgressSink &progress)
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
     const auto stats = loadStatistics(splitPaths(statisticsFile));
     WeightPatch patch = patchFor(model, params.layers);
-    const MemitResult r = applyMemit(model, session.tokenizer(), requests, params, stats);
+    const MemitResult r = guardedEdit(model, params.layers,
+        [&] { return applyMemit(model, session.tokenizer(), requests, params, stats, progress); });
     nlohmann::json prov = targetProvenance("memit", session, statisticsFile, params.vSteps, params.vLr,
         params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
     prov["layers"] = params.layers;
@@ -140,13 +179,14 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
 }
 
 EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &requests, const RomeParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut)
+    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut, const ProgressSink &progress)
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
     const auto stats = loadStatistics(splitPaths(statisticsFile));
     WeightPatch patch = patchFor(model, {params.layer});
-    const RomeResult r = applyRome(model, session.tokenizer(), requests, params, stats);
+    const RomeResult r = guardedEdit(model, {params.layer},
+        [&] { return applyRome(model, session.tokenizer(), requests, params, stats, progress); });
     nlohmann::json prov
         = targetProvenance(params.consistentKey ? "r-rome" : "rome", session, statisticsFile, params.vSteps, params.vLr,
             params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
@@ -160,12 +200,13 @@ EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &
 }
 
 EditSummary editWithFineTune(ModelSession &session, const std::vector<EditRequest> &requests,
-    const FineTuneParams &params, const std::filesystem::path &patchOut)
+    const FineTuneParams &params, const std::filesystem::path &patchOut, const ProgressSink &progress)
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
     WeightPatch patch = patchFor(model, {params.layer});
-    const FineTuneResult r = applyFineTune(model, session.tokenizer(), requests, params);
+    const FineTuneResult r = guardedEdit(
+        model, {params.layer}, [&] { return applyFineTune(model, session.tokenizer(), requests, params, progress); });
     nlohmann::json prov;
     prov["method"] = "ft-w";
     prov["model"] = session.summary().directory.string();

@@ -3,6 +3,7 @@
 // covariance statistics to a file, a MEMIT edit saved as a patch, applying a patch file.
 
 #include "core/edit/editparams.h"
+#include "core/util/progress.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -64,17 +65,21 @@ struct EditSummary {
 
 /// Runs MEMIT on the session's model (which stays edited), and saves the change as a patch
 /// file when `patchOut` is not empty. Throws engram::Error.
+/// On any failure or cancellation (via `progress`) the session's weights are restored and no
+/// patch file is written.
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut);
+    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut,
+    const ProgressSink &progress = {});
 
 /// ROME, one request after another, on the session's model (which stays edited); the patch
 /// holds the summed rank-one updates of the layer. `statisticsFile` must cover params.layer.
 EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &requests, const RomeParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut);
+    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut,
+    const ProgressSink &progress = {});
 
 /// The constrained fine-tuning baseline (FT-W) on the session's model; saved like the others.
 EditSummary editWithFineTune(ModelSession &session, const std::vector<EditRequest> &requests,
-    const FineTuneParams &params, const std::filesystem::path &patchOut);
+    const FineTuneParams &params, const std::filesystem::path &patchOut, const ProgressSink &progress = {});
 
 /// Applies a patch file to the session's model (checks that it was made for these weights);
 /// "a.patch,b.patch" applies several in order (composed first, so a wrong order changes nothing).

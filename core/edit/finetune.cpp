@@ -16,8 +16,8 @@ namespace engram {
 
 using namespace editrows;
 
-FineTuneResult applyFineTune(
-    Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests, const FineTuneParams &p)
+FineTuneResult applyFineTune(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
+    const FineTuneParams &p, const ProgressSink &progress)
 {
     checkRequests(requests);
     if (p.layer < 0 || p.layer >= model.config().numLayers)
@@ -64,7 +64,9 @@ FineTuneResult applyFineTune(
     at::Tensor m = at::zeros_like(W0), v = at::zeros_like(W0);
     FineTuneResult result;
     c10::AutoGradMode grad(true);
+    ProgressTracker tracker(progress, "fine-tuning", p.steps);
     try {
+        tracker.report();
         for (int step = 0; step < p.steps; ++step) {
             double total = 0;
             for (const Chunk &c : chunks) {
@@ -88,6 +90,7 @@ FineTuneResult applyFineTune(
             if (p.normConstraint > 0) // the L∞ ball around the original weight
                 W.copy_(at::min(at::max(W, W0 - p.normConstraint), W0 + p.normConstraint));
             W.grad().zero_();
+            tracker.advance();
         }
     } catch (...) {
         model.setParameter(name, W0); // never leave a half-trained weight behind

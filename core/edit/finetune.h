@@ -5,6 +5,7 @@
 
 #include "core/edit/editparams.h"
 #include "core/edit/memit.h"
+#include "core/util/progress.h"
 
 #include <vector>
 
@@ -19,8 +20,9 @@ struct FineTuneResult {
     double finalLoss = 0; // mean per-token NLL of the targets at the end
 };
 
-/// Edits `model` in place. Throws engram::Error for bad requests or layers.
+/// Edits `model` in place. Throws engram::Error for bad requests or layers. Progress: one step
+/// per optimisation step; on cancellation or failure the original weight is restored.
 FineTuneResult applyFineTune(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
-    const FineTuneParams &params);
+    const FineTuneParams &params, const ProgressSink &progress = {});
 
 } // namespace engram

@@ -250,17 +250,17 @@ std::vector<std::string> generateContextTemplates(const Transformer &model, cons
 
 TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::vector<std::string> &contextTemplates)
+    const std::vector<std::string> &contextTemplates, ProgressTracker *progress)
 {
     if (params.layers.empty())
         throw Error(ErrorKind::InvalidArgument, "MEMIT needs at least one layer");
     return computeTargetsAt(
-        model, tokenizer, requests, params, contextTemplates, Site::BlockOutput, params.layers.back());
+        model, tokenizer, requests, params, contextTemplates, Site::BlockOutput, params.layers.back(), progress);
 }
 
 TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::vector<std::string> &contextTemplates, Site site, int layer)
+    const std::vector<std::string> &contextTemplates, Site site, int layer, ProgressTracker *progress)
 {
     checkRequests(requests);
     if (layer < 0 || layer >= model.config().numLayers)
@@ -278,14 +278,20 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
             all[i] = static_cast<std::size_t>(i);
         // Chunks bound the memory of the [rows, tokens, vocab] logits.
         const std::size_t chunk = std::max<std::size_t>(1, 256 / (contextTemplates.size() + 1));
-        for (std::size_t b0 = 0; b0 < all.size(); b0 += chunk)
-            optimizeTargets(model, tokenizer, requests,
-                std::vector<std::size_t>(all.begin() + b0, all.begin() + std::min(all.size(), b0 + chunk)), params,
-                contextTemplates, site, layer, out);
+        for (std::size_t b0 = 0; b0 < all.size(); b0 += chunk) {
+            const std::size_t b1 = std::min(all.size(), b0 + chunk);
+            optimizeTargets(model, tokenizer, requests, std::vector<std::size_t>(all.begin() + b0, all.begin() + b1),
+                params, contextTemplates, site, layer, out);
+            if (progress)
+                progress->advance(static_cast<int64_t>(b1 - b0));
+        }
     } else {
-        for (int64_t i = 0; i < n; ++i)
+        for (int64_t i = 0; i < n; ++i) {
             optimizeTargets(
                 model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, site, layer, out);
+            if (progress)
+                progress->advance();
+        }
     }
     return out;
 }
@@ -300,7 +306,7 @@ at::Tensor solveMemitUpdate(
 }
 
 MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
-    const MemitParams &params, const std::vector<SecondMoment> &stats)
+    const MemitParams &params, const std::vector<SecondMoment> &stats, const ProgressSink &progress)
 {
     checkRequests(requests);
     if (params.layers.empty() || !std::is_sorted(params.layers.begin(), params.layers.end()))
@@ -315,7 +321,10 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     result.contextTemplates = params.contextTemplates.empty() ? generateContextTemplates(model, tokenizer, params.seed)
                                                               : params.contextTemplates;
     const auto &contexts = result.contextTemplates;
-    result.targets = computeTargets(model, tokenizer, requests, params, contexts);
+    ProgressTracker tracker(progress, "optimising targets", static_cast<int64_t>(requests.size()));
+    tracker.report();
+    result.targets = computeTargets(model, tokenizer, requests, params, contexts, &tracker);
+    tracker.stage("writing layers", static_cast<int64_t>(params.layers.size()));
 
     const int L = params.layers.back();
     const int64_t n = static_cast<int64_t>(requests.size());
@@ -365,6 +374,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         up.relativeNorm = up.delta.norm().item<double>() / W.to(at::kFloat).norm().item<double>();
         model.setParameter(up.weightName, W.to(at::kCPU).to(at::kFloat) + up.delta);
         result.updates.push_back(std::move(up));
+        tracker.advance();
     }
     result.residualAfter = (Z - currentZ()).norm(2, 1).mean().item<double>();
     return result;

@@ -9,6 +9,7 @@
 #include "core/edit/covariance.h"
 #include "core/edit/editparams.h"
 #include "core/model/interventions.h"
+#include "core/util/progress.h"
 
 #include <ATen/core/Tensor.h>
 
@@ -43,12 +44,12 @@ struct TargetResult {
 /// §3: optimises δ per fact; model weights are not changed.
 TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::vector<std::string> &contextTemplates);
+    const std::vector<std::string> &contextTemplates, ProgressTracker *progress = nullptr);
 /// The same loop with δ added at `site` of `layer` (MEMIT: the block output of its last layer;
 /// ROME: the MLP output of its layer, §5 step 3). params.layers is not used.
 TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::vector<std::string> &contextTemplates, Site site, int layer);
+    const std::vector<std::string> &contextTemplates, Site site, int layer, ProgressTracker *progress = nullptr);
 
 struct LayerUpdate {
     int layer = 0;
@@ -67,8 +68,11 @@ struct MemitResult {
 
 /// Edits `model` in place (the caller keeps the original tensors to revert). `stats` must
 /// hold one SecondMoment per edited layer. Throws engram::Error for bad requests or stats.
+/// Progress: stage "optimising targets" (facts), then "writing layers"; the sink may cancel
+/// (engram::Error(Cancelled)); layers already written stay written — callers that must not
+/// keep a half-edited model restore the weights (the editor facade does).
 MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
-    const MemitParams &params, const std::vector<SecondMoment> &stats);
+    const MemitParams &params, const std::vector<SecondMoment> &stats, const ProgressSink &progress = {});
 
 /// §4.3 step 5 alone, in float64: ΔW = R Kᵀ (λC + KKᵀ)⁻¹ for R [d, n], K [d_k, n], C [d_k, d_k].
 /// Returns ΔW [d, d_k] (mathematical orientation).

@@ -16,7 +16,7 @@ namespace engram {
 using namespace editrows;
 
 RomeResult applyRome(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
-    const RomeParams &p, const std::vector<SecondMoment> &stats)
+    const RomeParams &p, const std::vector<SecondMoment> &stats, const ProgressSink &progress)
 {
     checkRequests(requests);
     const int l = p.layer;
@@ -42,6 +42,8 @@ RomeResult applyRome(Transformer &model, const Tokenizer &tokenizer, const std::
     vp.vWeightDecay = p.vWeightDecay;
     vp.earlyStopLoss = p.earlyStopLoss;
 
+    ProgressTracker tracker(progress, "ROME edits", static_cast<int64_t>(requests.size()));
+    tracker.report();
     for (const EditRequest &r : requests) {
         std::vector<Row> rows;
         for (const auto &ctx : contexts) {
@@ -77,6 +79,7 @@ RomeResult applyRome(Transformer &model, const Tokenizer &tokenizer, const std::
         step.target = vStar.to(at::kFloat);
         step.targetProbability = t.targetProb[0];
         result.steps.push_back(std::move(step));
+        tracker.advance();
     }
     LayerUpdate &up = result.update;
     up.layer = l;

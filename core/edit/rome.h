@@ -35,7 +35,8 @@ struct RomeResult {
 };
 
 /// Edits `model` in place, request by request. `stats` must hold the layer's SecondMoment.
+/// Progress: one step per request; cancelling leaves the earlier requests' updates in place.
 RomeResult applyRome(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
-    const RomeParams &params, const std::vector<SecondMoment> &stats);
+    const RomeParams &params, const std::vector<SecondMoment> &stats, const ProgressSink &progress = {});
 
 } // namespace engram

@@ -2,9 +2,12 @@
 // constrained fine-tuning baseline, on the embedded demo model.
 
 #include "core/edit/covariance.h"
+#include "core/edit/editor.h"
 #include "core/edit/finetune.h"
 #include "core/edit/rome.h"
+#include "core/edit/weightpatch.h"
 #include "core/model/interventions.h"
+#include "core/model/modelsession.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
@@ -13,6 +16,7 @@
 
 #include <ATen/ATen.h>
 
+#include <QTemporaryDir>
 #include <QtTest>
 
 using namespace engram;
@@ -57,6 +61,7 @@ private Q_SLOTS:
     void fineTuningStaysInsideTheLInfinityBall();
     void fineTuningLearnsTheTargets();
     void rejectsBadSettings();
+    void cancellingAnEditRestoresTheWeights();
 
 private:
     std::vector<SecondMoment> m_stats;
@@ -184,6 +189,38 @@ void TestRome::rejectsBadSettings()
     f.layer = 9;
     ENGRAM_EXPECT_ERROR(applyFineTune(*model, tok, {{"{} was born in", "Oscar Koutex", "Japan"}}, f),
         ErrorKind::InvalidArgument, "layer 9");
+}
+
+void TestRome::cancellingAnEditRestoresTheWeights()
+{
+    QTemporaryDir tmp;
+    const std::filesystem::path dir = tmp.path().toStdString();
+    saveSecondMoments(dir / "stats.safetensors", m_stats);
+    auto session = ModelSession::open(kDemo / "model");
+    const std::string w0 = session->model().mlpOutputWeightName(0), w1 = session->model().mlpOutputWeightName(1);
+    const std::string h0 = tensorHash(session->model().parameter(w0)), h1 = tensorHash(session->model().parameter(w1));
+    MemitParams p;
+    p.layers = {0, 1};
+    p.lambda = 100;
+    p.vLr = 4;
+    p.contextTemplates = kContexts;
+    // Cancel after the first of the two layers has been written.
+    ENGRAM_EXPECT_ERROR(
+        editWithMemit(*session, {{"{} was born in", "Oscar Koutex", "Japan"}}, p, dir / "stats.safetensors",
+            dir / "edit.patch", [](const ProgressUpdate &u) { return !(u.stage == "writing layers" && u.done == 1); }),
+        ErrorKind::Cancelled, "cancelled");
+    QCOMPARE(tensorHash(session->model().parameter(w0)), h0);
+    QCOMPARE(tensorHash(session->model().parameter(w1)), h1);
+    QVERIFY(!std::filesystem::exists(dir / "edit.patch"));
+    // FT-W cancelled mid-way: the same.
+    FineTuneParams f;
+    f.layer = 0;
+    f.steps = 10;
+    ENGRAM_EXPECT_ERROR(editWithFineTune(*session, {{"{} was born in", "Oscar Koutex", "Japan"}}, f, dir / "ft.patch",
+                            [](const ProgressUpdate &u) { return u.done < 3; }),
+        ErrorKind::Cancelled, "fine-tuning cancelled");
+    QCOMPARE(tensorHash(session->model().parameter(w0)), h0);
+    QVERIFY(!std::filesystem::exists(dir / "ft.patch"));
 }
 
 QTEST_GUILESS_MAIN(TestRome)
