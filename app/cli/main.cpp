@@ -96,7 +96,8 @@ Commands:
             [--generations K]           intervals) or zsRE accuracies, and retention;
             [--retention FILE]          K: fluency from generations of every K-th record;
             [--seed S] [--verbose]      FILE: facts to re-check (default: the records
-                                        outside the patch's edits); --verbose lists rejects
+            [--reference-texts F]       outside the patch's edits); --verbose lists rejects;
+                                        F: attribute snippets for the consistency score (RS)
 
 Common options:
   --device cpu|cuda[:N]   where the model runs (default cpu)
@@ -665,7 +666,8 @@ nlohmann::json summaryJson(const engram::EvalSummary &e)
         {"neighborhood_score", metricJson(e.ns)}, {"efficacy_magnitude", metricJson(e.em)},
         {"paraphrase_magnitude", metricJson(e.pm)}, {"neighborhood_magnitude", metricJson(e.nm)},
         {"rewrite_acc", metricJson(e.rewriteAcc)}, {"paraphrase_acc", metricJson(e.paraphraseAcc)},
-        {"neighborhood_acc", metricJson(e.neighborhoodAcc)}, {"ngram_entropy", metricJson(e.fluency)}};
+        {"neighborhood_acc", metricJson(e.neighborhoodAcc)}, {"ngram_entropy", metricJson(e.fluency)},
+        {"reference_score", metricJson(e.consistency)}};
 }
 
 nlohmann::json recordJson(const engram::RecordScores &r)
@@ -674,7 +676,7 @@ nlohmann::json recordJson(const engram::RecordScores &r)
     nlohmann::json j {{"es", num(r.es)}, {"em", num(r.em)}, {"ps", num(r.ps)}, {"pm", num(r.pm)}, {"ns", num(r.ns)},
         {"nm", num(r.nm)}, {"rewrite_acc", num(r.rewriteAcc)}, {"paraphrase_acc", num(r.paraphraseAcc)},
         {"neighborhood_acc", num(r.neighborhoodAcc)}, {"p_new", num(r.pNew)}, {"p_true", num(r.pTrue)},
-        {"ngram_entropy", num(r.fluency)}};
+        {"ngram_entropy", num(r.fluency)}, {"reference_score", num(r.consistency)}};
     if (!r.generations.empty())
         j["generations"] = r.generations;
     return j;
@@ -726,6 +728,13 @@ int cmdEval(const Args &args)
     engram::EvalParams p;
     p.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
     p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    std::optional<engram::ReferenceTexts> references;
+    if (const auto refs = args.value("--reference-texts")) {
+        if (p.generationInterval == 0)
+            throw UsageError {"--reference-texts scores generations: give --generations K too"};
+        references = engram::ReferenceTexts::load(*refs);
+        p.references = &*references;
+    }
     const auto patch = args.value("--patch");
     const auto edited = patch ? engram::patchRequests(*patch) : std::vector<engram::EditRequest>();
     const auto retention = retentionFacts(args, data, edited);
@@ -757,7 +766,8 @@ int cmdEval(const Args &args)
     std::cout << "\n       "
               << (zsre ? "  Score    Efficacy        Paraphrase      Specificity"
                        : "  Score      ES             PS             NS             EM             PM"
-                         "             NM             GE")
+                         "             NM             GE"
+                             + std::string(p.references ? "             RS" : ""))
               << "      retention\n";
     for (const auto &ph : phases) {
         const auto &e = ph.summary;
@@ -770,7 +780,7 @@ int cmdEval(const Args &args)
         else
             std::cout << fmtMetric(e.es) << "  " << fmtMetric(e.ps) << "  " << fmtMetric(e.ns) << "  "
                       << fmtMetric(e.em) << "  " << fmtMetric(e.pm) << "  " << fmtMetric(e.nm) << "  "
-                      << fmtMetric(e.fluency);
+                      << fmtMetric(e.fluency) << (p.references ? "  " + fmtMetric(e.consistency) : std::string());
         if (!retention.empty())
             std::cout << "  " << std::fixed << std::setprecision(1) << 100 * ph.recall.rate() << " % of "
                       << ph.recall.total;

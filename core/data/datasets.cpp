@@ -108,6 +108,7 @@ EvalRecord fromCounterFact(const json &r, int64_t index)
             throw RecordError {std::string("requested_rewrite.") + t, "missing or not an object"};
         (std::string(t) == "target_new" ? e.targetNew : e.targetTrue) = str(rw[t], "str");
     }
+    e.targetNewId = str(rw["target_new"], "id", false);
     e.paraphrasePrompts = strList(r, "paraphrase_prompts");
     e.neighborhoodPrompts = strList(r, "neighborhood_prompts");
     e.attributePrompts = strList(r, "attribute_prompts");

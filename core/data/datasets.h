@@ -35,6 +35,7 @@ struct EvalRecord {
     std::string relationId;
     std::string targetNew; // may be empty (known facts)
     std::string targetTrue; // may be empty (zsRE: unknown)
+    std::string targetNewId; // CounterFact's Wikidata id of target_new (consistency references)
     std::vector<std::string> paraphrasePrompts;
     std::vector<std::string> neighborhoodPrompts; // CounterFact: answered with targetTrue
     std::vector<std::string> attributePrompts;

@@ -198,6 +198,15 @@ std::vector<RecordScores> evaluateUnchecked(const Transformer &model, const Toke
                     ge.push_back(generationEntropy(s.generations.back()));
                 }
                 s.fluency = meanOf(ge);
+                if (params.references) {
+                    const std::string refs = params.references->joined(records[i].relationId, records[i].targetNewId);
+                    if (!refs.empty()) {
+                        std::string gens;
+                        for (const auto &g : s.generations)
+                            gens += (gens.empty() ? "" : " ") + g;
+                        s.consistency = params.references->model.similarity(gens, refs);
+                    }
+                }
             }
         }
         tracker.advance(static_cast<int64_t>(c1 - c0));
@@ -218,6 +227,7 @@ RecordScores::RecordScores()
     , paraphraseAcc(kNaN)
     , neighborhoodAcc(kNaN)
     , fluency(kNaN)
+    , consistency(kNaN)
     , pNew(kNaN)
     , pTrue(kNaN)
 {
@@ -259,6 +269,7 @@ EvalSummary summarize(const std::vector<RecordScores> &scores)
     e.paraphraseAcc = summarizeMetric(scores, &RecordScores::paraphraseAcc);
     e.neighborhoodAcc = summarizeMetric(scores, &RecordScores::neighborhoodAcc);
     e.fluency = summarizeMetric(scores, &RecordScores::fluency);
+    e.consistency = summarizeMetric(scores, &RecordScores::consistency);
     e.score = e.es.count > 0 ? harmonicMean({e.es.mean, e.ps.mean, e.ns.mean})
                              : harmonicMean({e.rewriteAcc.mean, e.paraphraseAcc.mean, e.neighborhoodAcc.mean});
     return e;

@@ -19,6 +19,7 @@
 // punctuation marks, an approximation of NLTK's Treebank tokenizer.
 
 #include "core/data/datasets.h"
+#include "core/eval/consistency.h"
 #include "core/util/progress.h"
 
 #include <cstdint>
@@ -37,6 +38,7 @@ struct RecordScores {
     double es, em, ps, pm, ns, nm; // CounterFact
     double rewriteAcc, paraphraseAcc, neighborhoodAcc; // token accuracy (zsRE; CounterFact *_correct)
     double fluency; // GE of the generations, when made
+    double consistency; // TF-IDF reference score of the generations, when reference texts are given
     double pNew, pTrue; // e^−NLL of the new and true object on the rewrite prompt
     std::vector<std::string> generations;
     RecordScores();
@@ -49,7 +51,7 @@ struct MetricSummary {
 };
 
 struct EvalSummary {
-    MetricSummary es, ps, ns, em, pm, nm, rewriteAcc, paraphraseAcc, neighborhoodAcc, fluency;
+    MetricSummary es, ps, ns, em, pm, nm, rewriteAcc, paraphraseAcc, neighborhoodAcc, fluency, consistency;
     double score = 0; // harmonic mean of ES, PS, NS means (CounterFact) or of the three accuracies (zsRE)
     int64_t records = 0;
 };
@@ -59,6 +61,7 @@ struct EvalParams {
     int generationLength = 100; // tokens, prompt included (top-k 5 sampling)
     uint64_t seed = 0;
     int64_t tokenBudget = 16384; // rows × tokens per forward pass
+    const ReferenceTexts *references = nullptr; // when set: consistency of the generations
 };
 
 std::vector<RecordScores> evaluateRecords(const Transformer &model, const Tokenizer &tokenizer,

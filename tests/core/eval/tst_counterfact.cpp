@@ -54,6 +54,7 @@ private Q_SLOTS:
     void generationEntropyOfFixedTexts();
     void counterFactScoresOnTheDemo();
     void zsreAccuracyOnTheDemo();
+    void tfidfSimilarityByHand();
 };
 
 void TestCounterFact::nllUsesThePredictingPositions()
@@ -147,6 +148,19 @@ void TestCounterFact::zsreAccuracyOnTheDemo()
     const EvalSummary e = summarize(s);
     QCOMPARE(e.es.count, int64_t(0));
     QVERIFY(e.rewriteAcc.count == 2);
+}
+
+void TestCounterFact::tfidfSimilarityByHand()
+{
+    const TfidfModel m = TfidfModel::fit({"The cat sat.", "the dog sat", "a cat ran"});
+    QCOMPARE(tfidfTokens("A Cat's 2 dogs_x!"), (std::vector<std::string> {"cat", "dogs_x"}));
+    QCOMPARE(m.vocabularySize(), std::size_t(5)); // the, cat, sat, dog, ran ("a" is too short)
+    const double idfCat = std::log(4.0 / 3.0) + 1, idfDog = std::log(4.0 / 2.0) + 1;
+    // "cat" against "cat dog": cosine = idf_cat / sqrt(idf_cat² + idf_dog²).
+    QVERIFY(std::abs(m.similarity("cat", "cat dog") - idfCat / std::sqrt(idfCat * idfCat + idfDog * idfDog)) < 1e-12);
+    QVERIFY(std::abs(m.similarity("the cat", "The CAT") - 1.0) < 1e-12);
+    QCOMPARE(m.similarity("dog", "ran"), 0.0);
+    QCOMPARE(m.similarity("unseen words", "cat"), 0.0); // terms outside the fitted vocabulary are ignored
 }
 
 QTEST_GUILESS_MAIN(TestCounterFact)
