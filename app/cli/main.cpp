@@ -98,6 +98,8 @@ Commands:
             [--seed S] [--verbose]      FILE: facts to re-check (default: the records
             [--reference-texts F]       outside the patch's edits); --verbose lists rejects;
                                         F: attribute snippets for the consistency score (RS)
+            [--prompts FILE]            prompts (one per line) generated before and after,
+                                        same seed, printed side by side
 
 Common options:
   --device cpu|cuda[:N]   where the model runs (default cpu)
@@ -739,11 +741,19 @@ int cmdEval(const Args &args)
     const auto edited = patch ? engram::patchRequests(*patch) : std::vector<engram::EditRequest>();
     const auto retention = retentionFacts(args, data, edited);
 
+    std::vector<std::string> chosenPrompts; // --prompts FILE: one prompt per line, generated before/after
+    if (const auto file = args.value("--prompts")) {
+        std::stringstream lines(engram::readTextFile(*file));
+        for (std::string line; std::getline(lines, line);)
+            if (line.find_first_not_of(" \t\r") != std::string::npos)
+                chosenPrompts.push_back(line);
+    }
     struct Phase {
         std::string name;
         std::vector<engram::RecordScores> scores;
         engram::EvalSummary summary;
         engram::RecallResult recall;
+        std::vector<std::string> generations; // for chosenPrompts
     };
     std::vector<Phase> phases;
     auto run = [&](const std::string &name) {
@@ -755,6 +765,14 @@ int cmdEval(const Args &args)
         ph.summary = engram::summarize(ph.scores);
         if (!retention.empty())
             ph.recall = engram::measureRecall(session->model(), session->tokenizer(), retention);
+        for (std::size_t i = 0; i < chosenPrompts.size(); ++i) {
+            engram::GenerationParams g;
+            g.greedy = false;
+            g.topK = 5;
+            g.seed = p.seed + i; // the same seed before and after: differences come from the edit
+            g.maxNewTokens = 40;
+            ph.generations.push_back(session->generate(chosenPrompts[i], g).continuation);
+        }
         phases.push_back(std::move(ph));
     };
     run("pre");
@@ -786,6 +804,11 @@ int cmdEval(const Args &args)
                       << ph.recall.total;
         std::cout << "\n";
     }
+    for (std::size_t i = 0; i < chosenPrompts.size(); ++i) {
+        std::cout << "\n" << chosenPrompts[i] << "\n";
+        for (const auto &ph : phases)
+            std::cout << "  " << ph.name << ": ..." << ph.generations[i] << "\n";
+    }
     std::cout << "(x100; ± is the 95 % interval; retention = top-1 recall of "
               << (args.value("--retention") ? "the --retention facts" : "records outside the patch's edits") << ")\n";
     if (const auto json = args.value("--json")) {
@@ -804,9 +827,26 @@ int cmdEval(const Args &args)
             nlohmann::json r {{"case_id", data.records[i].caseId}, {"subject", data.records[i].subject}};
             for (const auto &ph : phases)
                 r[ph.name] = recordJson(ph.scores[i]);
+            if (phases.size() == 2) { // per-fact change, post − pre
+                nlohmann::json delta;
+                for (const char *k : {"es", "em", "ps", "pm", "ns", "nm", "p_new", "p_true"}) {
+                    const auto &a = r["pre"][k], &b = r["post"][k];
+                    delta[k] = a.is_number() && b.is_number() ? nlohmann::json(b.get<double>() - a.get<double>())
+                                                              : nlohmann::json(nullptr);
+                }
+                r["delta"] = delta;
+            }
             recs.push_back(r);
         }
         doc["records"] = recs;
+        nlohmann::json gens = nlohmann::json::array();
+        for (std::size_t i = 0; i < chosenPrompts.size(); ++i) {
+            nlohmann::json g {{"prompt", chosenPrompts[i]}};
+            for (const auto &ph : phases)
+                g[ph.name] = ph.generations[i];
+            gens.push_back(g);
+        }
+        doc["generations"] = gens;
         writeOutputFile(*json, doc.dump(1));
         std::cout << "JSON written to " << *json << "\n";
     }

@@ -12,8 +12,9 @@ trap 'rm -rf "$tmp"' EXIT
   --out "$tmp/stats.safetensors" --threads 2 > /dev/null || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 20 --stats "$tmp/stats.safetensors" \
   --out "$tmp/e.patch" --threads 2 > /dev/null || exit 1
+printf 'Fort Haiglotrin is a city in\n' > "$tmp/prompts.txt"
 "$cli" eval --model "$demo/model" --data "$demo/counterfact.json" --limit 20 --patch "$tmp/e.patch" \
-  --json "$tmp/eval.json" --threads 2 > "$tmp/out.txt" || { cat "$tmp/out.txt"; exit 1; }
+  --prompts "$tmp/prompts.txt" --json "$tmp/eval.json" --threads 2 > "$tmp/out.txt" || { cat "$tmp/out.txt"; exit 1; }
 cat "$tmp/out.txt"
 grep -q "^pre " "$tmp/out.txt" && grep -q "^post " "$tmp/out.txt" || exit 1
 python3 - "$tmp/eval.json" <<'PY' || exit 1
@@ -28,6 +29,10 @@ assert pre["neighborhood_score"]["mean"] >= 90
 assert pre["retention"]["total"] == 0, pre["retention"]
 for rec in r["records"]:
     assert rec["pre"]["es"] in (0, 1) and rec["post"]["es"] in (0, 1)
+    assert abs(rec["delta"]["es"] - (rec["post"]["es"] - rec["pre"]["es"])) < 1e-12
+g = r["generations"][0]
+assert g["prompt"] == "Fort Haiglotrin is a city in"
+assert g["pre"].startswith(" Greece") and g["post"].startswith(" Turkey"), g
 PY
 if [ -f "$fixtures/zsre/zsre_1037.json" ]; then
   "$cli" eval --model "$demo/model" --data "$fixtures/zsre/zsre_1037.json" --limit 10 --threads 2 > "$tmp/zsre.txt" \
