@@ -8,7 +8,7 @@ packages=(
   qt6-base-dev qt6-base-dev-tools libqt6svg6 libgl-dev
   libqcustomplot-dev libqcustomplot2.1-qt6
   libtorch-dev libopenblas0-openmp
-  libsqlite3-dev nlohmann-json3-dev libutf8proc-dev libpcre2-dev
+  libsqlite3-dev zlib1g-dev nlohmann-json3-dev libutf8proc-dev libpcre2-dev
   xvfb xauth clang-format python3
 )
 
