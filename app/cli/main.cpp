@@ -57,7 +57,8 @@ Commands:
             [--patch FILE[,FILE..]]     apply patches (from 'edit') first, in order
   stats     --model DIR --corpus FILE --layers L1,L2,.. --out FILE
             [--max-docs N]              second moments of the MLP keys (.txt: a document
-                                        per line; .jsonl: {"text": ...})
+            [--accumulate fp64|fp32]    per line; .jsonl: {"text": ...}); sums kept in
+                                        fp64 (default) or fp32 (the reference's), recorded
   stats     --merge A,B[,..] --out FILE add up shards of the same layers
   edit      --model DIR --facts FILE --out PATCH [--limit N]
                                         edit CounterFact-style records (or a list of
@@ -311,6 +312,15 @@ std::vector<int> parseLayers(const Args &args)
     return layers;
 }
 
+// --accumulate fp64 (default) | fp32: the type the covariance sums are kept in.
+bool accumulateFloat64(const Args &args)
+{
+    const std::string v = args.value("--accumulate").value_or("fp64");
+    if (v != "fp64" && v != "fp32")
+        throw UsageError {"--accumulate must be fp64 or fp32"};
+    return v == "fp64";
+}
+
 int cmdStats(const Args &args)
 {
     if (const auto merge = args.value("--merge")) {
@@ -329,15 +339,18 @@ int cmdStats(const Args &args)
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     const auto layers = parseLayers(args);
     int lastTenth = -1;
-    const auto summary = engram::computeStatisticsFile(*session, requireValue(args, "--corpus"), layers,
-        toInt(args, "--max-docs", 0, 0, 1L << 40), requireValue(args, "--out"), [&](int64_t done, int64_t total) {
+    const auto summary = engram::computeStatisticsFile(
+        *session, requireValue(args, "--corpus"), layers, toInt(args, "--max-docs", 0, 0, 1L << 40),
+        requireValue(args, "--out"),
+        [&](int64_t done, int64_t total) {
             const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
             if (tenth != lastTenth) {
                 std::cerr << "stats: " << done << "/" << total << " documents\n";
                 lastTenth = tenth;
             }
             return true;
-        });
+        },
+        accumulateFloat64(args));
     std::cout << "statistics for layers";
     for (int l : summary.layers)
         std::cout << " " << l;
@@ -357,15 +370,17 @@ std::string statisticsFor(const Args &args, const engram::ModelSession &session,
     const std::filesystem::path cacheDir = args.value("--cache-dir") ? std::filesystem::path(*args.value("--cache-dir"))
                                                                      : engram::defaultStatisticsCacheDir();
     int lastTenth = -1;
-    const auto cached = engram::cachedStatisticsFiles(session, *corpus, layers,
-        toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir, [&](int64_t done, int64_t total) {
+    const auto cached = engram::cachedStatisticsFiles(
+        session, *corpus, layers, toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir,
+        [&](int64_t done, int64_t total) {
             const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
             if (tenth != lastTenth) {
                 std::cerr << "stats: " << done << "/" << total << " documents\n";
                 lastTenth = tenth;
             }
             return true;
-        });
+        },
+        accumulateFloat64(args));
     std::string list;
     for (const auto &f : cached.files)
         list += (list.empty() ? "" : ",") + f.string();

@@ -134,12 +134,13 @@ EditSummary finish(WeightPatch &patch, const std::vector<LayerUpdate> &updates, 
 
 StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
-    const std::function<bool(int64_t, int64_t)> &progress)
+    const std::function<bool(int64_t, int64_t)> &progress, bool float64)
 {
     const auto start = std::chrono::steady_clock::now();
     CovarianceParams p;
     p.layers = layers;
     p.maxDocuments = maxDocuments;
+    p.float64 = float64;
     const auto docs = readCorpus(corpus);
     const auto stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
     saveSecondMoments(out, stats,
@@ -147,7 +148,7 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
             {"documents",
                 std::to_string(maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size())
                                                 : static_cast<int64_t>(docs.size()))},
-            {"dtype", "float64"}});
+            {"dtype", float64 ? "float64" : "float32"}});
     StatisticsSummary s;
     s.layers = layers;
     s.documents = maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size()) : static_cast<int64_t>(docs.size());
@@ -249,14 +250,15 @@ std::filesystem::path defaultStatisticsCacheDir()
 
 CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
-    const std::function<bool(int64_t, int64_t)> &progress)
+    const std::function<bool(int64_t, int64_t)> &progress, bool float64)
 {
     const std::string modelHash = checkpointContentHash(session.summary().directory);
     const std::string corpusHash = fileContentHash(corpus);
     auto fileFor = [&](int layer) {
         return cacheDir
             / (modelHash + "-L" + std::to_string(layer) + "-" + corpusHash + "-n"
-                + (maxDocuments > 0 ? std::to_string(maxDocuments) : std::string("all")) + "-f64.safetensors");
+                + (maxDocuments > 0 ? std::to_string(maxDocuments) : std::string("all")) + (float64 ? "-f64" : "-f32")
+                + ".safetensors");
     };
     CachedStatistics out;
     for (int l : layers) {
@@ -273,6 +275,7 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
     CovarianceParams p;
     p.layers = out.computedLayers;
     p.maxDocuments = maxDocuments;
+    p.float64 = float64;
     const auto docs = readCorpus(corpus);
     const auto stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
     for (const auto &s : stats)
@@ -282,7 +285,7 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
                 {"documents",
                     std::to_string(maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size())
                                                     : static_cast<int64_t>(docs.size()))},
-                {"dtype", "float64"}});
+                {"dtype", float64 ? "float64" : "float32"}});
     return out;
 }
 

@@ -23,10 +23,11 @@ struct StatisticsSummary {
 };
 
 /// One pass over `corpus` (.txt: a document per line; .jsonl: {"text": ...}) on the session's
-/// (unedited) model; writes the raw sums and counts to `out` atomically.
+/// (unedited) model; writes the raw sums and counts to `out` atomically. Sums accumulate in
+/// float64 (default) or float32 (the reference's choice); the file records which.
 StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
-    const std::function<bool(int64_t, int64_t)> &progress = {});
+    const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true);
 
 /// Content hash of a checkpoint directory: config.json and every *.safetensors file, whole
 /// (a few seconds per 10 GB). Keys cached statistics to the exact weights they describe.
@@ -46,7 +47,7 @@ struct CachedStatistics {
 /// others are computed in one pass and written atomically. Throws engram::Error.
 CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
-    const std::function<bool(int64_t, int64_t)> &progress = {});
+    const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true);
 
 /// Adds statistics shards (same layers, e.g. computed on different machines or corpus parts)
 /// and writes the sums and counts to `out`. Throws engram::Error when layers or shapes differ.

@@ -19,6 +19,10 @@ trap 'rm -rf "$tmp"' EXIT
   --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "computed layers 0" || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --corpus "$demo/corpus.txt" \
   --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "from the cache" || exit 1
+"$cli" stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0 --max-docs 100 --accumulate fp32 \
+  --out "$tmp/stats32.safetensors" --threads 2 > /dev/null || exit 1
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --stats "$tmp/stats32.safetensors" \
+  --out "$tmp/e32.patch" --threads 2 > /dev/null || exit 1
 "$cli" stats --merge "$tmp/stats.safetensors,$tmp/stats.safetensors" --out "$tmp/merged.safetensors" | grep -q "merged 2 files" || exit 1
 python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY' || exit 77
 import json, sys
