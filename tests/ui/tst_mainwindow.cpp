@@ -2,15 +2,21 @@
 // blocking, reports a bad directory, and remembers recent models.
 
 #include "testsupport.h"
+#include "ui/plots/qcustomplot.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/checkpointpanel.h"
 #include "ui/views/mainwindow.h"
+#include "ui/views/traceview.h"
 
 #include <QApplication>
+#include <QElapsedTimer>
 #include <QLabel>
+#include <QLineEdit>
 #include <QMessageBox>
+#include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardPaths>
+#include <QTabWidget>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QtTest>
@@ -25,6 +31,7 @@ private Q_SLOTS:
     void opensEmpty();
     void showsCheckpointSummary();
     void reportsUnreadableDirectory();
+    void tracesTheDemoFactWithoutBlocking();
 };
 
 void TestMainWindow::initTestCase()
@@ -86,6 +93,60 @@ void TestMainWindow::reportsUnreadableDirectory()
     QVERIFY(failed.wait(10000));
     QVERIFY(failed.first().at(1).toString().contains(QStringLiteral("config.json")));
     QTRY_VERIFY(QApplication::activeModalWidget() == nullptr);
+}
+
+void TestMainWindow::tracesTheDemoFactWithoutBlocking()
+{
+    const std::filesystem::path dir = std::filesystem::path(ENGRAM_SOURCE_DIR) / "resources" / "demo" / "model";
+    MainWindow window;
+    window.resize(1200, 760);
+    window.show();
+    QSignalSpy ready(window.checkpointPanel(), &CheckpointPanel::summaryReady);
+    window.openModel(QString::fromStdString(dir.string()));
+    QVERIFY(ready.wait(10000));
+    auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+    QVERIFY(tabs);
+    tabs->setCurrentWidget(window.traceView());
+    // Opening the demo pre-fills a fact to try.
+    auto *prompt = window.findChild<QLineEdit *>(QStringLiteral("tracePrompt"));
+    QCOMPARE(prompt->text(), QStringLiteral("Oscar Koutex was born in"));
+
+    // Click Trace as a user would and keep the event loop busy meanwhile: it must never stall.
+    QSignalSpy finished(window.traceView(), &TraceView::traceFinished);
+    QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("traceRun")), Qt::LeftButton);
+    QVERIFY(window.traceView()->isRunning());
+    QElapsedTimer clock;
+    qint64 longest = 0;
+    clock.start();
+    while (finished.isEmpty() && clock.elapsed() < 60000) {
+        QElapsedTimer step;
+        step.start();
+        QApplication::processEvents(QEventLoop::AllEvents, 10);
+        longest = std::max(longest, step.elapsed());
+        QTest::qWait(5);
+    }
+    QCOMPARE(finished.size(), 1);
+    QVERIFY2(longest < 200, qPrintable(QStringLiteral("event loop stalled for %1 ms").arg(longest)));
+    const auto &r = window.traceView()->result();
+    QVERIFY(r.has_value());
+    QCOMPARE(QString::fromStdString(r->answer).trimmed(), QStringLiteral("Morocco"));
+    QCOMPARE(r->matrices.size(), std::size_t(3));
+    // Three heatmaps are drawn.
+    QCOMPARE(window.traceView()->plot()->plottableCount(), 3);
+
+    const QByteArray shots = qgetenv("ENGRAM_SCREENSHOT_DIR");
+    if (!shots.isEmpty())
+        QVERIFY(window.grab().save(QDir(QString::fromLocal8Bit(shots)).filePath(QStringLiteral("trace.png"))));
+    QTemporaryDir tmp;
+    QVERIFY(window.traceView()->exportImage(tmp.filePath(QStringLiteral("trace.png"))));
+    QVERIFY(QFileInfo(tmp.filePath(QStringLiteral("trace.png"))).size() > 1000);
+
+    // A subject that is not in the prompt is refused before any work starts.
+    window.traceView()->setPrompt(QStringLiteral("The capital of France is"), QStringLiteral("Berlin"));
+    window.traceView()->startTrace();
+    QVERIFY(!window.traceView()->isRunning());
+    QVERIFY(
+        window.findChild<QLabel *>(QStringLiteral("traceStatus"))->text().contains(QStringLiteral("does not occur")));
 }
 
 QTEST_MAIN(TestMainWindow)

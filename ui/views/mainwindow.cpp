@@ -3,10 +3,12 @@
 #include "core/model/modelinfo.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/checkpointpanel.h"
+#include "ui/views/traceview.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
+#include <QDir>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QLabel>
@@ -14,6 +16,7 @@
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QStatusBar>
+#include <QTabWidget>
 #include <QVBoxLayout>
 
 namespace engram::ui {
@@ -33,8 +36,14 @@ MainWindow::MainWindow(QWidget *parent)
     welcome->setText(tr("<h2>Engram</h2>"
                         "<p>A workbench for editing the factual knowledge of language models.</p>"
                         "<p>This project is empty. The Model panel shows the open model; open another "
-                        "Hugging Face model directory with <b>File \u2192 Open Model\u2026</b> (Ctrl+O).</p>"));
-    setCentralWidget(welcome);
+                        "Hugging Face model directory with <b>File \u2192 Open Model\u2026</b> (Ctrl+O).</p>"
+                        "<p>The <b>Causal trace</b> tab shows where the model stores a fact.</p>"));
+    auto *tabs = new QTabWidget(this);
+    tabs->setObjectName(QStringLiteral("centralTabs"));
+    tabs->addTab(welcome, tr("Welcome"));
+    m_traceView = new TraceView(tabs);
+    tabs->addTab(m_traceView, tr("Causal trace"));
+    setCentralWidget(tabs);
 
     auto *dock = new QDockWidget(tr("Model"), this);
     dock->setObjectName(QStringLiteral("modelDock"));
@@ -52,8 +61,15 @@ MainWindow::MainWindow(QWidget *parent)
     statusBar()->addPermanentWidget(m_runtimeLabel);
     statusBar()->showMessage(tr("Ready"), 3000);
 
-    connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this,
-        [this](const QString &dir) { statusBar()->showMessage(tr("Opened %1").arg(dir), 5000); });
+    connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this, [this](const QString &dir) {
+        statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
+        m_traceView->setModelDirectory(dir);
+        // The embedded demo comes with a fact to try.
+        if (QDir(dir).exists(QStringLiteral("../world.json")) && dir.endsWith(QStringLiteral("demo/model")))
+            m_traceView->setPrompt(QStringLiteral("Oscar Koutex was born in"), QStringLiteral("Oscar Koutex"));
+    });
+    connect(
+        m_traceView, &TraceView::traceFinished, this, [this] { statusBar()->showMessage(tr("Trace finished"), 5000); });
     connect(m_checkpointPanel, &CheckpointPanel::failed, this, [this](const QString &dir, const QString &message) {
         statusBar()->showMessage(tr("Cannot open %1").arg(dir), 5000);
         QMessageBox::warning(this, tr("Cannot open model"), message);

@@ -10,6 +10,7 @@ class QMenu;
 namespace engram::ui {
 
 class CheckpointPanel;
+class TraceView;
 
 class MainWindow : public QMainWindow
 {
@@ -19,6 +20,7 @@ public:
     ~MainWindow() override;
 
     CheckpointPanel *checkpointPanel() const { return m_checkpointPanel; }
+    TraceView *traceView() const { return m_traceView; }
 
 public Q_SLOTS:
     /// Shows the model in `directory` (asynchronously) and remembers it in the recent list.
@@ -34,6 +36,7 @@ private:
     void showAbout();
 
     CheckpointPanel *m_checkpointPanel = nullptr;
+    TraceView *m_traceView = nullptr;
     QMenu *m_recentMenu = nullptr;
     QLabel *m_runtimeLabel = nullptr;
 };
