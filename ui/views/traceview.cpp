@@ -99,10 +99,13 @@ void TraceView::setModelDirectory(const QString &directory)
 {
     if (directory == m_directory)
         return;
-    if (isRunning())
-        cancelTrace();
-    m_watcher.waitForFinished();
     m_directory = directory;
+    if (isRunning()) {
+        // Never wait on the worker here: cancel it, and drop its session when it reports back.
+        m_staleSession = true;
+        cancelTrace();
+        return;
+    }
     m_session.reset();
 }
 
@@ -198,8 +201,12 @@ void TraceView::onFinished()
 {
     Outcome out = m_watcher.result();
     setRunning(false);
-    if (out.session)
+    if (out.session && !m_staleSession)
         m_session = out.session;
+    if (m_staleSession) {
+        m_session.reset();
+        m_staleSession = false;
+    }
     if (!out.result) {
         m_progress->setValue(0);
         const bool cancelled = m_cancel && m_cancel->load();

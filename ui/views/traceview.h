@@ -72,6 +72,7 @@ private:
 
     QString m_directory;
     std::shared_ptr<ModelSession> m_session; // touched only while no trace runs
+    bool m_staleSession = false; // the directory changed while a trace ran
     std::optional<TraceResult> m_result;
     QFutureWatcher<Outcome> m_watcher;
     std::shared_ptr<std::atomic<bool>> m_cancel;
