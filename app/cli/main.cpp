@@ -321,14 +321,23 @@ bool accumulateFloat64(const Args &args)
     return v == "fp64";
 }
 
+// Statistics progress on stderr: a line per tenth of the documents.
+std::function<bool(int64_t, int64_t)> documentProgress()
+{
+    return [lastTenth = -1](int64_t done, int64_t total) mutable {
+        const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
+        if (tenth != lastTenth) {
+            std::cerr << "stats: " << done << "/" << total << " documents\n";
+            lastTenth = tenth;
+        }
+        return true;
+    };
+}
+
 int cmdStats(const Args &args)
 {
     if (const auto merge = args.value("--merge")) {
-        std::vector<std::filesystem::path> shards;
-        std::stringstream list(*merge);
-        for (std::string item; std::getline(list, item, ',');)
-            if (!item.empty())
-                shards.emplace_back(item);
+        const auto shards = engram::splitPathList(*merge);
         const auto s = engram::mergeStatisticsFiles(shards, requireValue(args, "--out"));
         std::cout << "merged " << shards.size() << " files: layers";
         for (int l : s.layers)
@@ -338,18 +347,8 @@ int cmdStats(const Args &args)
     }
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     const auto layers = parseLayers(args);
-    int lastTenth = -1;
-    const auto summary = engram::computeStatisticsFile(
-        *session, requireValue(args, "--corpus"), layers, toInt(args, "--max-docs", 0, 0, 1L << 40),
-        requireValue(args, "--out"),
-        [&](int64_t done, int64_t total) {
-            const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
-            if (tenth != lastTenth) {
-                std::cerr << "stats: " << done << "/" << total << " documents\n";
-                lastTenth = tenth;
-            }
-            return true;
-        },
+    const auto summary = engram::computeStatisticsFile(*session, requireValue(args, "--corpus"), layers,
+        toInt(args, "--max-docs", 0, 0, 1L << 40), requireValue(args, "--out"), documentProgress(),
         accumulateFloat64(args));
     std::cout << "statistics for layers";
     for (int l : summary.layers)
@@ -369,18 +368,8 @@ std::string statisticsFor(const Args &args, const engram::ModelSession &session,
         throw UsageError {"give --stats FILE[,FILE..] or --corpus PATH (statistics computed once and cached)"};
     const std::filesystem::path cacheDir = args.value("--cache-dir") ? std::filesystem::path(*args.value("--cache-dir"))
                                                                      : engram::defaultStatisticsCacheDir();
-    int lastTenth = -1;
-    const auto cached = engram::cachedStatisticsFiles(
-        session, *corpus, layers, toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir,
-        [&](int64_t done, int64_t total) {
-            const int tenth = total > 0 ? static_cast<int>(10 * done / total) : 10;
-            if (tenth != lastTenth) {
-                std::cerr << "stats: " << done << "/" << total << " documents\n";
-                lastTenth = tenth;
-            }
-            return true;
-        },
-        accumulateFloat64(args));
+    const auto cached = engram::cachedStatisticsFiles(session, *corpus, layers,
+        toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir, documentProgress(), accumulateFloat64(args));
     std::string list;
     for (const auto &f : cached.files)
         list += (list.empty() ? "" : ",") + f.string();
@@ -704,16 +693,8 @@ std::vector<engram::FactPrompt> retentionFacts(
 {
     std::vector<engram::FactPrompt> facts;
     if (const auto file = args.value("--retention")) {
-        // A list of {"subject", "prompt" (with {}), "object"} (the demo's retention.json), or any
-        // dataset format whose records have a true object.
-        std::ifstream in(*file);
-        nlohmann::json doc = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-        if (doc.is_array() && !doc.empty() && doc[0].contains("object")) {
-            for (const auto &r : doc)
-                facts.push_back({r.value("prompt", std::string()), r.value("subject", std::string()),
-                    r.value("object", std::string())});
-            return facts;
-        }
+        // Any dataset whose records have a true object, e.g. the demo's retention.json
+        // ({subject, prompt with {}, object}).
         for (const auto &r : engram::importDataset(*file).records)
             if (!r.targetTrue.empty())
                 facts.push_back({r.promptTemplate, r.subject, r.targetTrue});

@@ -140,8 +140,10 @@ EvalRecord fromKnownFact(const json &r, int64_t index)
     e.caseId = r.contains("known_id") && r["known_id"].is_number_integer() ? r["known_id"].get<int64_t>() : index;
     e.subject = str(r, "subject");
     e.promptTemplate = templateFrom(str(r, "prompt"), e.subject, "prompt");
-    e.targetTrue = r.contains("attribute") ? str(r, "attribute") : str(r, "expected", false);
-    e.relationId = str(r, "relation_id", false);
+    e.targetTrue = r.contains("attribute") ? str(r, "attribute")
+        : r.contains("object")             ? str(r, "object")
+                                           : str(r, "expected", false);
+    e.relationId = r.contains("relation_id") ? str(r, "relation_id", false) : str(r, "relation", false);
     return e;
 }
 
@@ -165,7 +167,8 @@ DatasetFormat detect(const json &first, const std::filesystem::path &file)
         return DatasetFormat::CounterFact;
     if (first.contains("src") && first.contains("answers"))
         return DatasetFormat::Zsre;
-    if (first.contains("prompt") && (first.contains("attribute") || first.contains("expected")))
+    if (first.contains("prompt")
+        && (first.contains("attribute") || first.contains("expected") || first.contains("object")))
         return DatasetFormat::KnownFacts;
     if (first.contains("prompt") && first.contains("subject") && !first.contains("target_new"))
         return DatasetFormat::KnownFacts; // facts to trace without an expected object

@@ -12,7 +12,8 @@
 //                                    "loc_ans"}; as the reference loads it: prompt = src with the
 //                                    subject replaced by {}, target_new = answers[0]
 //   ROME known facts                {"subject", "prompt" (full text or with {}), "attribute"
-//                                    (or "expected", or neither)}: target_true
+//                                    (or "expected", or "object" as in the demo's retention.json,
+//                                    or none)}: target_true
 //   EasyEdit request lists          {"prompt" (full text), "subject", "target_new",
 //                                    "ground_truth", "rephrase_prompt", "locality_prompt", ...}
 //   CSV                             header subject,prompt,target_new[,target_true,paraphrases,

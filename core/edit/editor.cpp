@@ -19,29 +19,13 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <map>
 
 namespace engram {
 namespace {
 double secondsSince(std::chrono::steady_clock::time_point t)
 {
     return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// "a.safetensors,b.npz" -> two paths (published statistics come one file per layer).
-std::vector<std::filesystem::path> splitPaths(const std::filesystem::path &list)
-{
-    std::vector<std::filesystem::path> out;
-    const std::string text = list.string();
-    for (std::size_t p = 0; p <= text.size();) {
-        const std::size_t comma = text.find(',', p);
-        const std::string item = text.substr(p, comma == std::string::npos ? std::string::npos : comma - p);
-        if (!item.empty())
-            out.emplace_back(item);
-        if (comma == std::string::npos)
-            break;
-        p = comma + 1;
-    }
-    return out;
 }
 
 // Copies of the weights an edit will touch; restore() puts them back (failure, cancel).
@@ -132,27 +116,45 @@ EditSummary finish(WeightPatch &patch, const std::vector<LayerUpdate> &updates, 
 }
 } // namespace
 
-StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
-    const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
-    const std::function<bool(int64_t, int64_t)> &progress, bool float64)
+namespace {
+
+// One pass over `corpus` for `layers`, and the provenance every statistics file records.
+struct CorpusStatistics {
+    std::vector<SecondMoment> stats;
+    std::map<std::string, std::string> provenance;
+    int64_t documents = 0;
+};
+
+CorpusStatistics collectFromCorpus(const ModelSession &session, const std::filesystem::path &corpus,
+    const std::vector<int> &layers, int64_t maxDocuments, bool float64,
+    const std::function<bool(int64_t, int64_t)> &progress)
 {
-    const auto start = std::chrono::steady_clock::now();
     CovarianceParams p;
     p.layers = layers;
     p.maxDocuments = maxDocuments;
     p.float64 = float64;
     const auto docs = readCorpus(corpus);
-    const auto stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
-    saveSecondMoments(out, stats,
-        {{"model", session.summary().directory.string()}, {"corpus", corpus.string()},
-            {"documents",
-                std::to_string(maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size())
-                                                : static_cast<int64_t>(docs.size()))},
-            {"dtype", float64 ? "float64" : "float32"}});
+    CorpusStatistics out;
+    out.stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
+    out.documents = maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size()) : static_cast<int64_t>(docs.size());
+    out.provenance = {{"model", session.summary().directory.string()}, {"corpus", corpus.string()},
+        {"documents", std::to_string(out.documents)}, {"dtype", float64 ? "float64" : "float32"}};
+    return out;
+}
+
+} // namespace
+
+StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
+    const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
+    const std::function<bool(int64_t, int64_t)> &progress, bool float64)
+{
+    const auto start = std::chrono::steady_clock::now();
+    const CorpusStatistics c = collectFromCorpus(session, corpus, layers, maxDocuments, float64, progress);
+    saveSecondMoments(out, c.stats, c.provenance);
     StatisticsSummary s;
     s.layers = layers;
-    s.documents = maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size()) : static_cast<int64_t>(docs.size());
-    s.tokensPerLayer = stats.empty() ? 0 : stats.front().count;
+    s.documents = c.documents;
+    s.tokensPerLayer = c.stats.empty() ? 0 : c.stats.front().count;
     s.seconds = secondsSince(start);
     return s;
 }
@@ -162,7 +164,7 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
-    const auto stats = loadStatistics(splitPaths(statisticsFile));
+    const auto stats = loadStatistics(splitPathList(statisticsFile.string()));
     WeightPatch patch = patchFor(model, params.layers);
     const MemitResult r = guardedEdit(model, params.layers,
         [&] { return applyMemit(model, session.tokenizer(), requests, params, stats, progress); });
@@ -184,7 +186,7 @@ EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
-    const auto stats = loadStatistics(splitPaths(statisticsFile));
+    const auto stats = loadStatistics(splitPathList(statisticsFile.string()));
     WeightPatch patch = patchFor(model, {params.layer});
     const RomeResult r = guardedEdit(model, {params.layer},
         [&] { return applyRome(model, session.tokenizer(), requests, params, stats, progress); });
@@ -221,7 +223,55 @@ EditSummary editWithFineTune(ModelSession &session, const std::vector<EditReques
     return s;
 }
 
-std::string checkpointContentHash(const std::filesystem::path &dir)
+std::vector<std::filesystem::path> splitPathList(const std::string &list)
+{
+    std::vector<std::filesystem::path> out;
+    for (std::size_t p = 0; p <= list.size();) {
+        const std::size_t comma = list.find(',', p);
+        const std::string item = list.substr(p, comma == std::string::npos ? std::string::npos : comma - p);
+        if (!item.empty())
+            out.emplace_back(item);
+        if (comma == std::string::npos)
+            break;
+        p = comma + 1;
+    }
+    return out;
+}
+
+namespace {
+
+// fileContentHash, remembered in `memoDir` under (canonical path, size, modification time).
+std::string memoizedFileHash(const std::filesystem::path &file, const std::filesystem::path &memoDir)
+{
+    if (memoDir.empty())
+        return fileContentHash(file);
+    std::error_code ec;
+    const auto canonical = std::filesystem::weakly_canonical(file, ec);
+    const auto size = std::filesystem::file_size(file, ec);
+    const auto mtime = std::filesystem::last_write_time(file, ec).time_since_epoch().count();
+    if (ec)
+        return fileContentHash(file);
+    ContentHash key;
+    key.update(canonical.string() + "\n" + std::to_string(size) + "\n" + std::to_string(mtime));
+    const std::filesystem::path memo = memoDir / (key.hex() + ".hash");
+    if (std::filesystem::exists(memo)) {
+        const std::string known = readTextFile(memo);
+        if (known.size() == 16)
+            return known;
+    }
+    const std::string hash = fileContentHash(file);
+    std::filesystem::create_directories(memoDir, ec);
+    if (!ec) {
+        AtomicFile out(memo);
+        out.write(hash.data(), hash.size());
+        out.commit();
+    }
+    return hash;
+}
+
+} // namespace
+
+std::string checkpointContentHash(const std::filesystem::path &dir, const std::filesystem::path &memoDir)
 {
     std::vector<std::filesystem::path> files;
     for (const auto &e : std::filesystem::directory_iterator(dir))
@@ -233,7 +283,7 @@ std::string checkpointContentHash(const std::filesystem::path &dir)
     ContentHash h;
     for (const auto &f : files) {
         h.update(f.filename().string());
-        h.update(fileContentHash(f));
+        h.update(memoizedFileHash(f, memoDir));
     }
     return h.hex();
 }
@@ -252,8 +302,8 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
     const std::function<bool(int64_t, int64_t)> &progress, bool float64)
 {
-    const std::string modelHash = checkpointContentHash(session.summary().directory);
-    const std::string corpusHash = fileContentHash(corpus);
+    const std::string modelHash = checkpointContentHash(session.summary().directory, cacheDir / "hashes");
+    const std::string corpusHash = memoizedFileHash(corpus, cacheDir / "hashes");
     auto fileFor = [&](int layer) {
         return cacheDir
             / (modelHash + "-L" + std::to_string(layer) + "-" + corpusHash + "-n"
@@ -272,20 +322,11 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
     std::filesystem::create_directories(cacheDir, ec);
     if (ec)
         throw Error(ErrorKind::Io, "cannot create the statistics cache " + cacheDir.string() + ": " + ec.message());
-    CovarianceParams p;
-    p.layers = out.computedLayers;
-    p.maxDocuments = maxDocuments;
-    p.float64 = float64;
-    const auto docs = readCorpus(corpus);
-    const auto stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
-    for (const auto &s : stats)
-        saveSecondMoments(fileFor(s.layer), {s},
-            {{"model", session.summary().directory.string()}, {"model_hash", modelHash}, {"corpus", corpus.string()},
-                {"corpus_hash", corpusHash},
-                {"documents",
-                    std::to_string(maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size())
-                                                    : static_cast<int64_t>(docs.size()))},
-                {"dtype", float64 ? "float64" : "float32"}});
+    CorpusStatistics c = collectFromCorpus(session, corpus, out.computedLayers, maxDocuments, float64, progress);
+    c.provenance["model_hash"] = modelHash;
+    c.provenance["corpus_hash"] = corpusHash;
+    for (const auto &s : c.stats)
+        saveSecondMoments(fileFor(s.layer), {s}, c.provenance);
     return out;
 }
 
@@ -335,14 +376,14 @@ std::vector<EditRequest> patchRequests(const std::filesystem::path &patchFiles)
                     out.push_back({r.value("prompt", std::string()), r.value("subject", std::string()),
                         r.value("target_new", std::string())});
     };
-    for (const auto &f : splitPaths(patchFiles))
+    for (const auto &f : splitPathList(patchFiles.string()))
         collect(nlohmann::json::parse(WeightPatch::load(f).provenanceJson, nullptr, /*allow_exceptions=*/false));
     return out;
 }
 
 void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFile)
 {
-    const auto files = splitPaths(patchFile);
+    const auto files = splitPathList(patchFile.string());
     if (files.size() == 1) {
         WeightPatch::load(files.front()).apply(session.model());
         return;

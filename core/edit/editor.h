@@ -29,9 +29,14 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
     const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true);
 
+/// "a,b,c" -> paths (empty items dropped): how the CLI names several statistics or patch files.
+std::vector<std::filesystem::path> splitPathList(const std::string &list);
+
 /// Content hash of a checkpoint directory: config.json and every *.safetensors file, whole
 /// (a few seconds per 10 GB). Keys cached statistics to the exact weights they describe.
-std::string checkpointContentHash(const std::filesystem::path &dir);
+/// With `memoDir`, each file's hash is remembered there under its path, size and modification
+/// time, so an unchanged checkpoint is not read again.
+std::string checkpointContentHash(const std::filesystem::path &dir, const std::filesystem::path &memoDir = {});
 
 /// $ENGRAM_CACHE_DIR/stats, else $XDG_CACHE_HOME/engram/stats, else ~/.cache/engram/stats.
 std::filesystem::path defaultStatisticsCacheDir();
