@@ -112,6 +112,7 @@ EditSummary finish(WeightPatch &patch, const std::vector<LayerUpdate> &updates, 
     patch.provenanceJson = prov.dump();
     if (!patchOut.empty())
         patch.save(patchOut);
+    s.patch = std::make_shared<const WeightPatch>(patch);
     return s;
 }
 } // namespace

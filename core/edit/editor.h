@@ -8,12 +8,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace engram {
 
 class ModelSession;
+class WeightPatch;
 
 struct StatisticsSummary {
     std::vector<int> layers;
@@ -67,6 +69,7 @@ struct EditSummary {
     double meanTargetProbability = 0; // after the target optimisation
     double seconds = 0;
     std::vector<std::string> contextTemplates;
+    std::shared_ptr<const WeightPatch> patch; // the change made (also saved when a path was given)
 };
 
 /// Runs MEMIT on the session's model (which stays edited), and saves the change as a patch

@@ -34,7 +34,9 @@ public:
 
     /// W ← W + ΔW for every delta. Throws engram::Error(ShapeMismatch) when a parameter's hash
     /// differs from the patch's base hash (another patch or a different model) and changes nothing then.
-    void apply(Transformer &model) const;
+    /// With checkBase = false the deltas are added whatever the weights are (replaying a
+    /// history in which an earlier patch was reverted); shapes are still checked.
+    void apply(Transformer &model, bool checkBase = true) const;
     /// Restores every patched parameter from `base` (the unedited checkpoint): bit-exact.
     void revert(Transformer &model, const WeightStore &base) const;
 

@@ -49,3 +49,24 @@ void ProgressTracker::report()
 }
 
 } // namespace engram
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+namespace engram {
+
+void stallPoint(const char *point)
+{
+    const char *wanted = std::getenv("ENGRAM_STALL_AT");
+    if (!wanted || std::strcmp(wanted, point) != 0)
+        return;
+    std::fprintf(stderr, "engram: stalled at %s\n", point);
+    std::fflush(stderr);
+    for (;;)
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+}
+
+} // namespace engram

@@ -47,3 +47,13 @@ private:
 };
 
 } // namespace engram
+
+namespace engram {
+
+/// Crash-safety testing hook: when the environment variable ENGRAM_STALL_AT equals `point`,
+/// prints "engram: stalled at <point>" to stderr and sleeps until the process is killed, so
+/// a test can kill -9 a job at a known moment (mid-transaction, mid-export). No effect
+/// otherwise (one getenv per call).
+void stallPoint(const char *point);
+
+} // namespace engram

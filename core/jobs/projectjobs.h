@@ -1,0 +1,174 @@
+#pragma once
+// The jobs of a project: each opens the project file through its own connection, loads the
+// project's model in the state its history gives (base ⊕ applied runs, in order), does its
+// work with progress and cancel through the JobContext, and commits its results in one
+// transaction at the end. Cancelling or killing the process at any moment therefore leaves
+// the project at its last committed state; a cancelled or failed edit is recorded as such,
+// without a patch.
+//
+// Model state: a hash over every tensor Engram edits (the MLP output weights, plus any
+// tensor a stored patch names) identifies the weights a run started from and produced, so
+// reverting can be verified against the history.
+
+#include "core/edit/editor.h"
+#include "core/edit/editparams.h"
+#include "core/eval/counterfact.h"
+#include "core/jobs/export.h"
+#include "core/jobs/job.h"
+#include "core/model/loadoptions.h"
+#include "core/model/modelsession.h"
+#include "core/project/project.h"
+#include "core/trace/causaltrace.h"
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace engram {
+
+class ModelSession;
+class Transformer;
+
+/// Describes `dir` for a new project: absolute path, content hash (memoised in the
+/// statistics cache directory), family and a JSON summary. Throws engram::Error.
+ProjectModel describeProjectModel(const std::filesystem::path &dir);
+
+/// Hash of the weights Engram edits (see above), 16 hex digits.
+std::string modelStateHash(const Transformer &model, const Project &project);
+
+struct HistoryState {
+    std::string stateHash;
+    std::vector<int64_t> appliedRuns;
+    /// Runs applied on weights other than the ones they were computed on (an earlier run was
+    /// reverted): their changes were added all the same; listed so the user knows.
+    std::vector<int64_t> rebasedRuns;
+};
+
+/// Applies the project's applied runs, in order, to `session`'s (base) model; stops after
+/// `upToRun` when it is > 0.
+HistoryState applyHistory(ModelSession &session, const Project &project, int64_t upToRun = 0);
+
+/// Opens the project's model and applies its history. Checks that the checkpoint still has
+/// the content hash recorded in the project (Io error naming both hashes otherwise).
+std::unique_ptr<ModelSession> openProjectModel(
+    const Project &project, const LoadOptions &load, JobContext &context, HistoryState *state = nullptr);
+
+// ---- Edit ---------------------------------------------------------------------------------
+
+struct EditJobSpec {
+    std::string method = "memit"; // memit | rome | r-rome | ftw
+    MemitParams memit;
+    RomeParams rome; // consistentKey is set from the method
+    FineTuneParams fineTune;
+    std::vector<int64_t> factIds; // empty: every enabled fact that no applied run has edited
+    // Statistics: files, or a corpus (from the project's "stats.corpus" setting when empty)
+    // computed once and cached in cacheDir (default: defaultStatisticsCacheDir()).
+    std::vector<std::filesystem::path> statisticsFiles;
+    std::filesystem::path corpus;
+    int64_t maxDocuments = -1; // -1: the project's "stats.max_docs" setting, else all
+    std::filesystem::path cacheDir;
+    bool float64Statistics = true;
+    bool allowConflicts = false; // false: refuse a batch with conflicts (listed in the error)
+    LoadOptions load;
+};
+
+struct EditJobResult {
+    int64_t runId = 0;
+    EditSummary summary;
+    std::vector<Conflict> conflicts;
+    std::string stateBefore, stateAfter;
+    std::size_t facts = 0;
+};
+
+/// Edits the selected facts on top of the project's current state and records the run and
+/// its patch. A cancelled or failed edit is recorded with that status (no patch) and rethrown.
+EditJobResult runEditJob(const std::filesystem::path &projectFile, const EditJobSpec &spec, JobContext &context);
+
+/// Layers whose statistics an edit spec needs (empty for FT-W).
+std::vector<int> statisticsLayers(const EditJobSpec &spec);
+
+// ---- History ------------------------------------------------------------------------------
+
+struct RevertResult {
+    std::string stateBefore, stateAfter;
+    std::string expectedState; // the state the history says must result; empty when it says nothing
+    bool verified = false; // stateAfter == expectedState
+    std::vector<int64_t> rebasedRuns;
+};
+
+/// Marks `runId` reverted (or, with reapply, applied again), rebuilds the model from the base
+/// and the remaining runs and checks its state hash: reverting the latest applied run must
+/// give the state that run started from; re-applying it the state it produced. Refuses (and
+/// changes nothing) when the check fails.
+RevertResult revertRun(
+    const std::filesystem::path &projectFile, int64_t runId, bool reapply, const LoadOptions &load, JobContext &context);
+
+// ---- Evaluation, tracing, statistics, generation -----------------------------------------
+
+struct EvalJobSpec {
+    std::vector<int64_t> factIds; // empty: facts edited by applied runs, else all enabled facts
+    int generationInterval = 0; // generations before/after for every K-th fact (0 = none)
+    uint64_t seed = 0;
+    LoadOptions load;
+};
+
+struct EvalJobResult {
+    int64_t evaluationId = 0;
+    EvalSummary pre, post; // pre: the base model; post: the current state
+    std::size_t facts = 0;
+};
+
+/// CounterFact metrics of the facts on the base model and on the current state, stored per
+/// fact (phase pre/post) with the generations.
+EvalJobResult runEvalJob(const std::filesystem::path &projectFile, const EvalJobSpec &spec, JobContext &context);
+
+struct TraceJobSpec {
+    std::vector<int64_t> factIds; // required
+    TraceParams params; // params.noise.scale <= 0: 3σ of the project's subjects' embeddings
+    int window = 0; // 0: defaultTraceWindow(layers)
+    LoadOptions load;
+};
+
+struct TraceJobResult {
+    std::vector<int64_t> traceIds;
+    std::vector<TraceResult> results;
+};
+
+/// Causal traces of facts (prompt with subject, expecting target_true) on the current state,
+/// stored in the project.
+TraceJobResult runTraceJob(const std::filesystem::path &projectFile, const TraceJobSpec &spec, JobContext &context);
+
+/// Statistics of `layers` for the project's base model over the corpus (see EditJobSpec),
+/// from the cache or computed, recorded in the project.
+CachedStatistics runStatisticsJob(const std::filesystem::path &projectFile, const EditJobSpec &spec,
+    const std::vector<int> &layers, JobContext &context);
+
+/// Generation on the current state.
+TextGeneration runGenerateJob(const std::filesystem::path &projectFile, const std::string &prompt,
+    const GenerationParams &params, const LoadOptions &load, JobContext &context);
+
+// ---- Export and patches -------------------------------------------------------------------
+
+struct ExportJobSpec {
+    std::filesystem::path out;
+    ExportOptions options;
+    bool check = true; // run checkExportLayout afterwards (throws when it finds problems)
+};
+
+/// Exports base ⊕ applied runs as a Hugging Face directory with engram-manifest.json.
+ExportSummary runExportJob(const std::filesystem::path &projectFile, const ExportJobSpec &spec, JobContext &context);
+
+/// The manifest an export writes (also useful on its own): base, runs, facts, hashes.
+std::string exportManifest(const Project &project, const std::string &resultState);
+
+/// Writes the applied runs' patches (or one run's) composed into one patch file.
+void exportPatchFile(const std::filesystem::path &projectFile, int64_t runId, const std::filesystem::path &out,
+    const LoadOptions &load, JobContext &context);
+
+/// Records a patch file (made elsewhere for the same base) as a run on top of the current
+/// state, after checking that it applies to it. Returns the run id.
+int64_t importPatchFile(const std::filesystem::path &projectFile, const std::filesystem::path &patchFile,
+    const LoadOptions &load, JobContext &context);
+
+} // namespace engram

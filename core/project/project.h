@@ -1,0 +1,242 @@
+#pragma once
+// The project store: one SQLite file (*.engram) holding the model reference, the curated
+// facts (with tags, provenance and an audit log), the history of edit runs with their weight
+// patches, evaluations, traces and the statistics files used.
+//
+// File safety: open() reads the schema version and application id before writing anything,
+// so a file from a newer Engram, a file that is not a project, a damaged file or a file locked
+// by another process is refused with a specific engram::Error and left byte-for-byte as it
+// was. Older files are migrated forward, each step in one transaction (all or nothing).
+// Writes are batched in transactions; a crash leaves the last committed state (WAL journal).
+//
+// Plain types only (no torch): weight deltas travel as raw float32 bytes (StoredDelta);
+// core/jobs converts them to WeightPatch.
+//
+// Thread-safety: a Project is one SQLite connection; use it from one thread. A job opens its
+// own Project on the same file (SQLite arbitrates; writers wait up to the busy timeout).
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace engram {
+
+class Database;
+
+/// The checkpoint a project edits.
+struct ProjectModel {
+    std::filesystem::path path; // Hugging Face directory, absolute
+    std::string contentHash; // checkpointContentHash of config.json + safetensors at creation
+    std::string family; // gpt2 / gptj / gpt_neox / llama
+    std::string summaryJson = "{}"; // layers, hidden size, parameters ... for display
+};
+
+struct Fact {
+    int64_t id = 0;
+    int64_t caseId = -1; // id in the source dataset (CounterFact case_id), -1 when none
+    std::string subject;
+    std::string promptTemplate; // exactly one "{}" for the subject
+    std::string relation; // e.g. Wikidata P27; may be empty
+    std::string targetTrue; // may be empty
+    std::string targetNew;
+    std::vector<std::string> paraphrasePrompts;
+    std::vector<std::string> neighborhoodPrompts;
+    std::vector<std::string> attributePrompts;
+    std::vector<std::string> generationPrompts;
+    std::vector<std::string> tags;
+    bool enabled = true;
+    std::string provenance; // where it came from: "counterfact.json#17", "cli", "gui"
+    std::string createdAt; // UTC, ISO 8601
+    std::string updatedAt;
+
+    /// The relation key used by conflict checks: the relation, or the prompt template when
+    /// the relation is unknown.
+    std::string relationKey() const { return relation.empty() ? promptTemplate : relation; }
+};
+
+/// Validation of a fact as the UI and CLI enter it: the template holds exactly one "{}",
+/// subject and new target are non-empty. Returns the problem, or an empty string.
+std::string validateFact(const Fact &fact);
+
+struct FactFilter {
+    std::string relation; // empty: any
+    std::string tag; // empty: any
+    std::optional<bool> enabled;
+    std::vector<int64_t> ids; // empty: any
+};
+
+/// One row of the fact audit log (schema 2): what changed, when, and the values before/after.
+struct FactEvent {
+    int64_t id = 0;
+    int64_t factId = 0;
+    std::string at;
+    std::string action; // add, import, update, remove, undo, migrated
+    std::string beforeJson; // empty for add/import
+    std::string afterJson; // empty for remove
+};
+
+enum class RunStatus { Applied, Reverted, Cancelled, Failed };
+const char *runStatusName(RunStatus status);
+
+/// The request an edit run made for one fact, copied at run time (facts may change later).
+struct RunFact {
+    int64_t factId = 0; // 0 when the fact was removed since
+    std::string subject;
+    std::string promptTemplate;
+    std::string relation;
+    std::string targetNew;
+};
+
+struct EditRun {
+    int64_t id = 0;
+    std::string method; // memit, rome, r-rome, ftw, imported
+    std::string paramsJson = "{}";
+    uint64_t seed = 0;
+    std::string device;
+    RunStatus status = RunStatus::Applied;
+    std::string createdAt;
+    double seconds = 0;
+    std::string summaryJson = "{}"; // layers, ‖ΔW‖/‖W‖, residuals, statistics used
+    std::string provenanceJson = "{}"; // the patch's provenance
+    std::string baseState; // model state hash before the run (see modelStateHash in core/jobs)
+    std::string resultState; // after it
+    std::string message; // why it failed or was cancelled
+    std::vector<RunFact> facts;
+};
+
+/// A weight delta as stored: float32 little-endian, the parameter's shape and stored orientation.
+struct StoredDelta {
+    std::string name;
+    std::string baseHash;
+    std::vector<int64_t> shape;
+    double relativeNorm = 0;
+    std::vector<unsigned char> data; // numel * 4 bytes
+};
+
+struct Conflict {
+    enum class Kind {
+        DifferentTargets, // the same subject and relation asked to become two different objects
+        OverwritesEarlierEdit, // the fact re-edits a subject/relation an applied run already changed
+        SharedKey, // the same subject twice in one batch: one key, two targets (MEMIT averages them)
+    };
+    Kind kind;
+    std::vector<int64_t> factIds;
+    int64_t runId = 0; // OverwritesEarlierEdit: the earlier run
+    std::string message;
+};
+const char *conflictKindName(Conflict::Kind kind);
+
+struct Evaluation {
+    int64_t id = 0;
+    int64_t runId = 0; // the latest applied run when it was made; 0: the base model
+    std::string createdAt;
+    std::string state; // model state hash evaluated as "post"
+    std::string summaryJson = "{}"; // {"pre": {...}, "post": {...}}
+};
+
+struct Metric {
+    int64_t factId = 0;
+    std::string phase; // pre | post
+    std::string kind; // es, ps, ns, em, pm, nm, p_new, p_true, fluency
+    double value = 0;
+};
+
+struct Generation {
+    int64_t factId = 0;
+    std::string prompt;
+    std::string before;
+    std::string after;
+};
+
+struct StoredTrace {
+    int64_t id = 0;
+    int64_t factId = 0;
+    std::string state;
+    std::string kind; // hidden / mlp / attn / all
+    std::string createdAt;
+    std::string resultJson;
+};
+
+class Project
+{
+public:
+    static constexpr int kSchemaVersion = 2;
+    static constexpr int64_t kApplicationId = 0x456e6772; // "Engr"
+
+    /// Creates a new project file for `model`. Refuses to overwrite an existing file.
+    static std::unique_ptr<Project> create(const std::filesystem::path &file, const ProjectModel &model);
+    /// Opens (and migrates, when older and not read-only) a project. Throws engram::Error:
+    /// CorruptFile (damaged, not a project), Unsupported (newer schema), Io (locked, missing).
+    static std::unique_ptr<Project> open(const std::filesystem::path &file, bool readOnly = false);
+    ~Project();
+
+    const std::filesystem::path &file() const { return m_file; }
+    int schemaVersion() const;
+    ProjectModel model() const;
+    int64_t modelId() const;
+
+    /// Free-form settings (statistics corpus, defaults) kept in the file.
+    std::string setting(const std::string &key, const std::string &fallback = {}) const;
+    void setSetting(const std::string &key, const std::string &value);
+
+    // Facts. Every change is logged in fact_event in the same transaction.
+    int64_t addFact(Fact fact);
+    /// All in one transaction; returns the new ids. Validates every fact first.
+    std::vector<int64_t> addFacts(std::vector<Fact> facts, const std::string &action = "import");
+    void updateFact(const Fact &fact);
+    void removeFacts(const std::vector<int64_t> &ids);
+    std::vector<Fact> facts(const FactFilter &filter = {}) const;
+    std::optional<Fact> fact(int64_t id) const;
+    std::vector<FactEvent> factEvents(int64_t factId = 0) const;
+    /// Reverses the most recent fact change (add, import batch, update, remove); returns a
+    /// description, or an empty string when there is nothing to undo.
+    std::string undoLastFactChange();
+
+    /// Conflicts of editing `batch` now (within the batch, and against applied runs).
+    std::vector<Conflict> checkConflicts(const std::vector<Fact> &batch) const;
+
+    // Edit runs and their patches.
+    /// Records a finished run with its patch (applied) or a cancelled/failed one (no deltas),
+    /// all in one transaction. Returns the run id.
+    int64_t recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas);
+    std::vector<EditRun> runs() const; // in history order (ascending id)
+    std::optional<EditRun> run(int64_t id) const;
+    std::vector<StoredDelta> patch(int64_t runId) const;
+    /// Every tensor name any stored patch edits.
+    std::vector<std::string> patchedTensorNames() const;
+    /// Marks a run reverted or applied again (with the model state it now yields).
+    void setRunStatus(int64_t runId, RunStatus status, const std::string &resultState = {});
+    /// Fact ids edited by applied runs, with the run that edited them last.
+    std::vector<std::pair<int64_t, int64_t>> editedFacts() const;
+
+    // Evaluations, traces, statistics.
+    int64_t recordEvaluation(const Evaluation &evaluation, const std::vector<Metric> &metrics,
+        const std::vector<Generation> &generations);
+    std::vector<Evaluation> evaluations() const;
+    std::vector<Metric> metrics(int64_t evaluationId) const;
+    std::vector<Generation> generations(int64_t evaluationId) const;
+    int64_t recordTrace(const StoredTrace &trace);
+    std::vector<StoredTrace> traces(int64_t factId = 0) const;
+    void recordStatistics(const std::string &key, int layer, const std::filesystem::path &file,
+        const std::string &corpus, int64_t samples, const std::string &dtype);
+
+    /// A copy of this project holding the history up to and including `runId` (later runs,
+    /// their evaluations and patches dropped): a branch to explore another path.
+    void branch(int64_t runId, const std::filesystem::path &out) const;
+
+    Database &database() { return *m_db; }
+
+private:
+    Project(std::filesystem::path file, std::unique_ptr<Database> db);
+    void migrate();
+    std::filesystem::path m_file;
+    std::unique_ptr<Database> m_db;
+};
+
+/// Current time as "YYYY-MM-DDTHH:MM:SSZ".
+std::string utcTimestamp();
+
+} // namespace engram

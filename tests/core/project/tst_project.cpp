@@ -1,0 +1,326 @@
+// The project store: schema, facts with audit log and undo, conflicts, runs and patches,
+// migrations from schema 1, and refusal of newer, foreign, damaged and locked files.
+
+#include "testsupport.h"
+
+#include "core/project/project.h"
+#include "core/project/sqlite.h"
+#include "core/util/error.h"
+#include "core/util/fileutil.h"
+
+#include <QTemporaryDir>
+
+#include <cmath>
+#include <fstream>
+
+using namespace engram;
+
+namespace {
+
+ProjectModel fakeModel()
+{
+    return {"/models/demo", "00112233aabbccdd", "gpt2", R"({"layers": 6})"};
+}
+
+Fact makeFact(const std::string &subject, const std::string &prompt, const std::string &relation,
+    const std::string &targetNew, std::vector<std::string> tags = {})
+{
+    Fact f;
+    f.subject = subject;
+    f.promptTemplate = prompt;
+    f.relation = relation;
+    f.targetNew = targetNew;
+    f.targetTrue = " Paris";
+    f.paraphrasePrompts = {"In short, " + subject + " was born in"};
+    f.tags = std::move(tags);
+    f.provenance = "test";
+    return f;
+}
+
+std::string fileHash(const std::filesystem::path &p)
+{
+    return fileContentHash(p);
+}
+
+} // namespace
+
+class TestProject : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    std::filesystem::path path(const char *name) const { return std::filesystem::path(m_dir.path().toStdString()) / name; }
+
+private Q_SLOTS:
+    void initTestCase() { QVERIFY(m_dir.isValid()); }
+
+    void createsAndReopens()
+    {
+        const auto file = path("a.engram");
+        {
+            auto p = Project::create(file, fakeModel());
+            QCOMPARE(p->schemaVersion(), Project::kSchemaVersion);
+            const auto ids = p->addFacts({makeFact("Oscar Koutex", "{} was born in", "P19", " Oslo", {"gui"}),
+                makeFact("Mira Delvane", "{} works as a", "P106", " chemist")});
+            QCOMPARE(ids.size(), std::size_t(2));
+            p->setSetting("stats.corpus", "/data/corpus.txt");
+        }
+        auto p = Project::open(file);
+        QCOMPARE(p->model().contentHash, std::string("00112233aabbccdd"));
+        QCOMPARE(p->model().path, std::filesystem::path("/models/demo"));
+        const auto facts = p->facts();
+        QCOMPARE(facts.size(), std::size_t(2));
+        QCOMPARE(facts[0].subject, std::string("Oscar Koutex"));
+        QCOMPARE(facts[0].tags, std::vector<std::string>({"gui"}));
+        QCOMPARE(facts[0].paraphrasePrompts.size(), std::size_t(1));
+        QVERIFY(!facts[0].createdAt.empty());
+        QCOMPARE(p->setting("stats.corpus"), std::string("/data/corpus.txt"));
+        QCOMPARE(p->setting("missing", "fallback"), std::string("fallback"));
+        QCOMPARE(p->database().scalar("PRAGMA foreign_keys"), int64_t(1));
+        Statement mode = p->database().prepare("PRAGMA journal_mode");
+        QVERIFY(mode.step());
+        QCOMPARE(mode.text(0), std::string("wal"));
+        ENGRAM_EXPECT_ERROR(Project::create(file, fakeModel()), ErrorKind::InvalidArgument, "already exists");
+    }
+
+    void validatesFactsAllOrNothing()
+    {
+        auto p = Project::create(path("b.engram"), fakeModel());
+        ENGRAM_EXPECT_ERROR(p->addFacts({makeFact("A", "{} is in", "P1", " X"), makeFact("B", "B is in", "P1", " Y")}),
+            ErrorKind::InvalidArgument, "needs a {}");
+        ENGRAM_EXPECT_ERROR(
+            p->addFact(makeFact("A", "{} and {}", "P1", " X")), ErrorKind::InvalidArgument, "more than one {}");
+        ENGRAM_EXPECT_ERROR(p->addFact(makeFact("A", "{} is", "P1", " ")), ErrorKind::InvalidArgument, "new target");
+        QVERIFY(p->facts().empty());
+    }
+
+    void filtersFacts()
+    {
+        auto p = Project::create(path("c.engram"), fakeModel());
+        auto a = makeFact("A", "{} is in", "P1", " X", {"red", "blue"});
+        auto b = makeFact("B", "{} is in", "P2", " Y", {"blue"});
+        auto c = makeFact("C", "{} is in", "P1", " Z");
+        c.enabled = false;
+        p->addFacts({a, b, c});
+        FactFilter byRelation;
+        byRelation.relation = "P1";
+        QCOMPARE(p->facts(byRelation).size(), std::size_t(2));
+        FactFilter byTag;
+        byTag.tag = "blue";
+        QCOMPARE(p->facts(byTag).size(), std::size_t(2));
+        byTag.tag = "red";
+        QCOMPARE(p->facts(byTag).front().subject, std::string("A"));
+        FactFilter enabled;
+        enabled.enabled = true;
+        QCOMPARE(p->facts(enabled).size(), std::size_t(2));
+        enabled.enabled = false;
+        QCOMPARE(p->facts(enabled).front().subject, std::string("C"));
+    }
+
+    void logsAndUndoesFactChanges()
+    {
+        auto p = Project::create(path("d.engram"), fakeModel());
+        const int64_t id = p->addFact(makeFact("Oscar Koutex", "{} was born in", "P19", " Oslo"));
+        p->addFacts({makeFact("X", "{} is", "P1", " a"), makeFact("Y", "{} is", "P1", " b")});
+        Fact changed = *p->fact(id);
+        changed.targetNew = " Bergen";
+        p->updateFact(changed);
+        QCOMPARE(p->fact(id)->targetNew, std::string(" Bergen"));
+        p->removeFacts({id});
+        QVERIFY(!p->fact(id));
+        QCOMPARE(p->factEvents(id).size(), std::size_t(3)); // add, update, remove
+
+        QVERIFY(p->undoLastFactChange().find("remove") != std::string::npos);
+        QCOMPARE(p->fact(id)->targetNew, std::string(" Bergen")); // back, with its id
+        QVERIFY(p->undoLastFactChange().find("update") != std::string::npos);
+        QCOMPARE(p->fact(id)->targetNew, std::string(" Oslo"));
+        QVERIFY(p->undoLastFactChange().find("import of 2") != std::string::npos); // the batch at once
+        QCOMPARE(p->facts().size(), std::size_t(1));
+        QVERIFY(!p->undoLastFactChange().empty()); // the first add
+        QVERIFY(p->facts().empty());
+        QVERIFY(p->undoLastFactChange().empty()); // nothing left
+    }
+
+    void findsConflicts()
+    {
+        auto p = Project::create(path("e.engram"), fakeModel());
+        const auto ids = p->addFacts({makeFact("A", "{} was born in", "P19", " X"),
+            makeFact("A", "{} is a native of", "P19", " Y"), makeFact("A", "{} works as a", "P106", " pilot"),
+            makeFact("B", "{} was born in", "P19", " Z")});
+        const auto facts = p->facts();
+        const auto conflicts = p->checkConflicts(facts);
+        // A/P19 asked to become X and Y; A three times with different targets (one key).
+        int different = 0, shared = 0;
+        for (const auto &c : conflicts) {
+            different += c.kind == Conflict::Kind::DifferentTargets;
+            shared += c.kind == Conflict::Kind::SharedKey;
+            if (c.kind == Conflict::Kind::SharedKey)
+                QCOMPARE(c.factIds.size(), std::size_t(3));
+        }
+        QCOMPARE(different, 1);
+        QCOMPARE(shared, 1);
+        QVERIFY(p->checkConflicts({facts[3]}).empty());
+
+        EditRun run;
+        run.method = "memit";
+        run.facts = {{ids[3], "B", "{} was born in", "P19", " Z"}};
+        const int64_t runId = p->recordRun(run, {});
+        const auto again = p->checkConflicts({facts[3]});
+        QCOMPARE(again.size(), std::size_t(1));
+        QCOMPARE(again[0].kind, Conflict::Kind::OverwritesEarlierEdit);
+        QCOMPARE(again[0].runId, runId);
+        p->setRunStatus(runId, RunStatus::Reverted);
+        QVERIFY(p->checkConflicts({facts[3]}).empty()); // a reverted run no longer counts
+    }
+
+    void storesRunsAndPatches()
+    {
+        auto p = Project::create(path("f.engram"), fakeModel());
+        const int64_t fid = p->addFact(makeFact("A", "{} is in", "P1", " X"));
+        StoredDelta d {"transformer.h.0.mlp.c_proj.weight", "abcd", {2, 3}, 0.01, {}};
+        for (int i = 0; i < 6; ++i) {
+            const float v = 0.5f * float(i) - 1.0f;
+            const auto *b = reinterpret_cast<const unsigned char *>(&v);
+            d.data.insert(d.data.end(), b, b + 4);
+        }
+        EditRun run;
+        run.method = "memit";
+        run.paramsJson = R"({"layers":[0]})";
+        run.seed = 7;
+        run.device = "cpu";
+        run.baseState = "s0";
+        run.resultState = "s1";
+        run.facts = {{fid, "A", "{} is in", "P1", " X"}};
+        const int64_t id = p->recordRun(run, {d});
+        const auto back = p->run(id);
+        QVERIFY(back);
+        QCOMPARE(back->seed, uint64_t(7));
+        QCOMPARE(back->status, RunStatus::Applied);
+        QCOMPARE(back->facts.size(), std::size_t(1));
+        QCOMPARE(back->facts[0].factId, fid);
+        const auto patch = p->patch(id);
+        QCOMPARE(patch.size(), std::size_t(1));
+        QCOMPARE(patch[0].shape, std::vector<int64_t>({2, 3}));
+        QVERIFY(patch[0].data == d.data);
+        QCOMPARE(p->patchedTensorNames(), std::vector<std::string>({d.name}));
+        QCOMPARE(p->editedFacts().size(), std::size_t(1));
+
+        // A removed fact keeps its run's record of what was asked.
+        p->removeFacts({fid});
+        QCOMPARE(p->run(id)->facts[0].factId, int64_t(0));
+        QCOMPARE(p->run(id)->facts[0].subject, std::string("A"));
+
+        Evaluation e;
+        e.runId = id;
+        e.state = "s1";
+        const int64_t fid2 = p->addFact(makeFact("B", "{} is in", "P1", " Y"));
+        const int64_t eid = p->recordEvaluation(
+            e, {{fid2, "post", "es", 1.0}, {fid2, "post", "ps", std::nan("")}}, {{fid2, "B is in", "a", "b"}});
+        const auto metrics = p->metrics(eid);
+        QCOMPARE(metrics.size(), std::size_t(2));
+        QVERIFY(std::isnan(metrics[1].value) || std::isnan(metrics[0].value));
+        QCOMPARE(p->generations(eid).front().after, std::string("b"));
+        ENGRAM_EXPECT_ERROR(p->setRunStatus(999, RunStatus::Reverted), ErrorKind::InvalidArgument, "no run 999");
+    }
+
+    void branchesAtARun()
+    {
+        const auto file = path("g.engram");
+        auto p = Project::create(file, fakeModel());
+        EditRun run;
+        run.method = "memit";
+        const int64_t first = p->recordRun(run, {});
+        p->recordRun(run, {});
+        p->branch(first, path("g-branch.engram"));
+        auto b = Project::open(path("g-branch.engram"));
+        QCOMPARE(b->runs().size(), std::size_t(1));
+        QCOMPARE(p->runs().size(), std::size_t(2));
+        ENGRAM_EXPECT_ERROR(p->branch(first, path("g-branch.engram")), ErrorKind::InvalidArgument, "already exists");
+        QVERIFY(!std::filesystem::exists(path("g-branch.engram.creating")));
+    }
+
+    void migratesFromSchemaVersion1()
+    {
+        const std::filesystem::path fixture = std::filesystem::path(ENGRAM_TEST_DATA) / "project" / "v1.engram";
+        const std::string fixtureHash = fileHash(fixture);
+        const auto file = path("v1.engram");
+        std::filesystem::copy_file(fixture, file);
+        {
+            Database raw(file, Database::Mode::ReadOnly);
+            QCOMPARE(raw.scalar("PRAGMA user_version"), int64_t(1));
+        }
+        auto p = Project::open(file);
+        QCOMPARE(p->schemaVersion(), Project::kSchemaVersion);
+        const auto facts = p->facts();
+        QCOMPARE(facts.size(), std::size_t(3));
+        QCOMPARE(facts[0].subject, std::string("Oscar Koutex"));
+        QCOMPARE(facts[0].tags, std::vector<std::string>({"gui"}));
+        QCOMPARE(facts[0].updatedAt, facts[0].createdAt); // backfilled
+        const auto events = p->factEvents();
+        QCOMPARE(events.size(), std::size_t(3));
+        QCOMPARE(events[0].action, std::string("migrated"));
+        QCOMPARE(p->runs().size(), std::size_t(1));
+        QCOMPARE(p->runs()[0].status, RunStatus::Cancelled);
+        QCOMPARE(p->runs()[0].facts[0].subject, std::string("Mira Delvane"));
+        // The migrated file works like a new one, and migrating again is a no-op.
+        p->addFact(makeFact("New", "{} is in", "P1", " X"));
+        p.reset();
+        QCOMPARE(Project::open(file)->facts().size(), std::size_t(4));
+        QCOMPARE(fileHash(fixture), fixtureHash);
+    }
+
+    void refusesNewerSchemaUntouched()
+    {
+        const auto file = path("newer.engram");
+        Project::create(file, fakeModel()).reset();
+        {
+            Database raw(file, Database::Mode::ReadWrite);
+            raw.exec("PRAGMA journal_mode = DELETE; PRAGMA user_version = 99");
+        }
+        const std::string before = fileHash(file);
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::Unsupported, "newer Engram (project schema 99");
+        ENGRAM_EXPECT_ERROR(Project::open(file, /*readOnly=*/true), ErrorKind::Unsupported, "not changed");
+        QCOMPARE(fileHash(file), before);
+    }
+
+    void refusesForeignAndDamagedFiles()
+    {
+        const auto garbage = path("garbage.engram");
+        {
+            std::ofstream out(garbage, std::ios::binary);
+            for (int i = 0; i < 4096; ++i)
+                out.put(static_cast<char>((i * 7919) & 0xff));
+        }
+        const std::string before = fileHash(garbage);
+        ENGRAM_EXPECT_ERROR(Project::open(garbage), ErrorKind::CorruptFile, "garbage.engram");
+        QCOMPARE(fileHash(garbage), before);
+
+        const auto foreign = path("foreign.engram");
+        {
+            Database raw(foreign, Database::Mode::Create);
+            raw.exec("CREATE TABLE t(x); INSERT INTO t VALUES (1)");
+        }
+        const std::string foreignBefore = fileHash(foreign);
+        ENGRAM_EXPECT_ERROR(Project::open(foreign), ErrorKind::CorruptFile, "not an Engram project");
+        QCOMPARE(fileHash(foreign), foreignBefore);
+
+        ENGRAM_EXPECT_ERROR(Project::open(path("missing.engram")), ErrorKind::Io, "no project file");
+    }
+
+    void refusesLockedFileUntouched()
+    {
+        const auto file = path("locked.engram");
+        Project::create(file, fakeModel())->addFact(makeFact("A", "{} is in", "P1", " X"));
+        Database other(file, Database::Mode::ReadWrite);
+        other.exec("BEGIN EXCLUSIVE; INSERT INTO project_meta(key, value) VALUES ('x', 'y')");
+        const std::string before = fileHash(file);
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::Io, "locked by another program");
+        QCOMPARE(fileHash(file), before);
+        other.exec("ROLLBACK");
+        QCOMPARE(Project::open(file)->facts().size(), std::size_t(1));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProject)
+#include "tst_project.moc"
