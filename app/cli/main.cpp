@@ -13,6 +13,9 @@
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
 
+#include "cli/cliargs.h"
+#include "cli/projectcommands.h"
+
 #ifdef ENGRAM_CLI_WITH_PLOTS
 #include "ui/plots/traceplot.h"
 #endif
@@ -36,10 +39,7 @@
 
 namespace {
 
-constexpr int kExitOk = 0;
-constexpr int kExitUsage = 2; // bad command line
-constexpr int kExitInput = 3; // bad input files (corrupt, unsupported)
-constexpr int kExitRuntime = 4; // failure while computing
+using namespace cli;
 
 const char *kUsage = R"(Usage: engram-cli <command> [options]
 
@@ -109,162 +109,11 @@ Common options:
   --help, -h              this text
   --version               print the version
 
-Exit codes: 0 ok, 2 usage error, 3 unreadable or unsupported input, 4 runtime failure
-(including cancellation).
+Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input,
+4 invalid request or runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C).
 Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
 resources/demo/corpus.txt --layers 0,1,2 --max-docs 3000 --out /tmp/demo-stats.safetensors
 )";
-
-struct Args {
-    std::string command;
-    std::map<std::string, std::string> values;
-    std::vector<std::string> flags;
-
-    bool flag(const std::string &name) const
-    {
-        for (const auto &f : flags)
-            if (f == name)
-                return true;
-        return false;
-    }
-    std::optional<std::string> value(const std::string &name) const
-    {
-        const auto it = values.find(name);
-        if (it == values.end())
-            return std::nullopt;
-        return it->second;
-    }
-};
-
-struct UsageError {
-    std::string message;
-};
-
-Args parseArgs(int argc, char **argv)
-{
-    static const std::vector<std::string> kFlags
-        = {"--greedy", "--no-cache", "--ids", "--help", "-h", "--version", "--one-cell", "--verbose"};
-    Args args;
-    for (int i = 1; i < argc; ++i) {
-        std::string a = argv[i];
-        if (a.rfind("-", 0) != 0) {
-            if (!args.command.empty())
-                throw UsageError {"unexpected argument '" + a + "'"};
-            args.command = a;
-            continue;
-        }
-        bool isFlag = false;
-        for (const auto &f : kFlags)
-            isFlag = isFlag || f == a;
-        if (isFlag) {
-            args.flags.push_back(a);
-            continue;
-        }
-        const auto eq = a.find('=');
-        if (eq != std::string::npos) {
-            args.values[a.substr(0, eq)] = a.substr(eq + 1);
-            continue;
-        }
-        if (i + 1 >= argc)
-            throw UsageError {"option " + a + " needs a value"};
-        args.values[a] = argv[++i];
-    }
-    return args;
-}
-
-long toInt(const Args &args, const std::string &name, long fallback, long min, long max)
-{
-    const auto v = args.value(name);
-    if (!v)
-        return fallback;
-    char *end = nullptr;
-    const long n = std::strtol(v->c_str(), &end, 10);
-    if (end == v->c_str() || *end != '\0' || n < min || n > max)
-        throw UsageError {name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"};
-    return n;
-}
-
-double toDouble(const Args &args, const std::string &name, double fallback)
-{
-    const auto v = args.value(name);
-    if (!v)
-        return fallback;
-    char *end = nullptr;
-    const double n = std::strtod(v->c_str(), &end);
-    if (end == v->c_str() || *end != '\0')
-        throw UsageError {name + " must be a number"};
-    return n;
-}
-
-std::string requireValue(const Args &args, const std::string &name)
-{
-    const auto v = args.value(name);
-    if (!v || v->empty())
-        throw UsageError {"'" + args.command + "' needs " + name};
-    return *v;
-}
-
-engram::LoadOptions loadOptions(const Args &args)
-{
-    engram::LoadOptions o;
-    o.device = args.value("--device").value_or("cpu");
-    o.dtype = args.value("--dtype").value_or("fp32");
-    return o;
-}
-
-std::string humanBytes(uint64_t bytes)
-{
-    char buf[32];
-    if (bytes >= (1ull << 30))
-        std::snprintf(buf, sizeof buf, "%.2f GiB", bytes / double(1ull << 30));
-    else if (bytes >= (1ull << 20))
-        std::snprintf(buf, sizeof buf, "%.2f MiB", bytes / double(1ull << 20));
-    else
-        std::snprintf(buf, sizeof buf, "%.1f KiB", bytes / 1024.0);
-    return buf;
-}
-
-// Progress on stderr: a redrawn bar with ETA on a terminal, a line per tenth otherwise.
-class ProgressPrinter
-{
-public:
-    explicit ProgressPrinter(std::string label)
-        : m_label(std::move(label))
-        , m_tty(isatty(STDERR_FILENO) != 0)
-    {
-    }
-    ~ProgressPrinter()
-    {
-        if (m_tty && m_drawn)
-            std::cerr << "\n";
-    }
-    bool operator()(const engram::ProgressUpdate &u)
-    {
-        const int tenth = u.total > 0 ? static_cast<int>(10 * u.done / u.total) : 0;
-        if (m_tty) {
-            const int width = 30, filled = static_cast<int>(std::lround(width * u.fraction()));
-            std::cerr << "\r" << m_label << ": " << u.stage << " ["
-                      << std::string(static_cast<std::size_t>(filled), '#')
-                      << std::string(static_cast<std::size_t>(width - filled), '.') << "] " << u.done << "/" << u.total;
-            if (u.etaSeconds >= 0)
-                std::cerr << ", " << static_cast<long>(std::lround(u.etaSeconds)) << " s left";
-            std::cerr << "   " << std::flush;
-            m_drawn = true;
-        } else if (u.stage != m_lastStage || tenth != m_lastTenth) {
-            std::cerr << m_label << ": " << u.stage << " " << u.done << "/" << u.total << "\n";
-        }
-        m_lastStage = u.stage;
-        m_lastTenth = tenth;
-        return true;
-    }
-
-private:
-    std::string m_label;
-    bool m_tty;
-    bool m_drawn = false;
-    std::string m_lastStage;
-    int m_lastTenth = -1;
-};
 
 int cmdInfo(const Args &args)
 {
@@ -290,26 +139,6 @@ int cmdTokenize(const Args &args)
         std::cout << (i ? " " : "") << ids[i];
     std::cout << "\n";
     return kExitOk;
-}
-
-std::vector<int> parseLayers(const Args &args)
-{
-    const std::string text = requireValue(args, "--layers");
-    std::vector<int> layers;
-    std::size_t pos = 0;
-    while (pos <= text.size()) {
-        const auto comma = text.find(',', pos);
-        const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-        char *end = nullptr;
-        const long v = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || v < 0)
-            throw UsageError {"--layers must be a comma-separated list of layer numbers, e.g. 0,1,2"};
-        layers.push_back(static_cast<int>(v));
-        if (comma == std::string::npos)
-            break;
-        pos = comma + 1;
-    }
-    return layers;
 }
 
 // --accumulate fp64 (default) | fp32: the type the covariance sums are kept in.
@@ -380,16 +209,6 @@ std::string statisticsFor(const Args &args, const engram::ModelSession &session,
     return list;
 }
 
-int singleLayer(const Args &args, const std::string &method)
-{
-    if (args.value("--layer"))
-        return static_cast<int>(toInt(args, "--layer", 0, 0, 100000));
-    const auto layers = parseLayers(args);
-    if (layers.size() != 1)
-        throw UsageError {method + " edits one layer: give --layer N"};
-    return layers.front();
-}
-
 void printEditSummary(const std::string &label, std::size_t edits, const engram::EditSummary &s, const std::string &out)
 {
     std::cout << label << ": " << edits << " edits in " << s.seconds << " s, mean target probability "
@@ -408,54 +227,23 @@ void printEditSummary(const std::string &label, std::size_t edits, const engram:
 int cmdEdit(const Args &args)
 {
     const std::string method = args.value("--method").value_or("memit");
-    if (method != "memit" && method != "rome" && method != "r-rome" && method != "ftw")
-        throw UsageError {"--method must be memit, rome, r-rome or ftw"};
     const auto requests
         = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    const auto &info = session->summary();
-    const auto family = engram::familyFromModelType(info.modelType);
-    const engram::EditPreset preset
-        = engram::editPresetFor(family.value_or(engram::ModelFamily::Gpt2), info.layers, info.hiddenSize);
-    std::cout << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
-    const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    const engram::EditJobSpec spec = editSpecFromArgs(args, session->summary());
+    ProgressPrinter progress("edit");
     if (method == "memit") {
-        engram::MemitParams p = preset.memit;
-        if (args.value("--layers"))
-            p.layers = parseLayers(args);
-        p.lambda = toDouble(args, "--lambda", p.lambda);
-        p.vLr = toDouble(args, "--v-lr", p.vLr);
-        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
-        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-        p.seed = seed;
-        const std::string stats = statisticsFor(args, *session, p.layers);
-        ProgressPrinter progress("edit");
+        const std::string stats = statisticsFor(args, *session, spec.memit.layers);
         printEditSummary("MEMIT", requests.size(),
-            engram::editWithMemit(*session, requests, p, stats, out, std::ref(progress)), out);
+            engram::editWithMemit(*session, requests, spec.memit, stats, out, std::ref(progress)), out);
     } else if (method == "rome" || method == "r-rome") {
-        engram::RomeParams p = preset.rome;
-        if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, method);
-        p.vLr = toDouble(args, "--v-lr", p.vLr);
-        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
-        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-        p.consistentKey = method == "r-rome";
-        p.seed = seed;
-        const std::string stats = statisticsFor(args, *session, {p.layer});
-        ProgressPrinter progress("edit");
+        const std::string stats = statisticsFor(args, *session, {spec.rome.layer});
         printEditSummary(method == "rome" ? "ROME" : "r-ROME", requests.size(),
-            engram::editWithRome(*session, requests, p, stats, out, std::ref(progress)), out);
+            engram::editWithRome(*session, requests, spec.rome, stats, out, std::ref(progress)), out);
     } else {
-        engram::FineTuneParams p = preset.fineTune;
-        if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, method);
-        p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
-        p.lr = toDouble(args, "--lr", p.lr);
-        p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
-        ProgressPrinter progress("edit");
-        printEditSummary(
-            "FT-W", requests.size(), engram::editWithFineTune(*session, requests, p, out, std::ref(progress)), out);
+        printEditSummary("FT-W", requests.size(),
+            engram::editWithFineTune(*session, requests, spec.fineTune, out, std::ref(progress)), out);
     }
     return kExitOk;
 }
@@ -893,10 +681,14 @@ int main(int argc, char **argv)
             return kExitOk;
         }
         if (args.flag("--help") || args.flag("-h") || args.command.empty() || args.command == "help") {
-            std::cout << kUsage;
+            std::cout << kUsage << kProjectUsage;
             return args.command.empty() && !args.flag("--help") && !args.flag("-h") ? kExitUsage : kExitOk;
         }
         engram::configureThreads(static_cast<int>(toInt(args, "--threads", 0, 0, 1024)));
+        if (isProjectCommand(args))
+            return runProjectCommand(args);
+        if (!args.positional.empty())
+            throw UsageError {"unexpected argument '" + args.positional.front() + "'"};
         if (args.command == "info")
             return cmdInfo(args);
         if (args.command == "tokenize")
@@ -917,8 +709,12 @@ int main(int argc, char **argv)
         return kExitUsage;
     } catch (const engram::Error &e) {
         std::cerr << "engram-cli: error: " << e.what() << "\n";
-        const bool input = e.kind() != engram::ErrorKind::Unsupported && e.kind() != engram::ErrorKind::InvalidArgument
-            && e.kind() != engram::ErrorKind::Runtime && e.kind() != engram::ErrorKind::Cancelled;
+        if (e.kind() == engram::ErrorKind::Cancelled)
+            return kExitCancelled;
+        if (e.kind() == engram::ErrorKind::Conflict)
+            return kExitConflict;
+        // Input: files and requests this build cannot take (damaged, newer, locked, CUDA absent).
+        const bool input = e.kind() != engram::ErrorKind::InvalidArgument && e.kind() != engram::ErrorKind::Runtime;
         return input ? kExitInput : kExitRuntime;
     } catch (const std::exception &e) {
         std::cerr << "engram-cli: internal error: " << e.what() << "\n";

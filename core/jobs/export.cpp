@@ -128,7 +128,8 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
     summary.tensorsPatched = static_cast<int>(deltas.size());
 
     // Non-weight files (config, tokenizer ...), top level and sub-directories.
-    const std::set<std::string> shardSet(base.shardFiles().begin(), base.shardFiles().end());
+    const std::vector<std::string> shards = base.shardFiles();
+    const std::set<std::string> shardSet(shards.begin(), shards.end());
     for (const auto &entry : fs::recursive_directory_iterator(baseDir)) {
         const fs::path rel = fs::relative(entry.path(), baseDir);
         if (rel.filename().string().rfind('.', 0) == 0)
@@ -146,8 +147,8 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
     }
     tracker.advance();
 
-    tracker.stage("writing weights", static_cast<int64_t>(base.shardFiles().size()));
-    for (const auto &shard : base.shardFiles()) {
+    tracker.stage("writing weights", static_cast<int64_t>(shards.size()));
+    for (const auto &shard : shards) {
         const fs::path from = baseDir / shard, to = temp.path() / shard;
         if (!touchedShards.count(shard)) {
             if (options.hardLink) {

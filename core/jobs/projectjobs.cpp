@@ -271,7 +271,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         std::string list;
         for (std::size_t i = 0; i < result.conflicts.size() && i < 5; ++i)
             list += "\n  " + result.conflicts[i].message;
-        throw Error(ErrorKind::InvalidArgument,
+        throw Error(ErrorKind::Conflict,
             std::to_string(result.conflicts.size()) + " conflict(s) in this batch; nothing was edited:" + list
                 + (result.conflicts.size() > 5 ? "\n  ..." : "")
                 + "\nresolve them, or allow conflicts to edit anyway");

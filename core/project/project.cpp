@@ -861,6 +861,33 @@ void Project::recordStatistics(const std::string &key, int layer, const std::fil
         .run();
 }
 
+std::vector<std::string> Project::check() const
+{
+    std::vector<std::string> problems;
+    {
+        auto st = m_db->prepare("PRAGMA integrity_check");
+        while (st.step())
+            if (st.text(0) != "ok")
+                problems.push_back("integrity: " + st.text(0));
+    }
+    {
+        auto st = m_db->prepare("PRAGMA foreign_key_check");
+        while (st.step())
+            problems.push_back("foreign key: table " + st.text(0) + " row " + std::to_string(st.integer(1))
+                + " refers to a missing " + st.text(2));
+    }
+    for (const auto &r : runs()) {
+        try {
+            const auto deltas = patch(r.id);
+            if (r.status == RunStatus::Applied && deltas.empty())
+                problems.push_back("run " + std::to_string(r.id) + " is applied but has no stored patch");
+        } catch (const Error &e) {
+            problems.push_back(e.what());
+        }
+    }
+    return problems;
+}
+
 void Project::branch(int64_t runId, const std::filesystem::path &out) const
 {
     if (runId > 0 && !run(runId))

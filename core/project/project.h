@@ -227,6 +227,10 @@ public:
     /// their evaluations and patches dropped): a branch to explore another path.
     void branch(int64_t runId, const std::filesystem::path &out) const;
 
+    /// Consistency check: SQLite's integrity and foreign-key checks, and every stored patch's
+    /// size against its shape. Returns the problems found (empty: sound).
+    std::vector<std::string> check() const;
+
     Database &database() { return *m_db; }
 
 private:

@@ -29,6 +29,8 @@ const char *errorKindName(ErrorKind kind)
         return "runtime";
     case ErrorKind::Cancelled:
         return "cancelled";
+    case ErrorKind::Conflict:
+        return "conflict";
     }
     return "unknown";
 }

@@ -24,6 +24,7 @@ enum class ErrorKind {
     Unsupported, // valid request that this build cannot do (e.g. CUDA absent)
     Runtime, // a computation failed (LibTorch error, out of memory)
     Cancelled, // the user (or a job's owner) cancelled the work; nothing was half-written
+    Conflict, // the request conflicts with the project (facts that contradict each other); nothing changed
 };
 
 const char *errorKindName(ErrorKind kind);

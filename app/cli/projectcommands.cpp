@@ -1,0 +1,624 @@
+#include "cli/projectcommands.h"
+
+#include "core/data/datasets.h"
+#include "core/edit/presets.h"
+#include "core/model/modelconfig.h"
+#include "core/util/error.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+#include <filesystem>
+#include <iomanip>
+#include <iostream>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace cli {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const char *kProjectUsage = R"(
+Projects (one SQLite file, *.engram; FILE below):
+  project new FILE --model DIR          start a project on a Hugging Face checkpoint
+            [--corpus PATH] [--max-docs N]  statistics corpus for MEMIT/ROME edits
+  project info FILE [--json]            model, facts, runs, evaluations
+  project check FILE                    integrity of the file and its stored patches
+  project branch FILE --run N --out NEW a copy holding the history up to run N
+  facts import FILE --data DATA         CounterFact / zsRE / known facts / EasyEdit / CSV
+            [--limit N] [--tags a,b] [--disabled]
+  facts list FILE [--relation R] [--tag T] [--json]
+  facts add FILE --subject S --prompt "{} was born in" --target-new O
+            [--target-true T] [--relation R] [--tags a,b] [--paraphrases "p1|p2"]
+  facts remove|enable|disable FILE --ids 1,2,3
+  facts undo FILE                       reverse the last fact change
+  edit FILE [--ids 1,2] [edit options]  edit the enabled facts no applied run has edited
+            (or --ids) on top of the current state; refuses conflicting facts (exit 5)
+            unless --allow-conflicts; statistics from the project's corpus, --corpus or
+            --stats; options as for 'edit' below
+  trace FILE --ids 1,2 [--kind all] [--samples N] [--window W]  causal traces, stored
+  eval FILE [--ids 1,2] [--generations K] [--seed S] [--json]
+                                        scores of the edited facts (else all enabled) on
+                                        the base model (pre) and the current state (post)
+  generate FILE --prompt TEXT           generate on the current state (options as below)
+  history FILE [--json]                 the edit runs, in order
+  revert FILE --run N                   take a run out (verified by the state hash)
+  reapply FILE --run N                  put a reverted run back
+  export FILE --out DIR [--overwrite]   the patched model as a Hugging Face directory
+  export FILE --patch OUT [--run N]     one run's patch, or all applied runs composed
+  patch import FILE --patch P           record a patch made elsewhere for the same base
+  Ctrl-C cancels a running job; the project stays at its last committed state (exit 130).
+)";
+
+namespace {
+
+int singleLayer(const Args &args, const std::string &method)
+{
+    if (args.value("--layer"))
+        return static_cast<int>(toInt(args, "--layer", 0, 0, 100000));
+    const auto layers = parseLayers(args);
+    if (layers.size() != 1)
+        throw UsageError {method + " edits one layer: give --layer N"};
+    return layers.front();
+}
+
+std::vector<std::string> splitList(const std::string &text, char separator)
+{
+    std::vector<std::string> out;
+    std::stringstream in(text);
+    for (std::string item; std::getline(in, item, separator);)
+        if (!item.empty())
+            out.push_back(item);
+    return out;
+}
+
+fs::path projectFile(const Args &args, std::size_t index)
+{
+    if (args.positional.size() <= index)
+        throw UsageError {"'" + args.command + "' needs a project file (FILE.engram)"};
+    return args.positional[index];
+}
+
+bool wantJson(const Args &args)
+{
+    return args.flag("--json");
+}
+
+engram::JobContext jobContext(ProgressPrinter &printer)
+{
+    return engram::JobContext(std::ref(printer), &cancelRequested());
+}
+
+std::string factLine(const engram::Fact &f)
+{
+    std::string prompt = f.promptTemplate;
+    prompt.replace(prompt.find("{}"), 2, "[" + f.subject + "]");
+    return prompt + " " + (f.targetTrue.empty() ? "?" : f.targetTrue) + " ->" + f.targetNew;
+}
+
+json factToJson(const engram::Fact &f)
+{
+    return {{"id", f.id}, {"case_id", f.caseId}, {"subject", f.subject}, {"prompt", f.promptTemplate},
+        {"relation", f.relation}, {"target_true", f.targetTrue}, {"target_new", f.targetNew},
+        {"paraphrases", f.paraphrasePrompts}, {"neighborhood", f.neighborhoodPrompts}, {"tags", f.tags},
+        {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt},
+        {"updated_at", f.updatedAt}};
+}
+
+engram::Fact factFromRecord(const engram::EvalRecord &r)
+{
+    engram::Fact f;
+    f.caseId = r.caseId;
+    f.subject = r.subject;
+    f.promptTemplate = r.promptTemplate;
+    f.relation = r.relationId;
+    f.targetTrue = r.targetTrue;
+    f.targetNew = r.targetNew;
+    f.paraphrasePrompts = r.paraphrasePrompts;
+    f.neighborhoodPrompts = r.neighborhoodPrompts;
+    f.attributePrompts = r.attributePrompts;
+    f.generationPrompts = r.generationPrompts;
+    return f;
+}
+
+int cmdProject(const Args &args)
+{
+    const std::string sub = args.positional.empty() ? "" : args.positional[0];
+    if (sub == "new") {
+        const fs::path file = projectFile(args, 1);
+        const auto model = engram::describeProjectModel(requireValue(args, "--model"));
+        auto project = engram::Project::create(file, model);
+        if (const auto corpus = args.value("--corpus"))
+            project->setSetting("stats.corpus", fs::absolute(*corpus).lexically_normal().string());
+        if (args.value("--max-docs"))
+            project->setSetting("stats.max_docs", std::to_string(toInt(args, "--max-docs", 0, 0, 1L << 40)));
+        const auto summary = json::parse(model.summaryJson);
+        std::cout << "created " << file.string() << " for " << model.path.string() << " ("
+                  << summary.value("family", "") << ", " << summary.value("layers", 0) << " layers, content hash "
+                  << model.contentHash << ")\n";
+        return kExitOk;
+    }
+    if (sub == "info") {
+        const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
+        const auto model = project->model();
+        const auto facts = project->facts();
+        const auto runs = project->runs();
+        std::map<std::string, int> byStatus;
+        for (const auto &r : runs)
+            byStatus[engram::runStatusName(r.status)]++;
+        const auto enabled = std::count_if(facts.begin(), facts.end(), [](const auto &f) { return f.enabled; });
+        json doc {{"file", project->file().string()}, {"schema", project->schemaVersion()},
+            {"model", {{"path", model.path.string()}, {"content_hash", model.contentHash}, {"model_type", model.family},
+                          {"summary", json::parse(model.summaryJson, nullptr, false)}}},
+            {"facts", facts.size()}, {"enabled_facts", enabled}, {"edited_facts", project->editedFacts().size()},
+            {"runs", byStatus}, {"evaluations", project->evaluations().size()}, {"traces", project->traces().size()},
+            {"statistics_corpus", project->setting("stats.corpus")}};
+        if (wantJson(args)) {
+            std::cout << doc.dump(2) << "\n";
+            return kExitOk;
+        }
+        std::cout << "project:     " << project->file().string() << " (schema " << project->schemaVersion() << ")\n"
+                  << "model:       " << model.path.string() << " (" << model.family << ", hash " << model.contentHash
+                  << ")\n"
+                  << "facts:       " << facts.size() << " (" << enabled << " enabled, " << project->editedFacts().size()
+                  << " edited)\n"
+                  << "runs:        " << runs.size();
+        for (const auto &[status, n] : byStatus)
+            std::cout << (status == byStatus.begin()->first ? " (" : ", ") << n << " " << status;
+        std::cout << (byStatus.empty() ? "" : ")") << "\n"
+                  << "evaluations: " << project->evaluations().size() << "\n"
+                  << "traces:      " << project->traces().size() << "\n"
+                  << "statistics:  " << project->setting("stats.corpus", "(no corpus set)") << "\n";
+        return kExitOk;
+    }
+    if (sub == "check") {
+        const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
+        const auto problems = project->check();
+        for (const auto &p : problems)
+            std::cout << "problem: " << p << "\n";
+        std::cout << project->file().string() << ": " << (problems.empty() ? "ok" : "damaged") << " ("
+                  << project->facts().size() << " facts, " << project->runs().size() << " runs)\n";
+        return problems.empty() ? kExitOk : kExitInput;
+    }
+    if (sub == "branch") {
+        const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
+        const auto run = toInt(args, "--run", 0, 0, 1L << 40);
+        project->branch(run, requireValue(args, "--out"));
+        std::cout << "branched " << project->file().string() << " at run " << run << " -> " << requireValue(args, "--out")
+                  << "\n";
+        return kExitOk;
+    }
+    throw UsageError {"'project' needs new, info, check or branch"};
+}
+
+int cmdFacts(const Args &args)
+{
+    const std::string sub = args.positional.empty() ? "" : args.positional[0];
+    const fs::path file = projectFile(args, 1);
+    if (sub == "list") {
+        const auto project = engram::Project::open(file, /*readOnly=*/true);
+        engram::FactFilter filter;
+        filter.relation = args.value("--relation").value_or("");
+        filter.tag = args.value("--tag").value_or("");
+        const auto facts = project->facts(filter);
+        std::map<int64_t, int64_t> editedBy;
+        for (const auto &[fact, run] : project->editedFacts())
+            editedBy[fact] = run;
+        if (wantJson(args)) {
+            json list = json::array();
+            for (const auto &f : facts) {
+                json j = factToJson(f);
+                j["edited_by_run"] = editedBy.count(f.id) ? json(editedBy[f.id]) : json(nullptr);
+                list.push_back(j);
+            }
+            std::cout << list.dump(2) << "\n";
+            return kExitOk;
+        }
+        for (const auto &f : facts) {
+            std::cout << std::setw(5) << f.id << (f.enabled ? "  " : " -") << std::setw(8) << std::left
+                      << (editedBy.count(f.id) ? "run " + std::to_string(editedBy[f.id]) : "") << std::right
+                      << factLine(f);
+            if (!f.tags.empty()) {
+                std::cout << "  [";
+                for (std::size_t i = 0; i < f.tags.size(); ++i)
+                    std::cout << (i ? "," : "") << f.tags[i];
+                std::cout << "]";
+            }
+            std::cout << "\n";
+        }
+        std::cout << facts.size() << " fact(s)\n";
+        return kExitOk;
+    }
+    auto project = engram::Project::open(file);
+    if (sub == "import") {
+        const std::string data = requireValue(args, "--data");
+        const auto dataset = engram::importDataset(data, toInt(args, "--limit", 0, 0, 1L << 40));
+        const auto tags = splitList(args.value("--tags").value_or(""), ',');
+        std::vector<engram::Fact> facts;
+        std::size_t skipped = 0;
+        for (std::size_t i = 0; i < dataset.records.size(); ++i) {
+            engram::Fact f = factFromRecord(dataset.records[i]);
+            if (f.targetNew.empty()) { // known facts: nothing to change to
+                ++skipped;
+                continue;
+            }
+            f.tags = tags;
+            f.enabled = !args.flag("--disabled");
+            f.provenance = fs::path(data).filename().string() + "#" + std::to_string(i + 1);
+            facts.push_back(std::move(f));
+        }
+        const auto ids = project->addFacts(std::move(facts));
+        std::cout << "imported " << ids.size() << " " << engram::datasetFormatName(dataset.format) << " fact(s) into "
+                  << file.string();
+        if (!ids.empty())
+            std::cout << " (ids " << ids.front() << "-" << ids.back() << ")";
+        std::cout << "\n";
+        if (skipped)
+            std::cout << skipped << " record(s) without a new target skipped\n";
+        if (!dataset.rejected.empty())
+            std::cout << dataset.rejected.size() << " record(s) rejected; first: record "
+                      << dataset.rejected.front().index << ", " << dataset.rejected.front().field << ": "
+                      << dataset.rejected.front().reason << "\n";
+        return kExitOk;
+    }
+    if (sub == "add") {
+        engram::Fact f;
+        f.subject = requireValue(args, "--subject");
+        f.promptTemplate = requireValue(args, "--prompt");
+        f.targetNew = requireValue(args, "--target-new");
+        if (f.targetNew.front() != ' ')
+            f.targetNew = " " + f.targetNew;
+        f.targetTrue = args.value("--target-true").value_or("");
+        if (!f.targetTrue.empty() && f.targetTrue.front() != ' ')
+            f.targetTrue = " " + f.targetTrue;
+        f.relation = args.value("--relation").value_or("");
+        f.tags = splitList(args.value("--tags").value_or(""), ',');
+        f.paraphrasePrompts = splitList(args.value("--paraphrases").value_or(""), '|');
+        f.provenance = "cli";
+        if (const auto problem = engram::validateFact(f); !problem.empty())
+            throw UsageError {problem};
+        const int64_t id = project->addFact(f);
+        f.id = id;
+        std::cout << "added fact " << id << ": " << factLine(f) << "\n";
+        return kExitOk;
+    }
+    if (sub == "remove" || sub == "enable" || sub == "disable") {
+        const auto ids = parseIds("--ids", requireValue(args, "--ids"));
+        if (sub == "remove") {
+            project->removeFacts(ids);
+        } else {
+            for (int64_t id : ids) {
+                auto f = project->fact(id);
+                if (!f)
+                    throw engram::Error(engram::ErrorKind::InvalidArgument, "no fact " + std::to_string(id));
+                f->enabled = sub == "enable";
+                project->updateFact(*f);
+            }
+        }
+        std::cout << sub << (sub == "remove" ? "d " : "d ") << ids.size() << " fact(s)\n";
+        return kExitOk;
+    }
+    if (sub == "undo") {
+        const std::string what = project->undoLastFactChange();
+        std::cout << (what.empty() ? "nothing to undo" : what) << "\n";
+        return kExitOk;
+    }
+    throw UsageError {"'facts' needs import, list, add, remove, enable, disable or undo"};
+}
+
+json conflictsJson(const std::vector<engram::Conflict> &conflicts)
+{
+    json list = json::array();
+    for (const auto &c : conflicts)
+        list.push_back({{"kind", engram::conflictKindName(c.kind)}, {"facts", c.factIds}, {"run", c.runId},
+            {"message", c.message}});
+    return list;
+}
+
+int cmdProjectEdit(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    engram::CheckpointSummary model;
+    {
+        const auto project = engram::Project::open(file, /*readOnly=*/true);
+        model = engram::summarizeCheckpoint(project->model().path);
+    }
+    engram::EditJobSpec spec = editSpecFromArgs(args, model);
+    if (const auto ids = args.value("--ids"))
+        spec.factIds = parseIds("--ids", *ids);
+    if (const auto stats = args.value("--stats"))
+        for (const auto &p : engram::splitPathList(*stats))
+            spec.statisticsFiles.push_back(p);
+    if (const auto corpus = args.value("--corpus"))
+        spec.corpus = *corpus;
+    spec.maxDocuments = toInt(args, "--max-docs", -1, -1, 1L << 40);
+    if (const auto dir = args.value("--cache-dir"))
+        spec.cacheDir = *dir;
+    spec.float64Statistics = args.value("--accumulate").value_or("fp64") != "fp32";
+    spec.allowConflicts = args.flag("--allow-conflicts");
+    spec.load = loadOptions(args);
+
+    ProgressPrinter printer("edit");
+    auto context = jobContext(printer);
+    const auto r = engram::runEditJob(file, spec, context);
+    if (wantJson(args)) {
+        std::cout << json {{"run", r.runId}, {"method", spec.method}, {"facts", r.facts},
+                         {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
+                         {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
+                         {"conflicts", conflictsJson(r.conflicts)}}
+                         .dump(2)
+                  << "\n";
+        return kExitOk;
+    }
+    for (const auto &c : r.conflicts)
+        std::cout << "conflict (allowed): " << c.message << "\n";
+    std::cout << "run " << r.runId << ": " << spec.method << " on " << r.facts << " fact(s) in " << std::fixed
+              << std::setprecision(1) << r.summary.seconds << " s\n";
+    for (std::size_t i = 0; i < r.summary.layers.size(); ++i)
+        std::cout << "  layer " << r.summary.layers[i] << ": |dW|/|W| = " << std::setprecision(4)
+                  << r.summary.relativeNorms[i] << "\n";
+    std::cout << "state " << r.stateBefore << " -> " << r.stateAfter << "\n";
+    return kExitOk;
+}
+
+int cmdProjectTrace(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    engram::TraceJobSpec spec;
+    spec.factIds = parseIds("--ids", requireValue(args, "--ids"));
+    spec.params.noise.scale = 0; // 3σ of the project's subjects
+    spec.params.noise.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
+    spec.params.noise.seed = static_cast<uint64_t>(toInt(args, "--seed", 1, 0, 1L << 62));
+    spec.window = static_cast<int>(toInt(args, "--window", 0, 0, 10000));
+    const std::string kind = args.value("--kind").value_or("all");
+    if (kind != "all") {
+        const auto k = engram::parseTraceKind(kind);
+        if (!k)
+            throw UsageError {"--kind must be hidden, mlp, attn or all"};
+        spec.params.kinds = {*k};
+    }
+    spec.load = loadOptions(args);
+    ProgressPrinter printer("trace");
+    auto context = jobContext(printer);
+    const auto r = engram::runTraceJob(file, spec, context);
+    for (std::size_t i = 0; i < r.results.size(); ++i) {
+        const auto &t = r.results[i];
+        std::cout << "trace " << r.traceIds[i] << ": " << t.prompt << " ->" << t.answer << " (p clean "
+                  << std::setprecision(3) << t.highScore << ", corrupted " << t.lowScore << ")";
+        if (const auto *m = t.matrix(engram::TraceKind::Mlp)) {
+            std::size_t best = 0;
+            for (std::size_t c = 1; c < m->scores.size(); ++c)
+                if (m->scores[c] > m->scores[best])
+                    best = c;
+            const auto token = static_cast<std::size_t>(best / static_cast<std::size_t>(t.layers));
+            std::cout << "; strongest MLP restoration: token '" << t.tokens[token] << "' layer "
+                      << best % static_cast<std::size_t>(t.layers) << " (" << m->scores[best] << ")";
+        }
+        std::cout << "\n";
+    }
+    return kExitOk;
+}
+
+int cmdProjectEval(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    engram::EvalJobSpec spec;
+    if (const auto ids = args.value("--ids"))
+        spec.factIds = parseIds("--ids", *ids);
+    spec.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
+    spec.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, 1L << 62));
+    spec.load = loadOptions(args);
+    ProgressPrinter printer("eval");
+    auto context = jobContext(printer);
+    const auto r = engram::runEvalJob(file, spec, context);
+    auto row = [](const char *name, const engram::EvalSummary &e) {
+        std::printf("%-5s %6.1f  %5.1f  %5.1f  %5.1f  %6.1f  %6.1f  %6.1f\n", name, e.score, e.es.mean, e.ps.mean,
+            e.ns.mean, e.em.mean, e.pm.mean, e.nm.mean);
+    };
+    if (wantJson(args)) {
+        auto m = [](const engram::MetricSummary &s) { return json {{"mean", s.mean}, {"ci95", s.ci95}}; };
+        auto sum = [&](const engram::EvalSummary &e) {
+            return json {{"score", e.score}, {"es", m(e.es)}, {"ps", m(e.ps)}, {"ns", m(e.ns)}, {"em", m(e.em)},
+                {"pm", m(e.pm)}, {"nm", m(e.nm)}};
+        };
+        std::cout << json {{"evaluation", r.evaluationId}, {"facts", r.facts}, {"pre", sum(r.pre)}, {"post", sum(r.post)}}
+                         .dump(2)
+                  << "\n";
+        return kExitOk;
+    }
+    std::printf("evaluation %lld of %zu fact(s) (x100): pre = base model, post = current state\n",
+        static_cast<long long>(r.evaluationId), r.facts);
+    std::printf("       Score     ES     PS     NS      EM      PM      NM\n");
+    row("pre", r.pre);
+    row("post", r.post);
+    return kExitOk;
+}
+
+int cmdProjectGenerate(const Args &args)
+{
+    engram::GenerationParams p;
+    p.maxNewTokens = static_cast<int>(toInt(args, "--max-new-tokens", 32, 1, 1 << 20));
+    p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
+    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, 1L << 62));
+    p.greedy = !args.value("--top-k");
+    ProgressPrinter printer("generate");
+    auto context = jobContext(printer);
+    const std::string prompt = requireValue(args, "--prompt");
+    const auto out = engram::runGenerateJob(projectFile(args, 0), prompt, p, loadOptions(args), context);
+    std::cout << prompt << out.continuation << "\n";
+    return kExitOk;
+}
+
+int cmdHistory(const Args &args)
+{
+    const auto project = engram::Project::open(projectFile(args, 0), /*readOnly=*/true);
+    const auto runs = project->runs();
+    if (wantJson(args)) {
+        json list = json::array();
+        for (const auto &r : runs) {
+            json facts = json::array();
+            for (const auto &f : r.facts)
+                facts.push_back({{"fact_id", f.factId}, {"subject", f.subject}, {"prompt", f.promptTemplate},
+                    {"target_new", f.targetNew}});
+            list.push_back({{"run", r.id}, {"status", engram::runStatusName(r.status)}, {"method", r.method},
+                {"params", json::parse(r.paramsJson, nullptr, false)}, {"seed", r.seed}, {"device", r.device},
+                {"created_at", r.createdAt}, {"seconds", r.seconds},
+                {"summary", json::parse(r.summaryJson, nullptr, false)}, {"base_state", r.baseState},
+                {"result_state", r.resultState}, {"message", r.message}, {"facts", facts}});
+        }
+        std::cout << list.dump(2) << "\n";
+        return kExitOk;
+    }
+    if (runs.empty())
+        std::cout << "no edit runs yet\n";
+    for (const auto &r : runs) {
+        const auto summary = json::parse(r.summaryJson, nullptr, false);
+        std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(9) << engram::runStatusName(r.status)
+                  << std::setw(9) << r.method << std::right << std::setw(5) << r.facts.size() << " fact(s)  "
+                  << r.createdAt << "  " << std::fixed << std::setprecision(1) << r.seconds << " s";
+        if (summary.is_object() && summary.contains("layers"))
+            std::cout << "  layers " << summary["layers"].dump();
+        if (!r.resultState.empty())
+            std::cout << "  state " << r.resultState;
+        if (!r.message.empty())
+            std::cout << "  (" << r.message << ")";
+        std::cout << "\n";
+    }
+    return kExitOk;
+}
+
+int cmdRevert(const Args &args, bool reapply)
+{
+    const auto run = toInt(args, "--run", 0, 1, 1L << 40);
+    if (!args.value("--run"))
+        throw UsageError {"'" + args.command + "' needs --run N"};
+    ProgressPrinter printer(args.command);
+    auto context = jobContext(printer);
+    const auto r = engram::revertRun(projectFile(args, 0), run, reapply, loadOptions(args), context);
+    std::cout << (reapply ? "re-applied" : "reverted") << " run " << run << ": state " << r.stateBefore << " -> "
+              << r.stateAfter;
+    if (r.verified)
+        std::cout << " (verified: the state the history records)";
+    std::cout << "\n";
+    for (auto id : r.rebasedRuns)
+        std::cout << "note: run " << id
+                  << " was computed on weights that an earlier run changed; its change was added to the "
+                     "weights as they are now\n";
+    return kExitOk;
+}
+
+int cmdExport(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    ProgressPrinter printer("export");
+    auto context = jobContext(printer);
+    if (const auto patch = args.value("--patch")) {
+        const auto run = toInt(args, "--run", 0, 0, 1L << 40);
+        engram::exportPatchFile(file, run, *patch, loadOptions(args), context);
+        std::cout << "patch " << (run ? "of run " + std::to_string(run) : std::string("of all applied runs"))
+                  << " written to " << *patch << "\n";
+        return kExitOk;
+    }
+    engram::ExportJobSpec spec;
+    spec.out = requireValue(args, "--out");
+    spec.options.overwrite = args.flag("--overwrite");
+    const auto s = engram::runExportJob(file, spec, context);
+    std::cout << "exported to " << s.directory.string() << ": " << s.tensorsPatched << " tensor(s) patched, "
+              << s.shardsRewritten << " shard(s) written, " << s.shardsLinked << " linked, " << s.filesCopied
+              << " file(s) copied, " << humanBytes(s.bytesWritten) << " in " << std::fixed << std::setprecision(2)
+              << s.seconds << " s; layout checked against the base\n";
+    return kExitOk;
+}
+
+int cmdPatch(const Args &args)
+{
+    if (args.positional.empty() || args.positional[0] != "import")
+        throw UsageError {"'patch' needs import"};
+    ProgressPrinter printer("patch");
+    auto context = jobContext(printer);
+    const auto id = engram::importPatchFile(projectFile(args, 1), requireValue(args, "--patch"), loadOptions(args), context);
+    std::cout << "recorded the patch as run " << id << "\n";
+    return kExitOk;
+}
+
+} // namespace
+
+engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model)
+{
+    engram::EditJobSpec spec;
+    spec.method = args.value("--method").value_or("memit");
+    if (spec.method != "memit" && spec.method != "rome" && spec.method != "r-rome" && spec.method != "ftw")
+        throw UsageError {"--method must be memit, rome, r-rome or ftw"};
+    const auto family = engram::familyFromModelType(model.modelType);
+    const engram::EditPreset preset
+        = engram::editPresetFor(family.value_or(engram::ModelFamily::Gpt2), model.layers, model.hiddenSize);
+    std::cout << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
+    const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    spec.memit = preset.memit;
+    spec.rome = preset.rome;
+    spec.fineTune = preset.fineTune;
+    if (spec.method == "memit") {
+        auto &p = spec.memit;
+        if (args.value("--layers"))
+            p.layers = parseLayers(args);
+        p.lambda = toDouble(args, "--lambda", p.lambda);
+        p.vLr = toDouble(args, "--v-lr", p.vLr);
+        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
+        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+        p.seed = seed;
+    } else if (spec.method == "rome" || spec.method == "r-rome") {
+        auto &p = spec.rome;
+        if (args.value("--layer") || args.value("--layers"))
+            p.layer = singleLayer(args, spec.method);
+        p.vLr = toDouble(args, "--v-lr", p.vLr);
+        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
+        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+        p.consistentKey = spec.method == "r-rome";
+        p.seed = seed;
+    } else {
+        auto &p = spec.fineTune;
+        if (args.value("--layer") || args.value("--layers"))
+            p.layer = singleLayer(args, spec.method);
+        p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
+        p.lr = toDouble(args, "--lr", p.lr);
+        p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
+    }
+    return spec;
+}
+
+bool isProjectCommand(const Args &args)
+{
+    static const std::set<std::string> always
+        = {"project", "facts", "history", "revert", "reapply", "export", "patch"};
+    static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate"};
+    return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
+}
+
+int runProjectCommand(const Args &args)
+{
+    installCancelHandler();
+    const std::string &c = args.command;
+    if (c == "project")
+        return cmdProject(args);
+    if (c == "facts")
+        return cmdFacts(args);
+    if (c == "edit")
+        return cmdProjectEdit(args);
+    if (c == "trace")
+        return cmdProjectTrace(args);
+    if (c == "eval")
+        return cmdProjectEval(args);
+    if (c == "generate")
+        return cmdProjectGenerate(args);
+    if (c == "history")
+        return cmdHistory(args);
+    if (c == "revert" || c == "reapply")
+        return cmdRevert(args, c == "reapply");
+    if (c == "export")
+        return cmdExport(args);
+    return cmdPatch(args);
+}
+
+} // namespace cli

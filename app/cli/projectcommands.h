@@ -1,0 +1,24 @@
+#pragma once
+// engram-cli's commands over project files (project, facts, edit/trace/eval FILE, history,
+// revert, reapply, export, patch), and the edit options shared with the file-based 'edit'.
+
+#include "cli/cliargs.h"
+
+#include "core/jobs/projectjobs.h"
+#include "core/model/modelinfo.h"
+
+namespace cli {
+
+/// True when `args` names a project command (or a shared command given a project file).
+bool isProjectCommand(const Args &args);
+/// Runs it; returns the exit code. Throws UsageError / engram::Error like the other commands.
+int runProjectCommand(const Args &args);
+
+/// MEMIT / ROME / FT-W parameters: the model's preset (printed) with the options given
+/// (--method --layers/--layer --lambda --v-lr --v-steps --clamp --seed --steps --lr
+/// --norm-constraint) applied on top.
+engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model);
+
+extern const char *kProjectUsage;
+
+} // namespace cli

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# engram-cli over a project on the embedded demo, as the README walkthrough does it: new,
+# import, edit, eval, trace, history, revert/reapply, export and the exported model saying
+# the new objects; conflicts refused with exit 5; newer/garbage files refused untouched; and
+# crash safety: kill -9 in the middle of an edit's commit and of an export, then the
+# project is at its last committed state and no partial export is visible.
+set -u
+cli=$1
+demo=$2
+tmp=$(mktemp -d)
+trap 'kill -9 $(jobs -p) 2>/dev/null; rm -rf "$tmp"' EXIT
+export ENGRAM_CACHE_DIR="$tmp/cache"
+p="$tmp/demo.engram"
+fail() { echo "FAIL: $*"; exit 1; }
+
+"$cli" project new "$p" --model "$demo/model" --corpus "$demo/corpus.txt" --max-docs 500 || fail "project new"
+"$cli" project new "$p" --model "$demo/model" 2>&1 | grep -q "already exists" || fail "project new over a file"
+"$cli" facts import "$p" --data "$demo/counterfact.json" --limit 12 --tags demo | grep -q "imported 12" || fail import
+"$cli" facts list "$p" --tag demo --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==12 and d[0]["tags"]==["demo"]' \
+  || fail "facts list --json"
+"$cli" edit "$p" --ids 1,2,3,4,5 --threads 2 > "$tmp/edit1.txt" || fail "edit 1"
+grep -q "^run 1: memit on 5 fact" "$tmp/edit1.txt" || fail "edit 1 output"
+"$cli" eval "$p" --json --threads 2 > "$tmp/eval.json" || fail eval
+python3 - "$tmp/eval.json" <<'PY' || fail "eval scores"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["facts"] == 5, d
+assert d["pre"]["es"]["mean"] < 50 and d["post"]["es"]["mean"] >= 80, d
+PY
+"$cli" trace "$p" --ids 6 --kind mlp --samples 3 --threads 2 | grep -q "^trace 1:" || fail trace
+
+# A conflicting batch is refused (exit 5) and changes nothing.
+"$cli" facts add "$p" --subject "$(python3 -c "import json;print(json.load(open('$demo/counterfact.json'))[6]['requested_rewrite']['subject'])")" \
+  --prompt "{} is famous for" --target-new "chess" > /dev/null || fail "facts add"
+"$cli" facts add "$p" --subject "Nobody" --prompt "Nobody is" --target-new "x" > /dev/null 2>&1 && fail "a template without {} was accepted"
+"$cli" edit "$p" --ids 7,13 --threads 2 > "$tmp/conflict.txt" 2>&1
+[ $? -eq 5 ] || { cat "$tmp/conflict.txt"; fail "conflicting edit should exit 5"; }
+grep -q "share one key" "$tmp/conflict.txt" || fail "conflict message"
+"$cli" facts remove "$p" --ids 13 > /dev/null || fail "facts remove"
+[ "$("$cli" history "$p" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] || fail "conflict left a run"
+
+"$cli" edit "$p" --ids 6,7,8 --threads 2 > /dev/null || fail "edit 2"
+"$cli" revert "$p" --run 2 --threads 2 | grep -q "verified" || fail "revert 2"
+"$cli" reapply "$p" --run 2 --threads 2 | grep -q "verified" || fail "reapply 2"
+"$cli" history "$p" | grep -c applied | grep -q 2 || fail history
+
+# Export: the exported model says the new objects; the base still says the old ones.
+"$cli" export "$p" --out "$tmp/exported" --threads 2 | grep -q "layout checked" || fail export
+"$cli" export "$p" --out "$tmp/exported" --threads 2 > /dev/null 2>&1 && fail "export over an existing directory"
+python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))[:3]:
+    rw = r["requested_rewrite"]
+    print(rw["prompt"].replace("{}", rw["subject"]) + "\t" + rw["target_new"]["str"] + "\t" + rw["target_true"]["str"])
+PY
+while IFS=$'\t' read -r prompt new old; do
+  after=$("$cli" generate --model "$tmp/exported" --prompt "$prompt" --max-new-tokens 3 --threads 2)
+  before=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 3 --threads 2)
+  echo "before: $before | after: $after"
+  case "$after" in "$prompt $new"*) ;; *) fail "exported model should say $new" ;; esac
+  case "$before" in "$prompt ${old:0:3}"*) ;; *) fail "base model should still say $old" ;; esac
+done < "$tmp/cases.tsv"
+"$cli" export "$p" --patch "$tmp/all.patch" > /dev/null || fail "export --patch"
+"$cli" project new "$tmp/other.engram" --model "$demo/model" > /dev/null || fail "second project"
+"$cli" patch import "$tmp/other.engram" --patch "$tmp/all.patch" --threads 2 | grep -q "run 1" || fail "patch import"
+
+# Crash safety 1: kill -9 inside the edit's commit transaction.
+runs_before=$("$cli" history "$p" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+ENGRAM_STALL_AT=project:record-run "$cli" edit "$p" --ids 9,10 --threads 2 > /dev/null 2> "$tmp/stall.txt" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "stalled at" "$tmp/stall.txt" && break; sleep 0.1; done
+grep -q "stalled at project:record-run" "$tmp/stall.txt" || fail "the edit never reached its commit"
+kill -9 $pid; wait $pid 2>/dev/null
+"$cli" project check "$p" || fail "project damaged after kill -9"
+runs_after=$("$cli" history "$p" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')
+[ "$runs_before" = "$runs_after" ] || fail "a killed edit left a run ($runs_before -> $runs_after)"
+"$cli" edit "$p" --ids 9,10 --threads 2 | grep -q "^run 3:" || fail "edit after the crash"
+
+# Crash safety 2: kill -9 after the export wrote its weights, before it is renamed into place.
+ENGRAM_STALL_AT=export:shard-written "$cli" export "$p" --out "$tmp/crashed" > /dev/null 2> "$tmp/stall2.txt" &
+pid=$!
+for _ in $(seq 1 600); do grep -q "stalled at" "$tmp/stall2.txt" && break; sleep 0.1; done
+grep -q "stalled at export:shard-written" "$tmp/stall2.txt" || fail "the export never wrote its shard"
+kill -9 $pid; wait $pid 2>/dev/null
+[ -e "$tmp/crashed" ] && fail "a killed export left a partial directory in place"
+ls -a "$tmp" | grep -q "^\.crashed\.partial-" || fail "expected the hidden partial directory of the killed export"
+"$cli" export "$p" --out "$tmp/crashed" > /dev/null || fail "export after the crash"
+ls -a "$tmp" | grep -q "^\.crashed\.partial-" && fail "the stale partial directory was not cleaned up"
+
+# Files Engram must refuse, untouched.
+python3 -c "import sqlite3; c=sqlite3.connect('$tmp/other.engram'); c.execute('PRAGMA user_version=99'); c.commit()"
+sum=$(md5sum < "$tmp/other.engram")
+"$cli" project info "$tmp/other.engram" > "$tmp/newer.txt" 2>&1
+[ $? -eq 3 ] || fail "a newer project should exit 3"
+grep -q "newer Engram" "$tmp/newer.txt" || fail "newer message"
+[ "$sum" = "$(md5sum < "$tmp/other.engram")" ] || fail "the newer file was modified"
+head -c 5000 /dev/urandom > "$tmp/garbage.engram"
+"$cli" project info "$tmp/garbage.engram" 2>&1 | grep -q "not an Engram project\|damaged" || fail "garbage file"
+echo "cli_project: all checks passed"
