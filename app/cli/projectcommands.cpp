@@ -95,7 +95,8 @@ std::string factLine(const engram::Fact &f)
 {
     std::string prompt = f.promptTemplate;
     prompt.replace(prompt.find("{}"), 2, "[" + f.subject + "]");
-    return prompt + " " + (f.targetTrue.empty() ? "?" : f.targetTrue) + " ->" + f.targetNew;
+    auto trimmed = [](const std::string &s) { return s.substr(std::min(s.size(), s.find_first_not_of(' '))); };
+    return prompt + " " + (f.targetTrue.empty() ? "?" : trimmed(f.targetTrue)) + " -> " + trimmed(f.targetNew);
 }
 
 json factToJson(const engram::Fact &f)

@@ -371,12 +371,6 @@ RevertResult revertRun(
                 + (reapply ? "reverted" : "applied") + " runs can be " + (reapply ? "re-applied" : "reverted"));
 
     RevertResult result;
-    // Is this the latest applied run (revert), or would it become it (re-apply)?
-    int64_t lastApplied = 0;
-    for (const auto &r : project->runs())
-        if (r.status == RunStatus::Applied && r.id != runId)
-            lastApplied = r.id;
-    const bool latest = lastApplied < runId;
     auto session = openBaseModel(*project, load, context);
     {
         context.stage("rebuilding the current state");
@@ -390,13 +384,21 @@ RevertResult revertRun(
     const HistoryState after = applyHistory(*session, *project);
     result.stateAfter = after.stateHash;
     result.rebasedRuns = after.rebasedRuns;
-    if (latest)
-        result.expectedState = reapply ? run->resultState : run->baseState;
+    // When every remaining patch applied to the weights it was computed on, the history says
+    // what the state must be: the last applied run's result, or the base the first run started from.
+    if (after.rebasedRuns.empty()) {
+        const auto runs = project->runs();
+        if (!after.appliedRuns.empty())
+            result.expectedState = project->run(after.appliedRuns.back())->resultState;
+        else if (!runs.empty())
+            result.expectedState = runs.front().baseState;
+    }
     result.verified = !result.expectedState.empty() && result.expectedState == result.stateAfter;
     if (!result.expectedState.empty() && !result.verified)
         throw Error(ErrorKind::Runtime,
-            "rebuilding the model without run " + std::to_string(runId) + " gave state " + result.stateAfter
-                + ", the history says " + result.expectedState + "; the project was not changed");
+            "rebuilding the model " + std::string(reapply ? "with" : "without") + " run " + std::to_string(runId)
+                + " gave state " + result.stateAfter + ", the history says " + result.expectedState
+                + "; the project was not changed");
     t.commit();
     return result;
 }

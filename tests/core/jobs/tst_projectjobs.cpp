@@ -1,0 +1,314 @@
+// Project jobs on the embedded demo model: edits recorded with their patches, revert and
+// re-apply bit-exact against the base, the exported checkpoint reloading to the edited
+// weights, cancellation and conflicts leaving the project as it was, patches carried to
+// another project, traces and evaluations stored.
+
+#include "testsupport.h"
+
+#include "core/data/datasets.h"
+#include "core/edit/weightpatch.h"
+#include "core/io/checkpoint.h"
+#include "core/jobs/projectjobs.h"
+#include "core/model/modelinfo.h"
+#include "core/model/modelsession.h"
+#include "core/model/transformer.h"
+#include "core/util/error.h"
+#include "core/util/fileutil.h"
+
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <QTemporaryDir>
+
+#include <atomic>
+
+using namespace engram;
+namespace fs = std::filesystem;
+
+namespace {
+
+const fs::path kDemo = fs::path(ENGRAM_SOURCE_DIR) / "resources" / "demo";
+
+std::vector<Fact> demoFacts(int count)
+{
+    std::vector<Fact> facts;
+    const auto data = importDataset(kDemo / "counterfact.json", count);
+    for (const auto &r : data.records) {
+        Fact f;
+        f.caseId = r.caseId;
+        f.subject = r.subject;
+        f.promptTemplate = r.promptTemplate;
+        f.relation = r.relationId;
+        f.targetTrue = r.targetTrue;
+        f.targetNew = r.targetNew;
+        f.paraphrasePrompts = r.paraphrasePrompts;
+        f.neighborhoodPrompts = r.neighborhoodPrompts;
+        facts.push_back(std::move(f));
+    }
+    return facts;
+}
+
+// Every MLP output weight of the session's model, copied.
+std::vector<at::Tensor> mlpWeights(const ModelSession &s)
+{
+    std::vector<at::Tensor> out;
+    for (int l = 0; l < s.model().config().numLayers; ++l)
+        out.push_back(s.model().parameter(s.model().mlpOutputWeightName(l)).clone());
+    return out;
+}
+
+bool bitEqual(const std::vector<at::Tensor> &a, const std::vector<at::Tensor> &b)
+{
+    if (a.size() != b.size())
+        return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (!at::equal(a[i], b[i]))
+            return false;
+    return true;
+}
+
+} // namespace
+
+class TestProjectJobs : public QObject
+{
+    Q_OBJECT
+
+private:
+    QTemporaryDir m_dir;
+    fs::path m_file;
+    EditJobSpec m_spec;
+
+    fs::path path(const char *name) const { return fs::path(m_dir.path().toStdString()) / name; }
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QVERIFY(m_dir.isValid());
+        qputenv("ENGRAM_CACHE_DIR", m_dir.filePath(QStringLiteral("cache")).toUtf8());
+        configureThreads(2);
+        m_file = path("demo.engram");
+        auto project = Project::create(m_file, describeProjectModel(kDemo / "model"));
+        project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+        project->setSetting("stats.max_docs", "400");
+        project->addFacts(demoFacts(12));
+        m_spec.memit.layers = {0};
+        m_spec.memit.lambda = 100;
+        m_spec.memit.vLr = 4;
+        m_spec.cacheDir = path("stats");
+    }
+
+    void editsRevertsAndReappliesBitExact()
+    {
+        JobContext context;
+        const auto base = ModelSession::open(kDemo / "model");
+        const auto baseWeights = mlpWeights(*base);
+
+        EditJobSpec first = m_spec;
+        first.factIds = {1, 2, 3, 4};
+        const auto r1 = runEditJob(m_file, first, context);
+        QCOMPARE(r1.runId, int64_t(1));
+        QCOMPARE(r1.facts, std::size_t(4));
+        QVERIFY(r1.stateBefore != r1.stateAfter);
+
+        EditJobSpec second = m_spec;
+        second.factIds = {5, 6, 7};
+        const auto r2 = runEditJob(m_file, second, context);
+        QCOMPARE(r2.stateBefore, r1.stateAfter);
+
+        // The state after run 1, rebuilt from the base and the stored patch.
+        std::vector<at::Tensor> afterRun1;
+        {
+            auto project = Project::open(m_file, /*readOnly=*/true);
+            auto s = ModelSession::open(kDemo / "model");
+            const auto state = applyHistory(*s, *project, /*upToRun=*/1);
+            QCOMPARE(state.stateHash, r1.stateAfter);
+            afterRun1 = mlpWeights(*s);
+        }
+        QVERIFY(!bitEqual(afterRun1, baseWeights));
+
+        const auto rev2 = revertRun(m_file, 2, /*reapply=*/false, {}, context);
+        QVERIFY(rev2.verified);
+        QCOMPARE(rev2.stateAfter, r1.stateAfter);
+        {
+            auto project = Project::open(m_file, true);
+            HistoryState state;
+            auto s = openProjectModel(*project, {}, context, &state);
+            QVERIFY(bitEqual(mlpWeights(*s), afterRun1));
+            QCOMPARE(state.appliedRuns, std::vector<int64_t>({1}));
+        }
+        const auto rev1 = revertRun(m_file, 1, false, {}, context);
+        QVERIFY(rev1.verified);
+        {
+            auto project = Project::open(m_file, true);
+            auto s = openProjectModel(*project, {}, context);
+            QVERIFY(bitEqual(mlpWeights(*s), baseWeights)); // back to the base, bit for bit
+        }
+        ENGRAM_EXPECT_ERROR(revertRun(m_file, 1, false, {}, context), ErrorKind::InvalidArgument, "is reverted");
+        QVERIFY(revertRun(m_file, 1, /*reapply=*/true, {}, context).verified);
+        QVERIFY(revertRun(m_file, 2, true, {}, context).verified);
+        auto project = Project::open(m_file, true);
+        QCOMPARE(project->run(2)->status, RunStatus::Applied);
+        QVERIFY(project->check().empty());
+    }
+
+    void revertingAnEarlierRunRebasesTheLaterOne()
+    {
+        JobContext context;
+        const auto r = revertRun(m_file, 1, false, {}, context);
+        QVERIFY(!r.verified); // nothing in the history to compare with: run 2 now sits on the base
+        QCOMPARE(r.rebasedRuns, std::vector<int64_t>({2}));
+        QVERIFY(revertRun(m_file, 1, true, {}, context).verified);
+    }
+
+    void exportReloadsToTheEditedWeights()
+    {
+        JobContext context;
+        ExportJobSpec spec;
+        spec.out = path("exported");
+        std::vector<std::string> stages;
+        JobContext watched([&](const ProgressUpdate &u) {
+            if (stages.empty() || stages.back() != u.stage)
+                stages.push_back(u.stage);
+            return true;
+        });
+        const auto summary = runExportJob(m_file, spec, watched);
+        QCOMPARE(summary.tensorsPatched, 1);
+        QVERIFY(stages.size() >= 3);
+        QVERIFY(checkExportLayout(kDemo / "model", spec.out).empty());
+
+        auto project = Project::open(m_file, true);
+        auto edited = openProjectModel(*project, {}, context);
+        const auto exported = ModelSession::open(spec.out);
+        QVERIFY(bitEqual(mlpWeights(*exported), mlpWeights(*edited)));
+        // Every other tensor is the base's.
+        const WeightStore a = WeightStore::openDirectory(kDemo / "model"), b = WeightStore::openDirectory(spec.out);
+        int same = 0;
+        for (const auto &n : a.names())
+            same += at::equal(a.tensor(n), b.tensor(n));
+        QCOMPARE(same, static_cast<int>(a.names().size()) - 1);
+        const auto manifest = nlohmann::json::parse(readTextFile(spec.out / "engram-manifest.json"));
+        QCOMPARE(manifest["runs"].size(), std::size_t(2));
+        QCOMPARE(manifest["base"]["content_hash"].template get<std::string>(), project->model().contentHash);
+        // The greedy continuation of an edited fact is its new object.
+        const auto fact = *project->fact(1);
+        std::string prompt = fact.promptTemplate;
+        prompt.replace(prompt.find("{}"), 2, fact.subject);
+        GenerationParams g;
+        g.maxNewTokens = 4;
+        const std::string said = exported->generate(prompt, g).continuation;
+        const std::string target = fact.targetNew.substr(fact.targetNew.find_first_not_of(' '));
+        QVERIFY2(said.rfind(" " + target, 0) == 0, said.c_str());
+
+        ENGRAM_EXPECT_ERROR(runExportJob(m_file, spec, context), ErrorKind::Io, "already exists");
+        spec.options.overwrite = true;
+        QVERIFY(runExportJob(m_file, spec, context).shardsRewritten == 1);
+    }
+
+    void cancelledExportLeavesNothing()
+    {
+        std::atomic<bool> cancel {false};
+        JobContext context(
+            [&](const ProgressUpdate &u) {
+                if (u.stage == "writing weights")
+                    cancel = true;
+                return true;
+            },
+            &cancel);
+        ExportJobSpec spec;
+        spec.out = path("cancelled-export");
+        ENGRAM_EXPECT_ERROR(runExportJob(m_file, spec, context), ErrorKind::Cancelled, "");
+        QVERIFY(!fs::exists(spec.out));
+        for (const auto &e : fs::directory_iterator(m_dir.path().toStdString()))
+            QVERIFY2(e.path().filename().string().find(".partial-") == std::string::npos, e.path().c_str());
+    }
+
+    void cancelledEditIsRecordedWithoutPatch()
+    {
+        auto before = Project::open(m_file, true)->runs().size();
+        std::atomic<bool> cancel {false};
+        JobContext context(
+            [&](const ProgressUpdate &u) {
+                if (u.stage.find("optimising") != std::string::npos)
+                    cancel = true;
+                return true;
+            },
+            &cancel);
+        EditJobSpec spec = m_spec;
+        spec.factIds = {8, 9};
+        ENGRAM_EXPECT_ERROR(runEditJob(m_file, spec, context), ErrorKind::Cancelled, "");
+        auto project = Project::open(m_file, true);
+        const auto runs = project->runs();
+        QCOMPARE(runs.size(), before + 1);
+        QCOMPARE(runs.back().status, RunStatus::Cancelled);
+        QVERIFY(project->patch(runs.back().id).empty());
+        // The facts are still unedited: a plain edit takes them next.
+        QCOMPARE(project->editedFacts().size(), std::size_t(7));
+    }
+
+    void conflictsRefuseTheBatch()
+    {
+        JobContext context;
+        auto project = Project::open(m_file);
+        Fact f = *project->fact(8);
+        f.id = 0;
+        f.targetNew = " something else";
+        f.promptTemplate = "{} is best known for";
+        const int64_t twin = project->addFact(f);
+        const auto runs = project->runs().size();
+        EditJobSpec spec = m_spec;
+        spec.factIds = {8, twin};
+        ENGRAM_EXPECT_ERROR(runEditJob(m_file, spec, context), ErrorKind::Conflict, "share one key");
+        spec.factIds = {1};
+        ENGRAM_EXPECT_ERROR(runEditJob(m_file, spec, context), ErrorKind::Conflict, "already edited");
+        QCOMPARE(project->runs().size(), runs);
+        project->removeFacts({twin});
+    }
+
+    void patchTravelsToAnotherProject()
+    {
+        JobContext context;
+        exportPatchFile(m_file, 0, path("all.patch"), {}, context);
+        const auto other = path("other.engram");
+        Project::create(other, describeProjectModel(kDemo / "model")).reset();
+        const int64_t run = importPatchFile(other, path("all.patch"), {}, context);
+        auto a = Project::open(m_file, true), b = Project::open(other, true);
+        HistoryState sa, sb;
+        auto ma = openProjectModel(*a, {}, context, &sa);
+        auto mb = openProjectModel(*b, {}, context, &sb);
+        QCOMPARE(b->run(run)->facts.size(), std::size_t(7));
+        // Composed deltas add up to float tolerance, not bit for bit.
+        const auto wa = mlpWeights(*ma), wb = mlpWeights(*mb);
+        for (std::size_t i = 0; i < wa.size(); ++i)
+            QVERIFY(at::allclose(wa[i], wb[i], 1e-5, 1e-6));
+        // A patch for other weights is refused.
+        ENGRAM_EXPECT_ERROR(importPatchFile(other, path("all.patch"), {}, context), ErrorKind::ShapeMismatch,
+            "computed for different weights");
+    }
+
+    void tracesAndEvaluationsAreStored()
+    {
+        JobContext context;
+        TraceJobSpec trace;
+        trace.factIds = {10};
+        trace.params.kinds = {TraceKind::Mlp};
+        trace.params.noise.samples = 3;
+        trace.params.noise.scale = 0;
+        const auto t = runTraceJob(m_file, trace, context);
+        QCOMPARE(t.traceIds.size(), std::size_t(1));
+        QVERIFY(t.results[0].highScore > t.results[0].lowScore);
+
+        EvalJobSpec eval;
+        const auto e = runEvalJob(m_file, eval, context);
+        QCOMPARE(e.facts, std::size_t(7)); // the edited facts
+        QVERIFY(e.pre.es.mean < 30);
+        QVERIFY(e.post.es.mean > 70);
+        auto project = Project::open(m_file, true);
+        QCOMPARE(project->traces(10).size(), std::size_t(1));
+        const auto metrics = project->metrics(e.evaluationId);
+        QCOMPARE(metrics.size(), std::size_t(7 * 2 * 9));
+        QVERIFY(nlohmann::json::parse(project->traces(10)[0].resultJson)["scores"].contains("mlp"));
+    }
+};
+
+QTEST_GUILESS_MAIN(TestProjectJobs)
+#include "tst_projectjobs.moc"
