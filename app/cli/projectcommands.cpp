@@ -47,6 +47,7 @@ Projects (one SQLite file, *.engram; FILE below):
   revert FILE --run N                   take a run out (verified by the state hash)
   reapply FILE --run N                  put a reverted run back
   export FILE --out DIR [--overwrite]   the patched model as a Hugging Face directory
+            [--copy]                    copy unchanged shards instead of hard-linking them
   export FILE --patch OUT [--run N]     one run's patch, or all applied runs composed
   patch import FILE --patch P           record a patch made elsewhere for the same base
   Ctrl-C cancels a running job; the project stays at its last committed state (exit 130).
@@ -525,6 +526,7 @@ int cmdExport(const Args &args)
     engram::ExportJobSpec spec;
     spec.out = requireValue(args, "--out");
     spec.options.overwrite = args.flag("--overwrite");
+    spec.options.hardLink = !args.flag("--copy");
     const auto s = engram::runExportJob(file, spec, context);
     std::cout << "exported to " << s.directory.string() << ": " << s.tensorsPatched << " tensor(s) patched, "
               << s.shardsRewritten << " shard(s) written, " << s.shardsLinked << " linked, " << s.filesCopied

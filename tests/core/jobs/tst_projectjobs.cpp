@@ -8,6 +8,7 @@
 #include "core/data/datasets.h"
 #include "core/edit/weightpatch.h"
 #include "core/io/checkpoint.h"
+#include "core/io/safetensors.h"
 #include "core/jobs/projectjobs.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
@@ -21,6 +22,7 @@
 #include <QTemporaryDir>
 
 #include <atomic>
+#include <fstream>
 
 using namespace engram;
 namespace fs = std::filesystem;
@@ -202,6 +204,58 @@ private Q_SLOTS:
         ENGRAM_EXPECT_ERROR(runExportJob(m_file, spec, context), ErrorKind::Io, "already exists");
         spec.options.overwrite = true;
         QVERIFY(runExportJob(m_file, spec, context).shardsRewritten == 1);
+    }
+
+    void exportKeepsTheShardLayout()
+    {
+        // The demo re-saved as three shards with an index, tokenizer and config alongside.
+        const fs::path sharded = path("sharded-model");
+        fs::create_directories(sharded);
+        for (const char *f : {"config.json", "tokenizer.json", "tokenizer_config.json"})
+            fs::copy_file(kDemo / "model" / f, sharded / f);
+        const WeightStore demo = WeightStore::openDirectory(kDemo / "model");
+        const auto names = demo.names();
+        nlohmann::json index {{"metadata", {{"total_size", 0}}}, {"weight_map", nlohmann::json::object()}};
+        for (int s = 0; s < 3; ++s) {
+            const std::string shard = "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors";
+            std::vector<TensorSource> sources;
+            for (std::size_t i = static_cast<std::size_t>(s); i < names.size(); i += 3) {
+                sources.push_back(tensorSource(names[i], demo.tensor(names[i])));
+                index["weight_map"][names[i]] = shard;
+            }
+            writeSafetensors(sharded / shard, std::move(sources));
+        }
+        {
+            std::ofstream(sharded / "model.safetensors.index.json") << index.dump(2);
+        }
+        const fs::path file = path("sharded.engram");
+        auto project = Project::create(file, describeProjectModel(sharded));
+        project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+        project->setSetting("stats.max_docs", "300");
+        project->addFacts(demoFacts(3));
+        project.reset();
+        JobContext context;
+        runEditJob(file, m_spec, context);
+        ExportJobSpec spec;
+        spec.out = path("sharded-export");
+        const auto summary = runExportJob(file, spec, context);
+        QCOMPARE(summary.shardsRewritten, 1);
+        QCOMPARE(summary.shardsLinked, 2);
+        QVERIFY(checkExportLayout(sharded, spec.out).empty());
+        const auto written = nlohmann::json::parse(readTextFile(spec.out / "model.safetensors.index.json"));
+        QCOMPARE(written["weight_map"], index["weight_map"]);
+        QVERIFY(written["metadata"]["total_size"].get<uint64_t>() > 0);
+        // Linked shards are the base's files (same inode); the base is untouched.
+        int linked = 0;
+        for (int s = 0; s < 3; ++s) {
+            const std::string shard = "model-0000" + std::to_string(s + 1) + "-of-00003.safetensors";
+            linked += fs::equivalent(sharded / shard, spec.out / shard);
+        }
+        QCOMPARE(linked, 2);
+        auto reopened = Project::open(file, true);
+        auto edited = openProjectModel(*reopened, {}, context);
+        QVERIFY(bitEqual(mlpWeights(*ModelSession::open(spec.out)), mlpWeights(*edited)));
+        QVERIFY(checkExportLayout(kDemo / "model", spec.out).size() > 0); // another layout than the unsharded demo
     }
 
     void cancelledExportLeavesNothing()
