@@ -21,7 +21,10 @@
 
 #include <QTemporaryDir>
 
+#include <sys/resource.h>
+
 #include <atomic>
+#include <csignal>
 #include <fstream>
 
 using namespace engram;
@@ -274,6 +277,36 @@ private Q_SLOTS:
         QVERIFY(!fs::exists(spec.out));
         for (const auto &e : fs::directory_iterator(m_dir.path().toStdString()))
             QVERIFY2(e.path().filename().string().find(".partial-") == std::string::npos, e.path().c_str());
+    }
+
+    void failedWriteLeavesNothing()
+    {
+        // A write that fails halfway (here: a 1 MiB file-size limit, as a full disk would) must
+        // leave neither the target nor the hidden partial directory.
+        JobContext context;
+        ExportJobSpec spec;
+        spec.out = path("too-big-export");
+        rlimit old {};
+        QCOMPARE(getrlimit(RLIMIT_FSIZE, &old), 0);
+        const auto oldHandler = std::signal(SIGXFSZ, SIG_IGN);
+        rlimit small = old;
+        small.rlim_cur = 1 << 20;
+        QCOMPARE(setrlimit(RLIMIT_FSIZE, &small), 0);
+        bool failed = false;
+        std::string message;
+        try {
+            runExportJob(m_file, spec, context);
+        } catch (const Error &e) {
+            failed = e.kind() == ErrorKind::Io;
+            message = e.what();
+        }
+        setrlimit(RLIMIT_FSIZE, &old);
+        std::signal(SIGXFSZ, oldHandler);
+        QVERIFY2(failed, message.c_str());
+        QVERIFY(!fs::exists(spec.out));
+        for (const auto &e : fs::directory_iterator(m_dir.path().toStdString()))
+            QVERIFY2(e.path().filename().string().find("too-big-export.partial") == std::string::npos, e.path().c_str());
+        QVERIFY(runExportJob(m_file, spec, context).shardsRewritten == 1); // and works once space is back
     }
 
     void cancelledEditIsRecordedWithoutPatch()
