@@ -109,22 +109,6 @@ json factToJson(const engram::Fact &f)
         {"updated_at", f.updatedAt}};
 }
 
-engram::Fact factFromRecord(const engram::EvalRecord &r)
-{
-    engram::Fact f;
-    f.caseId = r.caseId;
-    f.subject = r.subject;
-    f.promptTemplate = r.promptTemplate;
-    f.relation = r.relationId;
-    f.targetTrue = r.targetTrue;
-    f.targetNew = r.targetNew;
-    f.paraphrasePrompts = r.paraphrasePrompts;
-    f.neighborhoodPrompts = r.neighborhoodPrompts;
-    f.attributePrompts = r.attributePrompts;
-    f.generationPrompts = r.generationPrompts;
-    return f;
-}
-
 int cmdProject(const Args &args)
 {
     const std::string sub = args.positional.empty() ? "" : args.positional[0];
@@ -241,7 +225,7 @@ int cmdFacts(const Args &args)
         std::vector<engram::Fact> facts;
         std::size_t skipped = 0;
         for (std::size_t i = 0; i < dataset.records.size(); ++i) {
-            engram::Fact f = factFromRecord(dataset.records[i]);
+            engram::Fact f = engram::factFromRecord(dataset.records[i]);
             if (f.targetNew.empty()) { // known facts: nothing to change to
                 ++skipped;
                 continue;

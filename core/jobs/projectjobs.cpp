@@ -426,18 +426,8 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
         throw Error(ErrorKind::InvalidArgument, "no facts to evaluate in " + projectFile.string());
     std::vector<EvalRecord> records;
     for (const auto &f : facts) {
-        EvalRecord r;
-        r.caseId = f.id;
-        r.promptTemplate = f.promptTemplate;
-        r.subject = f.subject;
-        r.relationId = f.relation;
-        r.targetNew = f.targetNew;
-        r.targetTrue = f.targetTrue;
-        r.paraphrasePrompts = f.paraphrasePrompts;
-        r.neighborhoodPrompts = f.neighborhoodPrompts;
-        r.attributePrompts = f.attributePrompts;
-        r.generationPrompts = f.generationPrompts;
-        records.push_back(std::move(r));
+        records.push_back(recordFromFact(f));
+        records.back().caseId = f.id; // scores are stored per fact
     }
     EvalParams params;
     params.generationInterval = spec.generationInterval;

@@ -266,6 +266,38 @@ const char *conflictKindName(Conflict::Kind kind)
     return "";
 }
 
+Fact factFromRecord(const EvalRecord &r)
+{
+    Fact f;
+    f.caseId = r.caseId;
+    f.subject = r.subject;
+    f.promptTemplate = r.promptTemplate;
+    f.relation = r.relationId;
+    f.targetTrue = r.targetTrue;
+    f.targetNew = r.targetNew;
+    f.paraphrasePrompts = r.paraphrasePrompts;
+    f.neighborhoodPrompts = r.neighborhoodPrompts;
+    f.attributePrompts = r.attributePrompts;
+    f.generationPrompts = r.generationPrompts;
+    return f;
+}
+
+EvalRecord recordFromFact(const Fact &f)
+{
+    EvalRecord r;
+    r.caseId = f.caseId;
+    r.subject = f.subject;
+    r.promptTemplate = f.promptTemplate;
+    r.relationId = f.relation;
+    r.targetTrue = f.targetTrue;
+    r.targetNew = f.targetNew;
+    r.paraphrasePrompts = f.paraphrasePrompts;
+    r.neighborhoodPrompts = f.neighborhoodPrompts;
+    r.attributePrompts = f.attributePrompts;
+    r.generationPrompts = f.generationPrompts;
+    return r;
+}
+
 std::string validateFact(const Fact &fact)
 {
     const auto first = fact.promptTemplate.find("{}");

@@ -15,6 +15,8 @@
 // Thread-safety: a Project is one SQLite connection; use it from one thread. A job opens its
 // own Project on the same file (SQLite arbitrates; writers wait up to the busy timeout).
 
+#include "core/data/datasets.h"
+
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -56,6 +58,10 @@ struct Fact {
     /// the relation is unknown.
     std::string relationKey() const { return relation.empty() ? promptTemplate : relation; }
 };
+
+/// A dataset record as a fact (case id, prompts, targets; no tags, enabled) and back.
+Fact factFromRecord(const EvalRecord &record);
+EvalRecord recordFromFact(const Fact &fact);
 
 /// Validation of a fact as the UI and CLI enter it: the template holds exactly one "{}",
 /// subject and new target are non-empty. Returns the problem, or an empty string.

@@ -38,18 +38,8 @@ std::vector<Fact> demoFacts(int count)
 {
     std::vector<Fact> facts;
     const auto data = importDataset(kDemo / "counterfact.json", count);
-    for (const auto &r : data.records) {
-        Fact f;
-        f.caseId = r.caseId;
-        f.subject = r.subject;
-        f.promptTemplate = r.promptTemplate;
-        f.relation = r.relationId;
-        f.targetTrue = r.targetTrue;
-        f.targetNew = r.targetNew;
-        f.paraphrasePrompts = r.paraphrasePrompts;
-        f.neighborhoodPrompts = r.neighborhoodPrompts;
-        facts.push_back(std::move(f));
-    }
+    for (const auto &r : data.records)
+        facts.push_back(factFromRecord(r));
     return facts;
 }
 
