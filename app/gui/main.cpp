@@ -1,11 +1,16 @@
 // engram: the desktop workbench.
 
 #include "core/model/modelinfo.h"
+#include "core/util/error.h"
+#include "ui/models/demoproject.h"
 #include "ui/views/mainwindow.h"
 
 #include <QApplication>
 #include <QCommandLineParser>
+#include <QDir>
 #include <QFileInfo>
+#include <QMessageBox>
+#include <QStandardPaths>
 #include <QTimer>
 
 int main(int argc, char **argv)
@@ -24,21 +29,40 @@ int main(int argc, char **argv)
     QCommandLineOption quitAfter(QStringLiteral("quit-after"),
         QStringLiteral("Close the window after <ms> milliseconds (smoke tests)."), QStringLiteral("ms"));
     QCommandLineOption noDemo(
-        QStringLiteral("no-demo"), QStringLiteral("Start without opening the embedded demo model."));
+        QStringLiteral("no-demo"), QStringLiteral("Start without opening the embedded demo project."));
+    QCommandLineOption project(QStringList {QStringLiteral("p"), QStringLiteral("project")},
+        QStringLiteral("Open the project file <file> on start."), QStringLiteral("file"));
+    parser.addPositionalArgument(QStringLiteral("project"), QStringLiteral("A project file (.engram) to open."),
+        QStringLiteral("[project]"));
     parser.addOption(model);
     parser.addOption(quitAfter);
     parser.addOption(noDemo);
+    parser.addOption(project);
     parser.process(app);
 
     engram::configureThreads(0);
     engram::ui::MainWindow window;
     window.show();
-    // The embedded demo model (resources/demo/model) opens unless another model is named.
-    const QString demo = QStringLiteral(ENGRAM_DEMO_MODEL_DIR);
-    if (parser.isSet(model))
+    // A project named on the command line (or double-clicked: the positional argument), a
+    // model, or else the demo project: the embedded demo model with its first 50 facts,
+    // created on first start in the user's data directory.
+    const QString demoModel = QStringLiteral(ENGRAM_DEMO_MODEL_DIR);
+    const QString projectFile
+        = parser.isSet(project) ? parser.value(project) : parser.positionalArguments().value(0);
+    if (!projectFile.isEmpty()) {
+        window.openProject(projectFile);
+    } else if (parser.isSet(model)) {
         window.openModel(parser.value(model));
-    else if (!parser.isSet(noDemo) && QFileInfo::exists(demo + QStringLiteral("/config.json")))
-        window.openModel(demo);
+    } else if (!parser.isSet(noDemo) && QFileInfo::exists(demoModel + QStringLiteral("/config.json"))) {
+        try {
+            const QString demoDir = QFileInfo(demoModel).dir().absolutePath();
+            window.openProject(engram::ui::ensureDemoProject(
+                demoDir, QStandardPaths::writableLocation(QStandardPaths::AppDataLocation)));
+        } catch (const engram::Error &e) {
+            QMessageBox::warning(&window, QStringLiteral("Demo project"), QString::fromUtf8(e.what()));
+            window.openModel(demoModel);
+        }
+    }
     if (parser.isSet(quitAfter))
         QTimer::singleShot(parser.value(quitAfter).toInt(), &window, &QWidget::close);
     return app.exec();

@@ -277,14 +277,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
                 + "\nresolve them, or allow conflicts to edit anyway");
     }
 
-    auto session = openBaseModel(*project, spec.load, context);
-    const std::vector<int> layers
-        = spec.method == "ftw" ? std::vector<int> {spec.fineTune.layer} : statisticsLayers(spec);
-    const std::string stats = statisticsFor(*project, *session, spec, statisticsLayers(spec), context);
-    context.stage("applying the project's history");
-    const HistoryState before = applyHistory(*session, *project);
-    result.stateBefore = before.stateHash;
-
+    // The run as it will be recorded, whatever happens from here (done, cancelled, failed).
     std::vector<EditRequest> requests;
     EditRun run;
     for (const auto &f : facts) {
@@ -293,7 +286,6 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     }
     run.method = spec.method;
     run.device = spec.load.device;
-    run.baseState = before.stateHash;
     json params;
     if (spec.method == "memit") {
         params = memitJson(spec.memit);
@@ -306,17 +298,27 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         params = romeJson(p);
         run.seed = p.seed;
     }
-    params["statistics"] = stats;
     params["dtype"] = spec.load.dtype;
     run.paramsJson = params.dump();
 
-    // The weights the edit will change, to rebuild "before ⊕ patch" exactly afterwards.
-    std::vector<std::pair<std::string, at::Tensor>> saved;
-    for (const auto &n : editedWeightNames(session->model(), layers))
-        saved.emplace_back(n, session->model().parameter(n).detach().clone());
-
     const auto start = std::chrono::steady_clock::now();
+    HistoryState before;
     try {
+        auto session = openBaseModel(*project, spec.load, context);
+        const std::vector<int> layers
+            = spec.method == "ftw" ? std::vector<int> {spec.fineTune.layer} : statisticsLayers(spec);
+        const std::string stats = statisticsFor(*project, *session, spec, statisticsLayers(spec), context);
+        params["statistics"] = stats;
+        run.paramsJson = params.dump();
+        context.stage("applying the project's history");
+        before = applyHistory(*session, *project);
+        result.stateBefore = run.baseState = before.stateHash;
+
+        // The weights the edit will change, to rebuild "before ⊕ patch" exactly afterwards.
+        std::vector<std::pair<std::string, at::Tensor>> saved;
+        for (const auto &n : editedWeightNames(session->model(), layers))
+            saved.emplace_back(n, session->model().parameter(n).detach().clone());
+
         const ProgressSink sink = context.progress();
         if (spec.method == "memit") {
             result.summary = editWithMemit(*session, requests, spec.memit, stats, {}, sink);

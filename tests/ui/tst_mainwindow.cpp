@@ -50,7 +50,7 @@ void TestMainWindow::opensEmpty()
     QCOMPARE(window.windowTitle(), QStringLiteral("Engram"));
     auto *welcome = window.findChild<QLabel *>(QStringLiteral("welcomePage"));
     QVERIFY(welcome);
-    QVERIFY(welcome->text().contains(QStringLiteral("This project is empty")));
+    QVERIFY(welcome->text().contains(QStringLiteral("New Project")));
 }
 
 void TestMainWindow::showsCheckpointSummary()

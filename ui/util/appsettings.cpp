@@ -5,6 +5,17 @@ namespace {
 const auto kGeometry = QStringLiteral("window/geometry");
 const auto kState = QStringLiteral("window/state");
 const auto kRecentModels = QStringLiteral("models/recent");
+const auto kRecentProjects = QStringLiteral("projects/recent");
+
+void prependBounded(QSettings &settings, const QString &key, const QString &value, int max)
+{
+    QStringList list = settings.value(key).toStringList();
+    list.removeAll(value);
+    list.prepend(value);
+    while (list.size() > max)
+        list.removeLast();
+    settings.setValue(key, list);
+}
 } // namespace
 
 AppSettings::AppSettings() = default;
@@ -33,12 +44,7 @@ QStringList AppSettings::recentModels() const
 
 void AppSettings::addRecentModel(const QString &directory)
 {
-    QStringList list = recentModels();
-    list.removeAll(directory);
-    list.prepend(directory);
-    while (list.size() > kMaxRecent)
-        list.removeLast();
-    m_settings.setValue(kRecentModels, list);
+    prependBounded(m_settings, kRecentModels, directory, kMaxRecent);
 }
 
 void AppSettings::clearRecentModels()
@@ -50,6 +56,21 @@ QString AppSettings::lastModelDirectory() const
 {
     const QStringList list = recentModels();
     return list.isEmpty() ? QString() : list.first();
+}
+
+QStringList AppSettings::recentProjects() const
+{
+    return m_settings.value(kRecentProjects).toStringList();
+}
+
+void AppSettings::addRecentProject(const QString &file)
+{
+    prependBounded(m_settings, kRecentProjects, file, kMaxRecent);
+}
+
+void AppSettings::clearRecentProjects()
+{
+    m_settings.remove(kRecentProjects);
 }
 
 } // namespace engram::ui

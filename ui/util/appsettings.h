@@ -26,6 +26,11 @@ public:
 
     QString lastModelDirectory() const;
 
+    /// Project files, most recent first (same rules as the models).
+    QStringList recentProjects() const;
+    void addRecentProject(const QString &file);
+    void clearRecentProjects();
+
     static constexpr int kMaxRecent = 8;
 
 private:

@@ -1,14 +1,20 @@
 #include "ui/views/mainwindow.h"
 
 #include "core/model/modelinfo.h"
+#include "core/util/error.h"
+#include "ui/jobs/jobcontroller.h"
+#include "ui/models/projectdocument.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/checkpointpanel.h"
+#include "ui/views/editview.h"
+#include "ui/views/factsview.h"
 #include "ui/views/traceview.h"
 
 #include <QAction>
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QFileInfo>
 #include <QDockWidget>
 #include <QFileDialog>
 #include <QLabel>
@@ -17,6 +23,7 @@
 #include <QMessageBox>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QUndoStack>
 #include <QVBoxLayout>
 
 namespace engram::ui {
@@ -35,12 +42,22 @@ MainWindow::MainWindow(QWidget *parent)
     welcome->setTextFormat(Qt::RichText);
     welcome->setText(tr("<h2>Engram</h2>"
                         "<p>A workbench for editing the factual knowledge of language models.</p>"
-                        "<p>This project is empty. The Model panel shows the open model; open another "
-                        "Hugging Face model directory with <b>File \u2192 Open Model\u2026</b> (Ctrl+O).</p>"
-                        "<p>The <b>Causal trace</b> tab shows where the model stores a fact.</p>"));
+                        "<p><b>Facts</b>: the project's facts \u2014 import a CounterFact, zsRE or CSV file, "
+                        "edit cells in place, Ctrl+Z undoes.<br><b>Edit</b>: choose a method and layers, press "
+                        "Edit (Ctrl+E), compare the scores before and after, revert a run, export the patched "
+                        "model.<br><b>Causal trace</b>: see where the model stores a fact.</p>"
+                        "<p>Projects: <b>File \u2192 New Project\u2026</b> (Ctrl+N) or <b>Open Project\u2026</b> "
+                        "(Ctrl+Shift+O). Models alone: <b>Open Model\u2026</b> (Ctrl+O).</p>"));
+    m_document = new ProjectDocument(this);
+    m_jobs = new JobController(this);
     auto *tabs = new QTabWidget(this);
     tabs->setObjectName(QStringLiteral("centralTabs"));
     tabs->addTab(welcome, tr("Welcome"));
+    m_factsView = new FactsView(m_document, tabs);
+    tabs->addTab(m_factsView, tr("Facts"));
+    m_editView = new EditView(m_document, m_jobs, tabs);
+    m_editView->setSelectionProvider([this] { return m_factsView->selectedFactIds(); });
+    tabs->addTab(m_editView, tr("Edit"));
     m_traceView = new TraceView(tabs);
     tabs->addTab(m_traceView, tr("Causal trace"));
     setCentralWidget(tabs);
@@ -58,7 +75,20 @@ MainWindow::MainWindow(QWidget *parent)
         tr("Device: %1 \u00b7 LibTorch %2 \u00b7 %n CPU thread(s)", nullptr, rt.threads)
             .arg(rt.cudaAvailable ? tr("CUDA available") : tr("CPU"), QString::fromStdString(rt.torchVersion)),
         this);
+    m_jobLabel = new QLabel(this);
+    m_jobLabel->setObjectName(QStringLiteral("jobLabel"));
+    statusBar()->addPermanentWidget(m_jobLabel);
     statusBar()->addPermanentWidget(m_runtimeLabel);
+    connect(m_jobs, &JobController::busyChanged, this, [this](bool busy, int queued) {
+        m_jobLabel->setText(busy ? tr("Running: %1%2").arg(m_jobs->currentJob(),
+                                       queued ? tr(" (+%1 queued)").arg(queued) : QString())
+                                 : QString());
+    });
+    connect(m_factsView, &FactsView::message, this, &MainWindow::showStatus);
+    connect(m_editView, &EditView::message, this, &MainWindow::showStatus);
+    connect(m_document, &ProjectDocument::opened, this, [this](const QString &file) {
+        setWindowTitle(tr("%1 \u2014 Engram").arg(QFileInfo(file).fileName()));
+    });
     statusBar()->showMessage(tr("Ready"), 3000);
 
     connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this, [this](const QString &dir) {
@@ -82,9 +112,25 @@ MainWindow::MainWindow(QWidget *parent)
 
 MainWindow::~MainWindow() = default;
 
+void MainWindow::showStatus(const QString &text)
+{
+    statusBar()->showMessage(text, 8000);
+}
+
 void MainWindow::createMenus()
 {
     QMenu *file = menuBar()->addMenu(tr("&File"));
+    QAction *newProject = file->addAction(tr("&New Project\u2026"), this, &MainWindow::newProject);
+    newProject->setShortcut(QKeySequence::New);
+    newProject->setToolTip(tr("Start a project (one .engram file) on a Hugging Face model directory"));
+    QAction *openProject = file->addAction(tr("Open &Project\u2026"), this, &MainWindow::chooseProject);
+    openProject->setShortcut(QKeySequence(tr("Ctrl+Shift+O")));
+    m_recentProjectsMenu = file->addMenu(tr("Recent Pro&jects"));
+    rebuildRecentProjectsMenu();
+    file->addAction(tr("&Import Facts\u2026"), m_factsView, [this] { m_factsView->importFile(); })
+        ->setShortcut(QKeySequence(tr("Ctrl+I")));
+    file->addAction(tr("E&xport Patched Model\u2026"), m_editView, [this] { m_editView->exportModel(); });
+    file->addSeparator();
     QAction *open = file->addAction(tr("&Open Model\u2026"), this, &MainWindow::chooseModel);
     open->setShortcut(QKeySequence::Open);
     open->setToolTip(tr("Inspect a Hugging Face model directory (config.json + safetensors + tokenizer)"));
@@ -93,6 +139,17 @@ void MainWindow::createMenus()
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
     quit->setShortcut(QKeySequence::Quit);
+
+    QMenu *edit = menuBar()->addMenu(tr("&Edit"));
+    QAction *undo = m_document->undoStack()->createUndoAction(this, tr("&Undo"));
+    undo->setShortcut(QKeySequence::Undo);
+    QAction *redo = m_document->undoStack()->createRedoAction(this, tr("&Redo"));
+    redo->setShortcut(QKeySequence::Redo);
+    edit->addAction(undo);
+    edit->addAction(redo);
+    edit->addSeparator();
+    edit->addAction(tr("Run &Edit"), m_editView, &EditView::startEdit)->setShortcut(QKeySequence(tr("Ctrl+E")));
+    edit->addAction(tr("&Cancel Job"), m_jobs, &JobController::cancel)->setShortcut(QKeySequence(tr("Ctrl+.")));
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Engram"), this, &MainWindow::showAbout);
@@ -113,6 +170,70 @@ void MainWindow::rebuildRecentMenu()
         });
     }
     m_recentMenu->setEnabled(!recent.isEmpty());
+}
+
+void MainWindow::rebuildRecentProjectsMenu()
+{
+    m_recentProjectsMenu->clear();
+    const QStringList recent = AppSettings().recentProjects();
+    for (const QString &file : recent)
+        m_recentProjectsMenu->addAction(file, this, [this, file] { openProject(file); });
+    if (!recent.isEmpty()) {
+        m_recentProjectsMenu->addSeparator();
+        m_recentProjectsMenu->addAction(tr("Clear List"), this, [this] {
+            AppSettings().clearRecentProjects();
+            rebuildRecentProjectsMenu();
+        });
+    }
+    m_recentProjectsMenu->setEnabled(!recent.isEmpty());
+}
+
+bool MainWindow::openProject(const QString &file)
+{
+    if (m_jobs->isBusy()) {
+        QMessageBox::information(this, tr("A job is running"), tr("Wait for the running job or cancel it first."));
+        return false;
+    }
+    try {
+        m_document->open(file);
+    } catch (const Error &e) {
+        QMessageBox::warning(this, tr("Cannot open project"), QString::fromUtf8(e.what()));
+        return false;
+    }
+    AppSettings().addRecentProject(file);
+    rebuildRecentProjectsMenu();
+    showStatus(tr("Opened project %1").arg(file));
+    openModel(QString::fromStdString(m_document->project()->model().path.string()));
+    if (auto *tabs = findChild<QTabWidget *>(QStringLiteral("centralTabs")))
+        tabs->setCurrentWidget(m_factsView);
+    return true;
+}
+
+void MainWindow::chooseProject()
+{
+    const QString file = QFileDialog::getOpenFileName(this, tr("Open Project"), {}, tr("Engram projects (*.engram)"));
+    if (!file.isEmpty())
+        openProject(file);
+}
+
+void MainWindow::newProject()
+{
+    const QString dir = QFileDialog::getExistingDirectory(
+        this, tr("Model for the New Project (Hugging Face directory)"), AppSettings().lastModelDirectory());
+    if (dir.isEmpty())
+        return;
+    QString file = QFileDialog::getSaveFileName(this, tr("New Project"), {}, tr("Engram projects (*.engram)"));
+    if (file.isEmpty())
+        return;
+    if (!file.endsWith(QStringLiteral(".engram")))
+        file += QStringLiteral(".engram");
+    try {
+        m_document->create(file, dir);
+    } catch (const Error &e) {
+        QMessageBox::warning(this, tr("Cannot create project"), QString::fromUtf8(e.what()));
+        return;
+    }
+    openProject(file);
 }
 
 void MainWindow::chooseModel()
@@ -139,6 +260,14 @@ void MainWindow::showAbout()
 
 void MainWindow::closeEvent(QCloseEvent *event)
 {
+    if (m_jobs->isBusy()
+        && QMessageBox::question(this, tr("A job is running"),
+               tr("%1 is still running. Cancel it and quit? The project keeps its last saved state.")
+                   .arg(m_jobs->currentJob()))
+            != QMessageBox::Yes) {
+        event->ignore();
+        return;
+    }
     AppSettings settings;
     settings.setWindowGeometry(saveGeometry());
     settings.setWindowState(saveState());

@@ -10,6 +10,10 @@ class QMenu;
 namespace engram::ui {
 
 class CheckpointPanel;
+class EditView;
+class FactsView;
+class JobController;
+class ProjectDocument;
 class TraceView;
 
 class MainWindow : public QMainWindow
@@ -21,11 +25,20 @@ public:
 
     CheckpointPanel *checkpointPanel() const { return m_checkpointPanel; }
     TraceView *traceView() const { return m_traceView; }
+    FactsView *factsView() const { return m_factsView; }
+    EditView *editView() const { return m_editView; }
+    ProjectDocument *document() const { return m_document; }
+    JobController *jobs() const { return m_jobs; }
 
 public Q_SLOTS:
     /// Shows the model in `directory` (asynchronously) and remembers it in the recent list.
     void openModel(const QString &directory);
     void chooseModel();
+    /// Opens a project file (and its model). Returns false, after telling the user, on failure.
+    bool openProject(const QString &file);
+    void chooseProject();
+    void newProject();
+    void showStatus(const QString &text);
 
 protected:
     void closeEvent(QCloseEvent *event) override;
@@ -33,12 +46,19 @@ protected:
 private:
     void createMenus();
     void rebuildRecentMenu();
+    void rebuildRecentProjectsMenu();
     void showAbout();
 
     CheckpointPanel *m_checkpointPanel = nullptr;
     TraceView *m_traceView = nullptr;
     QMenu *m_recentMenu = nullptr;
+    QMenu *m_recentProjectsMenu = nullptr;
     QLabel *m_runtimeLabel = nullptr;
+    QLabel *m_jobLabel = nullptr;
+    ProjectDocument *m_document = nullptr;
+    JobController *m_jobs = nullptr;
+    FactsView *m_factsView = nullptr;
+    EditView *m_editView = nullptr;
 };
 
 } // namespace engram::ui

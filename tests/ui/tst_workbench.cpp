@@ -1,0 +1,253 @@
+// GUI test of the workbench over a project, driving real widgets offscreen: the demo project
+// opens with its facts; cells are edited in place (validated, undoable); a dataset file is
+// imported; an edit runs on the job thread from the Edit button while the event loop keeps
+// ticking (longest gap measured); the scores change; a second job queues behind it; a run is
+// reverted and the model exported. Screenshots of each view when ENGRAM_SCREENSHOT_DIR is set.
+
+#include "testsupport.h"
+
+#include "core/project/project.h"
+#include "ui/jobs/jobcontroller.h"
+#include "ui/models/demoproject.h"
+#include "ui/models/factsmodel.h"
+#include "ui/models/projectdocument.h"
+#include "ui/util/appsettings.h"
+#include "ui/views/editview.h"
+#include "ui/views/factsview.h"
+#include "ui/views/mainwindow.h"
+
+#include <QAbstractItemModelTester>
+#include <QApplication>
+#include <QComboBox>
+#include <QElapsedTimer>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QPushButton>
+#include <QSignalSpy>
+#include <QStandardItemModel>
+#include <QStandardPaths>
+#include <QTabWidget>
+#include <QTableView>
+#include <QTemporaryDir>
+#include <QTimer>
+#include <QUndoStack>
+#include <QtTest>
+
+#include <fstream>
+
+using namespace engram;
+using namespace engram::ui;
+
+namespace {
+const QString kDemo = QStringLiteral(ENGRAM_SOURCE_DIR "/resources/demo");
+
+void screenshot(QWidget &window, const char *name)
+{
+    const QByteArray dir = qgetenv("ENGRAM_SCREENSHOT_DIR");
+    if (!dir.isEmpty())
+        QVERIFY(window.grab().save(QDir(QString::fromLocal8Bit(dir)).filePath(QString::fromLatin1(name))));
+}
+
+// Waits for `done` while measuring the longest gap between ticks of a 5 ms timer (ms).
+qint64 longestStallUntil(const std::function<bool()> &done, int timeoutMs)
+{
+    QElapsedTimer clock, gap;
+    qint64 longest = 0;
+    QTimer tick;
+    tick.setInterval(5);
+    QObject::connect(&tick, &QTimer::timeout, [&] {
+        longest = std::max(longest, gap.restart());
+    });
+    clock.start();
+    gap.start();
+    tick.start();
+    while (!done() && clock.elapsed() < timeoutMs)
+        QTest::qWait(5);
+    return longest;
+}
+} // namespace
+
+class TestWorkbench : public QObject
+{
+    Q_OBJECT
+private:
+    QTemporaryDir m_dir;
+    QString m_project;
+
+private Q_SLOTS:
+    void initTestCase()
+    {
+        QStandardPaths::setTestModeEnabled(true);
+        QApplication::setOrganizationName(QStringLiteral("EngramTest"));
+        QApplication::setApplicationName(QStringLiteral("EngramWorkbenchTest"));
+        qputenv("ENGRAM_CACHE_DIR", m_dir.filePath(QStringLiteral("cache")).toUtf8());
+        QVERIFY(m_dir.isValid());
+        m_project = ensureDemoProject(kDemo, m_dir.path(), 30);
+        // Reused the second time (same demo model).
+        QCOMPARE(ensureDemoProject(kDemo, m_dir.path(), 30), m_project);
+        QVERIFY(!QFile::exists(m_project + QStringLiteral(".old")));
+    }
+
+    void factsModelIsConsistent()
+    {
+        ProjectDocument doc;
+        doc.open(m_project);
+        FactsModel model(&doc);
+        QAbstractItemModelTester tester(&model, QAbstractItemModelTester::FailureReportingMode::QtTest);
+        QCOMPARE(model.rowCount(), 30);
+        FactsFilter filter;
+        filter.setSourceModel(&model);
+        filter.setText(QStringLiteral("Maison Vegleth"));
+        QCOMPARE(filter.rowCount(), 1);
+        filter.setText({});
+        filter.setTag(QStringLiteral("demo"));
+        QCOMPARE(filter.rowCount(), 30);
+        filter.setTag(QStringLiteral("nope"));
+        QCOMPARE(filter.rowCount(), 0);
+    }
+
+    void editsCellsWithValidationAndUndo()
+    {
+        MainWindow window;
+        window.resize(1280, 780);
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        auto *facts = window.factsView();
+        auto *table = facts->table();
+        QCOMPARE(table->model()->rowCount(), 30);
+        QSignalSpy messages(facts, &FactsView::message);
+        const QModelIndex prompt = table->model()->index(0, FactsModel::Prompt);
+        const QString before = prompt.data().toString();
+        // A template without {} is refused and reported; the fact is unchanged.
+        QVERIFY(!table->model()->setData(prompt, QStringLiteral("no placeholder here")));
+        QCOMPARE(messages.size(), 1);
+        QVERIFY(messages.front().front().toString().contains(QStringLiteral("{}")));
+        QCOMPARE(table->model()->index(0, FactsModel::Prompt).data().toString(), before);
+        // A valid edit lands in the project file; Ctrl+Z takes it back.
+        QVERIFY(table->model()->setData(prompt, QStringLiteral("{} is located in the country of")));
+        QCOMPARE(Project::open(m_project.toStdString(), true)->fact(1)->promptTemplate,
+            std::string("{} is located in the country of"));
+        window.document()->undoStack()->undo();
+        QCOMPARE(table->model()->index(0, FactsModel::Prompt).data().toString(), before);
+        QCOMPARE(QString::fromStdString(Project::open(m_project.toStdString(), true)->fact(1)->promptTemplate), before);
+        window.document()->undoStack()->redo();
+        window.document()->undoStack()->undo();
+        // Unchecking a fact disables it (and takes it out of the pending set).
+        const auto pending = window.document()->pendingFactIds().size();
+        QVERIFY(table->model()->setData(table->model()->index(1, FactsModel::Enabled), Qt::Unchecked, Qt::CheckStateRole));
+        QCOMPARE(window.document()->pendingFactIds().size(), pending - 1);
+        window.document()->undoStack()->undo();
+        QCOMPARE(window.document()->pendingFactIds().size(), pending);
+        screenshot(window, "facts.png");
+    }
+
+    void importsAndRemovesFacts()
+    {
+        MainWindow window;
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        const QString csv = m_dir.filePath(QStringLiteral("extra.csv"));
+        {
+            std::ofstream out(csv.toStdString());
+            out << "subject,prompt,target_new,target_true\n"
+                << "Zorvath Quill,{} was born in,Norway,Chile\n";
+        }
+        QVERIFY(window.factsView()->importFile(csv));
+        QCOMPARE(window.document()->facts().size(), std::size_t(31));
+        window.factsView()->table()->selectRow(window.factsView()->table()->model()->rowCount() - 1);
+        window.factsView()->removeSelected();
+        QCOMPARE(window.document()->facts().size(), std::size_t(30));
+        window.document()->undoStack()->undo(); // the removal
+        QCOMPARE(window.document()->facts().size(), std::size_t(31));
+        window.document()->undoStack()->undo(); // the import
+        QCOMPARE(window.document()->facts().size(), std::size_t(30));
+    }
+
+    void editsWithoutFreezingAndComparesScores()
+    {
+        MainWindow window;
+        window.resize(1280, 780);
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+        tabs->setCurrentWidget(window.editView());
+        auto *layers = window.findChild<QLineEdit *>(QStringLiteral("editLayers"));
+        QCOMPARE(layers->text(), QStringLiteral("0")); // the demo preset
+        // Edit only the first ten facts: select them and choose "Selected facts".
+        auto *table = window.factsView()->table();
+        table->selectionModel()->clearSelection();
+        for (int r = 0; r < 10; ++r)
+            table->selectionModel()->select(
+                table->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+        window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(1);
+
+        QSignalSpy edited(window.editView(), &EditView::editFinished);
+        QSignalSpy scored(window.editView(), &EditView::evaluationFinished);
+        QSignalSpy failed(window.jobs(), &JobController::failed);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editRun")), Qt::LeftButton);
+        QVERIFY(window.jobs()->isBusy());
+        // A second job queues behind the running one instead of running beside it.
+        QSignalSpy busy(window.jobs(), &JobController::busyChanged);
+        window.editView()->exportModel(m_dir.filePath(QStringLiteral("queued-export")));
+        QVERIFY(!busy.isEmpty());
+        QCOMPARE(busy.last().at(1).toInt(), 1);
+        QCOMPARE(window.jobs()->queued(), 1);
+
+        const qint64 stall = longestStallUntil([&] { return !scored.isEmpty() || !failed.isEmpty(); }, 120000);
+        QVERIFY2(failed.isEmpty(), failed.isEmpty() ? "" : qPrintable(failed.front().at(1).toString()));
+        QCOMPARE(edited.size(), 1);
+        QCOMPARE(scored.size(), 1);
+        qInfo("longest event-loop gap during the edit and its evaluation: %lld ms", stall);
+        QVERIFY2(stall < 50, qPrintable(QStringLiteral("event loop stalled for %1 ms").arg(stall)));
+        const auto &pre = window.editView()->lastPre(), &post = window.editView()->lastPost();
+        QVERIFY(pre && post);
+        QVERIFY(pre->es.mean < 20);
+        QVERIFY(post->es.mean > 80);
+        QCOMPARE(window.editView()->scores()->model()->rowCount(), 2);
+        QCOMPARE(window.editView()->history()->model()->rowCount(), 1);
+        QCOMPARE(window.document()->editedBy(1), int64_t(1));
+        // The queued export ran after them.
+        QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(m_dir.filePath(QStringLiteral("queued-export/engram-manifest.json"))), 30000);
+        screenshot(window, "edit.png");
+        tabs->setCurrentWidget(window.factsView());
+        screenshot(window, "facts-edited.png");
+
+        // Revert the run from the history.
+        tabs->setCurrentWidget(window.editView());
+        window.editView()->history()->selectRow(0);
+        QSignalSpy finished(window.jobs(), &JobController::finished);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editRevert")), Qt::LeftButton);
+        QVERIFY(finished.wait(30000));
+        QTRY_COMPARE(window.document()->runs().front().status, RunStatus::Reverted);
+        QCOMPARE(window.document()->editedBy(1), int64_t(0));
+        QCOMPARE(window.editView()->history()->model()->index(0, 1).data().toString(), QStringLiteral("reverted"));
+        // Close any non-modal summaries.
+        for (auto *box : window.findChildren<QMessageBox *>(QStringLiteral("jobMessage")))
+            box->close();
+    }
+
+    void cancelLeavesTheProjectAsItWas()
+    {
+        MainWindow window;
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        const auto runs = window.document()->runs().size();
+        window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(0);
+        QSignalSpy cancelled(window.jobs(), &JobController::cancelled);
+        QSignalSpy progress(window.jobs(), &JobController::progress);
+        window.editView()->startEdit();
+        QVERIFY(progress.wait(30000));
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editCancel")), Qt::LeftButton);
+        QTRY_VERIFY_WITH_TIMEOUT(!cancelled.isEmpty(), 60000);
+        QTRY_VERIFY(!window.jobs()->isBusy());
+        window.document()->reload();
+        // A cancelled run is recorded as such; no fact counts as edited by it.
+        QCOMPARE(window.document()->runs().size(), runs + 1);
+        QCOMPARE(window.document()->runs().back().status, RunStatus::Cancelled);
+        QCOMPARE(window.document()->editedBy(2), int64_t(0));
+    }
+};
+
+QTEST_MAIN(TestWorkbench)
+#include "tst_workbench.moc"

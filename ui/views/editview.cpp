@@ -1,0 +1,524 @@
+#include "ui/views/editview.h"
+
+#include "core/edit/presets.h"
+#include "core/jobs/projectjobs.h"
+#include "core/model/modelconfig.h"
+#include "core/model/modelinfo.h"
+#include "core/util/error.h"
+#include "ui/jobs/jobcontroller.h"
+#include "ui/models/projectdocument.h"
+#include "ui/plots/qcustomplot.h"
+
+#include <nlohmann/json.hpp>
+
+#include <QComboBox>
+#include <QDoubleSpinBox>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QGroupBox>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QProgressBar>
+#include <QPushButton>
+#include <QShortcut>
+#include <QSpinBox>
+#include <QSplitter>
+#include <QStandardItemModel>
+#include <QTableView>
+#include <QVBoxLayout>
+
+#include <memory>
+
+namespace engram::ui {
+
+namespace {
+QDoubleSpinBox *spin(QWidget *parent, double min, double max, int decimals, const QString &tip)
+{
+    auto *s = new QDoubleSpinBox(parent);
+    s->setRange(min, max);
+    s->setDecimals(decimals);
+    s->setToolTip(tip);
+    return s;
+}
+
+std::vector<int> parseLayerList(const QString &text)
+{
+    std::vector<int> layers;
+    for (const QString &part : text.split(QLatin1Char(','), Qt::SkipEmptyParts)) {
+        bool ok = false;
+        const int l = part.trimmed().toInt(&ok);
+        if (!ok || l < 0)
+            return {};
+        layers.push_back(l);
+    }
+    return layers;
+}
+
+// A message box that does not block the event loop (jobs keep reporting; tests keep running).
+void showNonModal(QWidget *parent, QMessageBox::Icon icon, const QString &title, const QString &text)
+{
+    auto *box = new QMessageBox(icon, title, text, QMessageBox::Ok, parent);
+    box->setObjectName(QStringLiteral("jobMessage"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    box->open();
+}
+
+QString pct(double v)
+{
+    return std::isnan(v) ? QStringLiteral("\u2013") : QString::number(v, 'f', 1);
+}
+} // namespace
+
+void EditView::whenDone(const QString &job, std::function<void()> onFinished)
+{
+    // One-shot listener for this job's end, whichever way it ends.
+    auto *guard = new QObject(this);
+    connect(m_jobs, &JobController::finished, guard, [guard, job, onFinished](const QString &name) {
+        if (name != job)
+            return;
+        guard->deleteLater();
+        onFinished();
+    });
+    auto drop = [guard, job](const QString &name) {
+        if (name == job)
+            guard->deleteLater();
+    };
+    connect(m_jobs, &JobController::failed, guard, drop);
+    connect(m_jobs, &JobController::cancelled, guard, drop);
+}
+
+EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *parent)
+    : QWidget(parent)
+    , m_document(document)
+    , m_jobs(jobs)
+{
+    setObjectName(QStringLiteral("editView"));
+    m_method = new QComboBox(this);
+    m_method->setObjectName(QStringLiteral("editMethod"));
+    m_method->addItem(tr("MEMIT (batch)"), QStringLiteral("memit"));
+    m_method->addItem(tr("ROME (one by one)"), QStringLiteral("rome"));
+    m_method->addItem(tr("r-ROME (consistent key)"), QStringLiteral("r-rome"));
+    m_method->addItem(tr("FT-W (constrained fine-tuning)"), QStringLiteral("ftw"));
+    m_method->setToolTip(tr("MEMIT writes all facts at once over a range of layers; ROME one fact at a time "
+                            "at one layer; FT-W fine-tunes one layer's MLP output inside an L\u221e ball"));
+    m_scope = new QComboBox(this);
+    m_scope->setObjectName(QStringLiteral("editScope"));
+    m_scope->setToolTip(tr("Pending: every enabled fact no applied run has edited; or the facts selected in the table"));
+    m_layers = new QLineEdit(this);
+    m_layers->setObjectName(QStringLiteral("editLayers"));
+    m_layers->setToolTip(tr("Layers whose MLP output weights change, e.g. 3,4,5,6,7,8 (ROME and FT-W use the "
+                            "first); the causal trace suggests where the model stores facts"));
+    m_lambda = spin(this, 0, 1e9, 1,
+        tr("\u03bb (mom2_update_weight): weight of the covariance term; larger keeps other facts safer and "
+           "edits less"));
+    m_lr = spin(this, 1e-6, 100, 4, tr("Learning rate of the target optimisation (MEMIT/ROME \u03b4) or of FT-W"));
+    m_clamp = spin(this, 0, 100, 2, tr("Clamp: \u2016\u03b4\u2016 \u2264 factor \u00b7 \u2016h\u2016 (MEMIT/ROME)"));
+    m_steps = new QSpinBox(this);
+    m_steps->setRange(1, 100000);
+    m_steps->setToolTip(tr("Optimisation steps (target vectors, or FT-W)"));
+    m_norm = spin(this, 0, 10, 4, tr("FT-W: largest change of any weight entry (L\u221e); 0 = unconstrained"));
+    m_statistics = new QLabel(this);
+    m_statistics->setWordWrap(true);
+
+    m_edit = new QPushButton(tr("&Edit"), this);
+    m_edit->setObjectName(QStringLiteral("editRun"));
+    m_edit->setToolTip(tr("Edit the facts on the job thread, then score them before and after (Ctrl+E)"));
+    m_cancel = new QPushButton(tr("Cancel"), this);
+    m_cancel->setObjectName(QStringLiteral("editCancel"));
+    m_cancel->setEnabled(false);
+    m_progress = new QProgressBar(this);
+    m_progress->setRange(0, 1000);
+    m_progress->setObjectName(QStringLiteral("editProgress"));
+    m_stage = new QLabel(tr("Idle"), this);
+    m_stage->setObjectName(QStringLiteral("editStage"));
+    new QShortcut(QKeySequence(tr("Ctrl+E")), this, [this] { startEdit(); });
+
+    auto *form = new QFormLayout;
+    form->addRow(tr("&Method:"), m_method);
+    form->addRow(tr("&Facts:"), m_scope);
+    form->addRow(tr("&Layers:"), m_layers);
+    form->addRow(tr("\u03bb:"), m_lambda);
+    form->addRow(tr("Learning rate:"), m_lr);
+    form->addRow(tr("Clamp factor:"), m_clamp);
+    form->addRow(tr("Steps:"), m_steps);
+    form->addRow(tr("FT-W L\u221e bound:"), m_norm);
+    form->addRow(tr("Statistics:"), m_statistics);
+    auto *presetButton = new QPushButton(tr("Reset to preset"), this);
+    presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
+    auto *runRow = new QHBoxLayout;
+    runRow->addWidget(m_edit);
+    runRow->addWidget(m_cancel);
+    runRow->addWidget(presetButton);
+    auto *setup = new QGroupBox(tr("New edit run"), this);
+    auto *setupLayout = new QVBoxLayout(setup);
+    setupLayout->addLayout(form);
+    setupLayout->addLayout(runRow);
+    setupLayout->addWidget(m_progress);
+    setupLayout->addWidget(m_stage);
+    setupLayout->addStretch(1);
+
+    m_historyModel = new QStandardItemModel(0, 7, this);
+    m_historyModel->setHorizontalHeaderLabels({tr("Run"), tr("Status"), tr("Method"), tr("Facts"), tr("Layers"),
+        tr("\u2016\u0394W\u2016/\u2016W\u2016"), tr("Time")});
+    m_history = new QTableView(this);
+    m_history->setObjectName(QStringLiteral("editHistory"));
+    m_history->setModel(m_historyModel);
+    m_history->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_history->setSelectionMode(QAbstractItemView::SingleSelection);
+    m_history->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_history->verticalHeader()->hide();
+    m_history->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_history->horizontalHeader()->setStretchLastSection(true);
+    auto *revertButton = new QPushButton(tr("&Revert"), this);
+    revertButton->setObjectName(QStringLiteral("editRevert"));
+    revertButton->setToolTip(tr("Take the selected run out of the model (verified against the history)"));
+    auto *reapplyButton = new QPushButton(tr("Re-&apply"), this);
+    reapplyButton->setObjectName(QStringLiteral("editReapply"));
+    auto *exportButton = new QPushButton(tr("E&xport Model\u2026"), this);
+    exportButton->setObjectName(QStringLiteral("editExport"));
+    exportButton->setToolTip(tr("Write the patched model as a Hugging Face directory"));
+    auto *historyButtons = new QHBoxLayout;
+    historyButtons->addWidget(revertButton);
+    historyButtons->addWidget(reapplyButton);
+    historyButtons->addStretch(1);
+    historyButtons->addWidget(exportButton);
+    auto *historyBox = new QGroupBox(tr("History"), this);
+    auto *historyLayout = new QVBoxLayout(historyBox);
+    historyLayout->addWidget(m_history);
+    historyLayout->addLayout(historyButtons);
+
+    m_scoresModel = new QStandardItemModel(0, 8, this);
+    m_scoresModel->setHorizontalHeaderLabels(
+        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM")});
+    m_scores = new QTableView(this);
+    m_scores->setObjectName(QStringLiteral("editScores"));
+    m_scores->setModel(m_scoresModel);
+    m_scores->setEditTriggers(QAbstractItemView::NoEditTriggers);
+    m_scores->verticalHeader()->hide();
+    m_scores->setMaximumHeight(96);
+    m_scores->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
+    m_scores->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    m_scores->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
+                            "base model and on the current state"));
+    m_chart = new QCustomPlot(this);
+    m_chart->setObjectName(QStringLiteral("editChart"));
+    m_chart->setMinimumHeight(180);
+    auto *scoresBox = new QGroupBox(tr("Before / after"), this);
+    auto *scoresLayout = new QVBoxLayout(scoresBox);
+    scoresLayout->addWidget(m_scores);
+    scoresLayout->addWidget(m_chart, 1);
+
+    auto *right = new QSplitter(Qt::Vertical, this);
+    right->addWidget(historyBox);
+    right->addWidget(scoresBox);
+    auto *layout = new QHBoxLayout(this);
+    layout->addWidget(setup);
+    layout->addWidget(right, 1);
+
+    connect(m_edit, &QPushButton::clicked, this, &EditView::startEdit);
+    connect(m_cancel, &QPushButton::clicked, m_jobs, &JobController::cancel);
+    connect(presetButton, &QPushButton::clicked, this, &EditView::loadPreset);
+    connect(revertButton, &QPushButton::clicked, this, &EditView::revertSelected);
+    connect(reapplyButton, &QPushButton::clicked, this, &EditView::reapplySelected);
+    connect(exportButton, &QPushButton::clicked, this, [this] { exportModel(); });
+    connect(m_method, &QComboBox::currentIndexChanged, this, &EditView::loadPreset);
+    connect(m_document, &ProjectDocument::runsChanged, this, &EditView::refreshHistory);
+    connect(m_document, &ProjectDocument::opened, this, &EditView::loadPreset);
+    connect(m_jobs, &JobController::progress, this, &EditView::onProgress);
+    connect(m_jobs, &JobController::busyChanged, this, &EditView::setBusy);
+    connect(m_jobs, &JobController::failed, this, [this](const QString &job, const QString &why) {
+        m_stage->setText(tr("%1 failed").arg(job));
+        showNonModal(this, QMessageBox::Warning, tr("%1 failed").arg(job), why);
+        m_document->reload();
+    });
+    connect(m_jobs, &JobController::cancelled, this, [this](const QString &job) {
+        m_stage->setText(tr("%1 cancelled; the project is as it was").arg(job));
+        m_document->reload();
+    });
+    refreshHistory();
+}
+
+void EditView::setSelectionProvider(std::function<std::vector<int64_t>()> provider)
+{
+    m_selection = std::move(provider);
+}
+
+void EditView::loadPreset()
+{
+    if (!m_document->isOpen())
+        return;
+    CheckpointSummary model;
+    try {
+        model = summarizeCheckpoint(m_document->project()->model().path);
+    } catch (const Error &e) {
+        m_statistics->setText(tr("The project's model cannot be read: %1").arg(QString::fromUtf8(e.what())));
+        return;
+    }
+    const auto preset = editPresetFor(
+        familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
+    const QString method = m_method->currentData().toString();
+    QStringList layers;
+    if (method == QLatin1String("memit")) {
+        for (int l : preset.memit.layers)
+            layers << QString::number(l);
+        m_lambda->setValue(preset.memit.lambda);
+        m_lr->setValue(preset.memit.vLr);
+        m_clamp->setValue(preset.memit.clampNormFactor);
+        m_steps->setValue(preset.memit.vSteps);
+    } else if (method == QLatin1String("ftw")) {
+        layers << QString::number(preset.fineTune.layer);
+        m_lr->setValue(preset.fineTune.lr);
+        m_steps->setValue(preset.fineTune.steps);
+        m_norm->setValue(preset.fineTune.normConstraint);
+    } else {
+        layers << QString::number(preset.rome.layer);
+        m_lr->setValue(preset.rome.vLr);
+        m_clamp->setValue(preset.rome.clampNormFactor);
+        m_steps->setValue(preset.rome.vSteps);
+    }
+    m_layers->setText(layers.join(QLatin1Char(',')));
+    m_lambda->setEnabled(method == QLatin1String("memit"));
+    m_clamp->setEnabled(method != QLatin1String("ftw"));
+    m_norm->setEnabled(method == QLatin1String("ftw"));
+    const std::string corpus = m_document->project()->setting("stats.corpus");
+    m_statistics->setText(method == QLatin1String("ftw") ? tr("not needed")
+            : corpus.empty()
+            ? tr("no corpus set for this project (engram-cli project new --corpus)")
+            : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
+    m_statistics->setToolTip(QString::fromStdString(preset.name + ": " + preset.source));
+    refreshHistory();
+}
+
+void EditView::refreshHistory()
+{
+    const auto pending = m_document->pendingFactIds().size();
+    const int scope = std::max(0, m_scope->currentIndex());
+    m_scope->clear();
+    m_scope->addItem(tr("Pending facts (%1)").arg(pending));
+    m_scope->addItem(tr("Selected facts"));
+    m_scope->setCurrentIndex(scope);
+
+    m_historyModel->removeRows(0, m_historyModel->rowCount());
+    for (const auto &r : m_document->runs()) {
+        const auto summary = nlohmann::json::parse(r.summaryJson, nullptr, false);
+        QStringList layers, norms;
+        if (summary.is_object()) {
+            for (const auto &l : summary.value("layers", nlohmann::json::array()))
+                layers << QString::number(l.get<int>());
+            for (const auto &n : summary.value("relative_norms", nlohmann::json::array()))
+                norms << QString::number(n.get<double>(), 'g', 3);
+        }
+        QList<QStandardItem *> row {new QStandardItem(QString::number(r.id)),
+            new QStandardItem(QString::fromUtf8(runStatusName(r.status))), new QStandardItem(QString::fromStdString(r.method)),
+            new QStandardItem(QString::number(r.facts.size())), new QStandardItem(layers.join(QLatin1Char(','))),
+            new QStandardItem(norms.join(QStringLiteral(" / "))),
+            new QStandardItem(tr("%1 s").arg(r.seconds, 0, 'f', 1))};
+        row.front()->setData(QVariant::fromValue<qlonglong>(r.id), Qt::UserRole);
+        for (auto *item : row)
+            item->setToolTip(QString::fromStdString(r.message.empty() ? r.createdAt : r.message));
+        m_historyModel->appendRow(row);
+    }
+}
+
+void EditView::startEdit()
+{
+    if (!m_document->isOpen())
+        return;
+    EditJobSpec spec;
+    spec.method = m_method->currentData().toString().toStdString();
+    const auto layers = parseLayerList(m_layers->text());
+    if (layers.empty()) {
+        QMessageBox::warning(this, tr("Cannot edit"), tr("Layers must be a list of layer numbers, e.g. 0,1,2"));
+        return;
+    }
+    try {
+        const auto model = summarizeCheckpoint(m_document->project()->model().path);
+        const auto preset = editPresetFor(
+            familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
+        spec.memit = preset.memit;
+        spec.rome = preset.rome;
+        spec.fineTune = preset.fineTune;
+    } catch (const Error &e) {
+        QMessageBox::warning(this, tr("Cannot edit"), QString::fromUtf8(e.what()));
+        return;
+    }
+    spec.memit.layers = layers;
+    spec.memit.lambda = m_lambda->value();
+    spec.memit.vLr = m_lr->value();
+    spec.memit.clampNormFactor = m_clamp->value();
+    spec.memit.vSteps = m_steps->value();
+    spec.rome.layer = layers.front();
+    spec.rome.vLr = m_lr->value();
+    spec.rome.clampNormFactor = m_clamp->value();
+    spec.rome.vSteps = m_steps->value();
+    spec.fineTune.layer = layers.front();
+    spec.fineTune.lr = m_lr->value();
+    spec.fineTune.steps = m_steps->value();
+    spec.fineTune.normConstraint = m_norm->value();
+    if (m_scope->currentIndex() == 1) {
+        spec.factIds = m_selection ? m_selection() : std::vector<int64_t>();
+        if (spec.factIds.empty()) {
+            QMessageBox::information(this, tr("Nothing selected"), tr("Select facts in the Facts table first."));
+            return;
+        }
+    } else if (m_document->pendingFactIds().empty()) {
+        QMessageBox::information(this, tr("Nothing to edit"),
+            tr("Every enabled fact is already edited. Import or add facts, or revert a run."));
+        return;
+    }
+    const std::filesystem::path file = m_document->project()->file();
+    auto result = std::make_shared<EditJobResult>();
+    const QString name = tr("Edit with %1").arg(m_method->currentText());
+    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
+        *result = runEditJob(file, spec, context);
+    }));
+    whenDone(name, [this, result] {
+        m_document->reload();
+        Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result->runId).arg(result->facts));
+        Q_EMIT editFinished(result->runId);
+        queueEvaluation();
+    });
+}
+
+void EditView::queueEvaluation()
+{
+    const std::filesystem::path file = m_document->project()->file();
+    auto result = std::make_shared<EvalJobResult>();
+    const QString name = tr("Score the edited facts");
+    m_jobs->submit(makeJob(name.toStdString(), [file, result](JobContext &context) {
+        *result = runEvalJob(file, EvalJobSpec {}, context);
+    }));
+    whenDone(name, [this, result] {
+        m_pre = result->pre;
+        m_post = result->post;
+        showScores();
+        m_document->reload();
+        Q_EMIT evaluationFinished();
+    });
+}
+
+void EditView::showScores()
+{
+    if (!m_pre || !m_post)
+        return;
+    m_scoresModel->removeRows(0, m_scoresModel->rowCount());
+    auto row = [&](const QString &label, const EvalSummary &e) {
+        m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)), new QStandardItem(pct(e.es.mean)),
+            new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)), new QStandardItem(pct(e.em.mean)),
+            new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean))});
+    };
+    row(tr("Before"), *m_pre); // the base model
+    row(tr("After"), *m_post);
+
+    m_chart->clearPlottables();
+    QVector<double> ticks {1, 2, 3};
+    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
+    ticker->addTicks(ticks, {tr("Efficacy"), tr("Paraphrase"), tr("Neighborhood")});
+    m_chart->xAxis->setTicker(ticker);
+    m_chart->xAxis->setRange(0.4, 3.6);
+    m_chart->yAxis->setRange(0, 125);
+    m_chart->yAxis->setLabel(tr("score (\u00d7100)"));
+    auto bars = [&](const EvalSummary &e, double offset, const QColor &color, const QString &name) {
+        auto *b = new QCPBars(m_chart->xAxis, m_chart->yAxis);
+        b->setName(name);
+        b->setWidth(0.35);
+        b->setPen(Qt::NoPen);
+        b->setBrush(color);
+        b->setData({1 + offset, 2 + offset, 3 + offset}, {e.es.mean, e.ps.mean, e.ns.mean});
+    };
+    bars(*m_pre, -0.18, QColor(0x9e, 0x9e, 0xb8), tr("before"));
+    bars(*m_post, 0.18, QColor(0x5b, 0x3f, 0xa8), tr("after"));
+    m_chart->legend->setVisible(true);
+    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+    m_chart->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    m_chart->replot();
+}
+
+void EditView::revertSelected()
+{
+    revert(false);
+}
+
+void EditView::reapplySelected()
+{
+    revert(true);
+}
+
+void EditView::revert(bool reapply)
+{
+    const auto rows = m_history->selectionModel()->selectedRows();
+    if (rows.isEmpty() || !m_document->isOpen()) {
+        Q_EMIT message(tr("Select a run in the history first"));
+        return;
+    }
+    const qlonglong run = m_historyModel->item(rows.front().row())->data(Qt::UserRole).toLongLong();
+    const std::filesystem::path file = m_document->project()->file();
+    auto result = std::make_shared<RevertResult>();
+    const QString name = reapply ? tr("Re-apply run %1").arg(run) : tr("Revert run %1").arg(run);
+    m_jobs->submit(makeJob(name.toStdString(), [file, run, reapply, result](JobContext &context) {
+        *result = revertRun(file, run, reapply, {}, context);
+    }));
+    whenDone(name, [this, name, result] {
+        m_document->reload();
+        Q_EMIT message(tr("%1: state %2%3")
+                           .arg(name, QString::fromStdString(result->stateAfter),
+                               result->verified ? tr(" (verified)") : QString()));
+    });
+}
+
+void EditView::exportModel(const QString &directory)
+{
+    if (!m_document->isOpen())
+        return;
+    QString out = directory;
+    if (out.isEmpty())
+        out = QFileDialog::getSaveFileName(this, tr("Export Patched Model"), {}, tr("Directory"));
+    if (out.isEmpty())
+        return;
+    const std::filesystem::path file = m_document->project()->file();
+    auto result = std::make_shared<ExportSummary>();
+    ExportJobSpec spec;
+    spec.out = out.toStdString();
+    const QString name = tr("Export to %1").arg(out);
+    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
+        *result = runExportJob(file, spec, context);
+    }));
+    whenDone(name, [this, out, result] {
+        const QString summary = tr("Wrote %1: %2 tensor(s) patched, %3 shard(s) written, %4 linked, %5 file(s) "
+                                   "copied; the layout matches the base model.")
+                                    .arg(out)
+                                    .arg(result->tensorsPatched)
+                                    .arg(result->shardsRewritten)
+                                    .arg(result->shardsLinked)
+                                    .arg(result->filesCopied);
+        Q_EMIT message(summary);
+        showNonModal(this, QMessageBox::Information, tr("Export finished"), summary);
+        Q_EMIT exportFinished(out);
+    });
+}
+
+void EditView::onProgress(const JobProgress &p)
+{
+    m_progress->setValue(static_cast<int>(1000 * p.fraction));
+    QString text = p.job + QStringLiteral(": ") + p.stage;
+    if (p.etaSeconds >= 0)
+        text += tr(" \u2014 %1 s left").arg(static_cast<int>(p.etaSeconds + 0.5));
+    m_stage->setText(text);
+}
+
+void EditView::setBusy(bool busy, int queued)
+{
+    m_cancel->setEnabled(busy);
+    if (!busy) {
+        m_progress->setValue(0);
+        if (!m_stage->text().contains(tr("failed")) && !m_stage->text().contains(tr("cancelled")))
+            m_stage->setText(tr("Idle"));
+    } else if (queued > 0) {
+        m_stage->setText(m_stage->text() + tr(" (%n more queued)", nullptr, queued));
+    }
+}
+
+} // namespace engram::ui

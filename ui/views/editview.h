@@ -1,0 +1,95 @@
+#pragma once
+// EditView: edit runs of the open project. Method and hyperparameters (pre-filled from the
+// model's preset; every field explains itself in a tooltip), which facts (the pending ones or
+// the selection), Edit on the job thread with stage, progress, ETA and Cancel; the history of
+// runs with Revert / Re-apply; after each edit the edited facts are scored before and after
+// (ES/PS/NS and magnitudes) as a table and a bar chart; Export of the patched model.
+
+#include "core/eval/counterfact.h"
+
+#include <QWidget>
+
+#include <functional>
+#include <optional>
+
+class QComboBox;
+class QCustomPlot;
+class QDoubleSpinBox;
+class QLabel;
+class QLineEdit;
+class QProgressBar;
+class QPushButton;
+class QSpinBox;
+class QStandardItemModel;
+class QTableView;
+
+namespace engram::ui {
+
+class JobController;
+class ProjectDocument;
+struct JobProgress;
+
+class EditView : public QWidget
+{
+    Q_OBJECT
+public:
+    EditView(ProjectDocument *document, JobController *jobs, QWidget *parent = nullptr);
+
+    /// Which facts an edit takes when "Selected facts" is chosen (set by the main window).
+    void setSelectionProvider(std::function<std::vector<int64_t>()> provider);
+    QTableView *history() const { return m_history; }
+    QTableView *scores() const { return m_scores; }
+    const std::optional<EvalSummary> &lastPost() const { return m_post; }
+    const std::optional<EvalSummary> &lastPre() const { return m_pre; }
+
+public Q_SLOTS:
+    /// Queues an edit of the chosen facts (and an evaluation after it).
+    void startEdit();
+    void revertSelected();
+    void reapplySelected();
+    /// Queues an export of the patched model to `directory` (asks when empty).
+    void exportModel(const QString &directory = {});
+    /// Fills the method fields from the model's preset.
+    void loadPreset();
+
+Q_SIGNALS:
+    void message(const QString &text);
+    void editFinished(qint64 runId);
+    void evaluationFinished();
+    void exportFinished(const QString &directory);
+
+private:
+    void whenDone(const QString &job, std::function<void()> onFinished);
+    void refreshHistory();
+    void showScores();
+    void queueEvaluation();
+    void revert(bool reapply);
+    void onProgress(const JobProgress &p);
+    void setBusy(bool busy, int queued);
+
+    ProjectDocument *m_document;
+    JobController *m_jobs;
+    std::function<std::vector<int64_t>()> m_selection;
+
+    QComboBox *m_method = nullptr;
+    QComboBox *m_scope = nullptr;
+    QLineEdit *m_layers = nullptr;
+    QDoubleSpinBox *m_lambda = nullptr;
+    QDoubleSpinBox *m_lr = nullptr;
+    QDoubleSpinBox *m_clamp = nullptr;
+    QSpinBox *m_steps = nullptr;
+    QDoubleSpinBox *m_norm = nullptr;
+    QLabel *m_statistics = nullptr;
+    QPushButton *m_edit = nullptr;
+    QPushButton *m_cancel = nullptr;
+    QProgressBar *m_progress = nullptr;
+    QLabel *m_stage = nullptr;
+    QStandardItemModel *m_historyModel = nullptr;
+    QTableView *m_history = nullptr;
+    QStandardItemModel *m_scoresModel = nullptr;
+    QTableView *m_scores = nullptr;
+    QCustomPlot *m_chart = nullptr;
+    std::optional<EvalSummary> m_pre, m_post;
+};
+
+} // namespace engram::ui

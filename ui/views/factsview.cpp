@@ -1,0 +1,234 @@
+#include "ui/views/factsview.h"
+
+#include "ui/models/factsmodel.h"
+#include "ui/models/projectdocument.h"
+
+#include <QAction>
+#include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
+#include <QDragEnterEvent>
+#include <QDropEvent>
+#include <QFileDialog>
+#include <QFormLayout>
+#include <QHBoxLayout>
+#include <QHeaderView>
+#include <QLabel>
+#include <QLineEdit>
+#include <QMessageBox>
+#include <QMimeData>
+#include <QPushButton>
+#include <QTableView>
+#include <QUndoStack>
+#include <QVBoxLayout>
+
+#include <set>
+
+namespace engram::ui {
+
+FactsView::FactsView(ProjectDocument *document, QWidget *parent)
+    : QWidget(parent)
+    , m_document(document)
+    , m_model(new FactsModel(document, this))
+    , m_filter(new FactsFilter(this))
+{
+    setObjectName(QStringLiteral("factsView"));
+    setAcceptDrops(true);
+    m_filter->setSourceModel(m_model);
+
+    m_search = new QLineEdit(this);
+    m_search->setObjectName(QStringLiteral("factsSearch"));
+    m_search->setPlaceholderText(tr("Filter facts (subject, prompt, objects, tags)\u2026"));
+    m_search->setClearButtonEnabled(true);
+    m_relation = new QComboBox(this);
+    m_relation->setObjectName(QStringLiteral("factsRelation"));
+    m_relation->setToolTip(tr("Show one relation only"));
+    m_tag = new QComboBox(this);
+    m_tag->setObjectName(QStringLiteral("factsTag"));
+    m_tag->setToolTip(tr("Show one tag only"));
+
+    auto *importButton = new QPushButton(tr("&Import\u2026"), this);
+    importButton->setObjectName(QStringLiteral("factsImport"));
+    importButton->setToolTip(tr("CounterFact, zsRE, known facts, EasyEdit JSON or CSV (or drop a file here)"));
+    auto *addButton = new QPushButton(tr("&Add\u2026"), this);
+    addButton->setToolTip(tr("Add one fact by hand"));
+    auto *removeButton = new QPushButton(tr("&Remove"), this);
+    removeButton->setObjectName(QStringLiteral("factsRemove"));
+    removeButton->setToolTip(tr("Remove the selected facts (Del; undo with Ctrl+Z)"));
+
+    m_table = new QTableView(this);
+    m_table->setObjectName(QStringLiteral("factsTable"));
+    m_table->setModel(m_filter);
+    m_table->setSortingEnabled(true);
+    m_table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);
+    m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
+    m_table->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+    m_table->setAlternatingRowColors(true);
+    m_table->verticalHeader()->hide();
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->setColumnWidth(FactsModel::Enabled, 36);
+    m_table->setColumnWidth(FactsModel::Id, 48);
+    m_table->setColumnWidth(FactsModel::Subject, 140);
+    m_table->setColumnWidth(FactsModel::Relation, 110);
+    m_table->setColumnWidth(FactsModel::Prompt, 210);
+    m_table->setColumnWidth(FactsModel::TargetTrue, 95);
+    m_table->setColumnWidth(FactsModel::TargetNew, 95);
+    m_table->setColumnWidth(FactsModel::Tags, 60);
+    m_summary = new QLabel(this);
+    m_summary->setObjectName(QStringLiteral("factsSummary"));
+
+    auto *bar = new QHBoxLayout;
+    bar->addWidget(m_search, 1);
+    bar->addWidget(m_relation);
+    bar->addWidget(m_tag);
+    bar->addWidget(importButton);
+    bar->addWidget(addButton);
+    bar->addWidget(removeButton);
+    auto *layout = new QVBoxLayout(this);
+    layout->addLayout(bar);
+    layout->addWidget(m_table, 1);
+    layout->addWidget(m_summary);
+
+    auto *del = new QAction(this);
+    del->setShortcut(QKeySequence::Delete);
+    del->setShortcutContext(Qt::WidgetWithChildrenShortcut);
+    addAction(del);
+    connect(del, &QAction::triggered, this, &FactsView::removeSelected);
+    connect(importButton, &QPushButton::clicked, this, [this] { importFile(); });
+    connect(addButton, &QPushButton::clicked, this, &FactsView::addFact);
+    connect(removeButton, &QPushButton::clicked, this, &FactsView::removeSelected);
+    connect(m_search, &QLineEdit::textChanged, m_filter, &FactsFilter::setText);
+    connect(m_relation, &QComboBox::currentIndexChanged, this,
+        [this](int i) { m_filter->setRelation(i <= 0 ? QString() : m_relation->itemText(i)); });
+    connect(m_tag, &QComboBox::currentIndexChanged, this,
+        [this](int i) { m_filter->setTag(i <= 0 ? QString() : m_tag->itemText(i)); });
+    connect(m_model, &FactsModel::editRejected, this, [this](const QString &why) {
+        Q_EMIT message(tr("Not changed: %1").arg(why));
+    });
+    connect(document, &ProjectDocument::factsChanged, this, &FactsView::refreshFilters);
+    refreshFilters();
+}
+
+void FactsView::refreshFilters()
+{
+    std::set<QString> relations, tags;
+    int enabled = 0, edited = 0;
+    for (const auto &f : m_document->facts()) {
+        if (!f.relation.empty())
+            relations.insert(QString::fromStdString(f.relation));
+        for (const auto &t : f.tags)
+            tags.insert(QString::fromStdString(t));
+        enabled += f.enabled;
+        edited += m_document->editedBy(f.id) != 0;
+    }
+    auto refill = [](QComboBox *box, const QString &all, const std::set<QString> &items) {
+        const QString current = box->currentText();
+        QSignalBlocker block(box);
+        box->clear();
+        box->addItem(all);
+        for (const auto &i : items)
+            box->addItem(i);
+        const int keep = box->findText(current);
+        box->setCurrentIndex(keep > 0 ? keep : 0);
+    };
+    refill(m_relation, tr("All relations"), relations);
+    refill(m_tag, tr("All tags"), tags);
+    m_summary->setText(tr("%1 facts, %2 enabled, %3 edited, %4 conflict(s)")
+                           .arg(m_document->facts().size())
+                           .arg(enabled)
+                           .arg(edited)
+                           .arg(m_document->conflicts().size()));
+}
+
+std::vector<int64_t> FactsView::selectedFactIds() const
+{
+    std::vector<int64_t> ids;
+    for (const QModelIndex &row : m_table->selectionModel()->selectedRows())
+        ids.push_back(row.data(FactsModel::FactIdRole).toLongLong());
+    return ids;
+}
+
+bool FactsView::importFile(const QString &file)
+{
+    QString path = file;
+    if (path.isEmpty())
+        path = QFileDialog::getOpenFileName(this, tr("Import Facts"), {},
+            tr("Fact datasets (*.json *.jsonl *.csv);;All files (*)"));
+    if (path.isEmpty())
+        return false;
+    const int before = static_cast<int>(m_document->facts().size());
+    const QString problem = m_document->importFacts(path);
+    if (!problem.isEmpty()) {
+        QMessageBox::warning(this, tr("Cannot import"), problem);
+        return false;
+    }
+    Q_EMIT message(tr("Imported %n fact(s) from %1 (Ctrl+Z undoes it)", nullptr,
+        static_cast<int>(m_document->facts().size()) - before)
+                       .arg(path));
+    return true;
+}
+
+void FactsView::addFact()
+{
+    QDialog dialog(this);
+    dialog.setWindowTitle(tr("Add Fact"));
+    auto *subject = new QLineEdit(&dialog);
+    auto *prompt = new QLineEdit(QStringLiteral("{} was born in"), &dialog);
+    prompt->setToolTip(tr("Exactly one {} where the subject goes; the object follows the prompt"));
+    auto *relation = new QLineEdit(&dialog);
+    auto *targetTrue = new QLineEdit(&dialog);
+    auto *targetNew = new QLineEdit(&dialog);
+    auto *form = new QFormLayout(&dialog);
+    form->addRow(tr("Subject:"), subject);
+    form->addRow(tr("Prompt:"), prompt);
+    form->addRow(tr("Relation:"), relation);
+    form->addRow(tr("True object:"), targetTrue);
+    form->addRow(tr("New object:"), targetNew);
+    auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
+    form->addRow(buttons);
+    connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    connect(buttons, &QDialogButtonBox::accepted, &dialog, [&] {
+        Fact f;
+        f.subject = subject->text().toStdString();
+        f.promptTemplate = prompt->text().toStdString();
+        f.relation = relation->text().toStdString();
+        f.targetTrue = targetTrue->text().isEmpty() ? "" : " " + targetTrue->text().trimmed().toStdString();
+        f.targetNew = " " + targetNew->text().trimmed().toStdString();
+        f.provenance = "gui";
+        const QString problem = m_document->addFact(f);
+        if (problem.isEmpty())
+            dialog.accept();
+        else
+            QMessageBox::warning(&dialog, tr("Cannot add the fact"), problem);
+    });
+    dialog.exec();
+}
+
+void FactsView::removeSelected()
+{
+    const auto ids = selectedFactIds();
+    if (ids.empty())
+        return;
+    const QString problem = m_document->removeFacts(ids);
+    if (!problem.isEmpty())
+        QMessageBox::warning(this, tr("Cannot remove"), problem);
+    else
+        Q_EMIT message(tr("Removed %n fact(s) (Ctrl+Z undoes it)", nullptr, static_cast<int>(ids.size())));
+}
+
+void FactsView::dragEnterEvent(QDragEnterEvent *event)
+{
+    if (event->mimeData()->hasUrls())
+        event->acceptProposedAction();
+}
+
+void FactsView::dropEvent(QDropEvent *event)
+{
+    for (const QUrl &url : event->mimeData()->urls())
+        if (url.isLocalFile())
+            importFile(url.toLocalFile());
+    event->acceptProposedAction();
+}
+
+} // namespace engram::ui

@@ -1,0 +1,56 @@
+#pragma once
+// FactsView: the project's facts — a sortable, filterable table with inline editing
+// (validated, undoable), import (also by dropping a file), add and remove.
+
+#include <QWidget>
+
+class QComboBox;
+class QLabel;
+class QLineEdit;
+class QTableView;
+
+namespace engram::ui {
+
+class FactsFilter;
+class FactsModel;
+class ProjectDocument;
+
+class FactsView : public QWidget
+{
+    Q_OBJECT
+public:
+    explicit FactsView(ProjectDocument *document, QWidget *parent = nullptr);
+
+    QTableView *table() const { return m_table; }
+    FactsModel *model() const { return m_model; }
+    FactsFilter *filter() const { return m_filter; }
+    /// Ids of the selected rows (in view order).
+    std::vector<int64_t> selectedFactIds() const;
+
+public Q_SLOTS:
+    /// Imports a dataset file; asks for one when `file` is empty. Returns false on failure.
+    bool importFile(const QString &file = {});
+    void addFact();
+    void removeSelected();
+
+Q_SIGNALS:
+    void message(const QString &text);
+
+protected:
+    void dragEnterEvent(QDragEnterEvent *event) override;
+    void dropEvent(QDropEvent *event) override;
+
+private:
+    void refreshFilters();
+
+    ProjectDocument *m_document;
+    FactsModel *m_model;
+    FactsFilter *m_filter;
+    QTableView *m_table;
+    QLineEdit *m_search;
+    QComboBox *m_relation;
+    QComboBox *m_tag;
+    QLabel *m_summary;
+};
+
+} // namespace engram::ui
