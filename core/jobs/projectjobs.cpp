@@ -535,6 +535,28 @@ TextGeneration runGenerateJob(const fs::path &projectFile, const std::string &pr
     return session->generate(prompt, params, [&](int64_t) { return !context.cancelled(); });
 }
 
+std::vector<GenerationPair> runCompareGenerationJob(const fs::path &projectFile, const std::vector<std::string> &prompts,
+    const GenerationParams &params, const LoadOptions &load, JobContext &context)
+{
+    auto project = Project::open(projectFile, /*readOnly=*/true);
+    auto session = openBaseModel(*project, load, context);
+    std::vector<GenerationPair> out;
+    ProgressTracker tracker(context.progress(), "generating on the base model", static_cast<int64_t>(prompts.size()));
+    const auto stop = [&](int64_t) { return !context.cancelled(); };
+    for (const auto &p : prompts) {
+        out.push_back({p, session->generate(p, params, stop).continuation, {}});
+        tracker.advance();
+    }
+    context.stage("applying the project's history");
+    applyHistory(*session, *project);
+    tracker.stage("generating on the edited model", static_cast<int64_t>(prompts.size()));
+    for (auto &pair : out) {
+        pair.after = session->generate(pair.prompt, params, stop).continuation;
+        tracker.advance();
+    }
+    return out;
+}
+
 std::string exportManifest(const Project &project, const std::string &resultState)
 {
     const ProjectModel model = project.model();

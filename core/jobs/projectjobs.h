@@ -148,6 +148,18 @@ CachedStatistics runStatisticsJob(const std::filesystem::path &projectFile, cons
 TextGeneration runGenerateJob(const std::filesystem::path &projectFile, const std::string &prompt,
     const GenerationParams &params, const LoadOptions &load, JobContext &context);
 
+struct GenerationPair {
+    std::string prompt;
+    std::string before; // continuation on the base model
+    std::string after; // continuation on the current state
+};
+
+/// The same prompts continued on the base model and on the current state (same parameters and
+/// seed, so any difference comes from the edits).
+std::vector<GenerationPair> runCompareGenerationJob(const std::filesystem::path &projectFile,
+    const std::vector<std::string> &prompts, const GenerationParams &params, const LoadOptions &load,
+    JobContext &context);
+
 // ---- Export and patches -------------------------------------------------------------------
 
 struct ExportJobSpec {

@@ -12,6 +12,7 @@
 #include "ui/models/factsmodel.h"
 #include "ui/models/projectdocument.h"
 #include "ui/util/appsettings.h"
+#include "ui/views/compareview.h"
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
 #include "ui/views/mainwindow.h"
@@ -29,6 +30,7 @@
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTextBrowser>
 #include <QTemporaryDir>
 #include <QTimer>
 #include <QUndoStack>
@@ -212,6 +214,25 @@ private Q_SLOTS:
         screenshot(window, "edit.png");
         tabs->setCurrentWidget(window.factsView());
         screenshot(window, "facts-edited.png");
+
+        // Before / after: one row per edited fact; the first fact's prompt continued by both models.
+        tabs->setCurrentWidget(window.compareView());
+        auto *compare = window.compareView()->table();
+        QCOMPARE(compare->model()->rowCount(), 10);
+        compare->sortByColumn(0, Qt::AscendingOrder);
+        compare->selectRow(0);
+        QSignalSpy shown(window.compareView(), &CompareView::generationsShown);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("compareGenerate")), Qt::LeftButton);
+        QVERIFY(shown.wait(60000));
+        const auto fact = *window.document()->project()->fact(1);
+        const QString oldObject = QString::fromStdString(fact.targetTrue).trimmed();
+        const QString newObject = QString::fromStdString(fact.targetNew).trimmed();
+        QVERIFY2(window.compareView()->before()->toPlainText().contains(oldObject),
+            qPrintable(window.compareView()->before()->toPlainText()));
+        QVERIFY2(window.compareView()->after()->toPlainText().contains(newObject),
+            qPrintable(window.compareView()->after()->toPlainText()));
+        QVERIFY(window.compareView()->after()->toHtml().contains(newObject));
+        screenshot(window, "compare.png");
 
         // Revert the run from the history.
         tabs->setCurrentWidget(window.editView());

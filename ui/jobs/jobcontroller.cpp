@@ -46,6 +46,24 @@ void JobController::submit(std::unique_ptr<Job> job)
         Q_EMIT busyChanged(true, queued());
 }
 
+void JobController::whenFinished(const QString &job, QObject *context, std::function<void()> onFinished)
+{
+    // A one-shot listener, removed whichever way the job ends.
+    auto *guard = new QObject(context);
+    connect(this, &JobController::finished, guard, [guard, job, onFinished](const QString &name) {
+        if (name != job)
+            return;
+        guard->deleteLater();
+        onFinished();
+    });
+    auto drop = [guard, job](const QString &name) {
+        if (name == job)
+            guard->deleteLater();
+    };
+    connect(this, &JobController::failed, guard, drop);
+    connect(this, &JobController::cancelled, guard, drop);
+}
+
 void JobController::cancel()
 {
     if (m_cancel)

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <deque>
+#include <functional>
 #include <memory>
 
 class QThread;
@@ -39,6 +40,9 @@ public:
     bool isBusy() const { return m_running; }
     int queued() const { return static_cast<int>(m_queue.size()); }
     QString currentJob() const { return m_current; }
+    /// Calls `onFinished` (on the GUI thread, with `context` alive) once the job named `job`
+    /// has finished; nothing when it fails or is cancelled (the failed/cancelled signals say so).
+    void whenFinished(const QString &job, QObject *context, std::function<void()> onFinished);
 
 public Q_SLOTS:
     /// Cancels the running job (the queue stays).

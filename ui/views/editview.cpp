@@ -72,24 +72,6 @@ QString pct(double v)
 }
 } // namespace
 
-void EditView::whenDone(const QString &job, std::function<void()> onFinished)
-{
-    // One-shot listener for this job's end, whichever way it ends.
-    auto *guard = new QObject(this);
-    connect(m_jobs, &JobController::finished, guard, [guard, job, onFinished](const QString &name) {
-        if (name != job)
-            return;
-        guard->deleteLater();
-        onFinished();
-    });
-    auto drop = [guard, job](const QString &name) {
-        if (name == job)
-            guard->deleteLater();
-    };
-    connect(m_jobs, &JobController::failed, guard, drop);
-    connect(m_jobs, &JobController::cancelled, guard, drop);
-}
-
 EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *parent)
     : QWidget(parent)
     , m_document(document)
@@ -375,7 +357,7 @@ void EditView::startEdit()
     m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
         *result = runEditJob(file, spec, context);
     }));
-    whenDone(name, [this, result] {
+    m_jobs->whenFinished(name, this, [this, result] {
         m_document->reload();
         Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result->runId).arg(result->facts));
         Q_EMIT editFinished(result->runId);
@@ -391,7 +373,7 @@ void EditView::queueEvaluation()
     m_jobs->submit(makeJob(name.toStdString(), [file, result](JobContext &context) {
         *result = runEvalJob(file, EvalJobSpec {}, context);
     }));
-    whenDone(name, [this, result] {
+    m_jobs->whenFinished(name, this, [this, result] {
         m_pre = result->pre;
         m_post = result->post;
         showScores();
@@ -461,7 +443,7 @@ void EditView::revert(bool reapply)
     m_jobs->submit(makeJob(name.toStdString(), [file, run, reapply, result](JobContext &context) {
         *result = revertRun(file, run, reapply, {}, context);
     }));
-    whenDone(name, [this, name, result] {
+    m_jobs->whenFinished(name, this, [this, name, result] {
         m_document->reload();
         Q_EMIT message(tr("%1: state %2%3")
                            .arg(name, QString::fromStdString(result->stateAfter),
@@ -486,7 +468,7 @@ void EditView::exportModel(const QString &directory)
     m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
         *result = runExportJob(file, spec, context);
     }));
-    whenDone(name, [this, out, result] {
+    m_jobs->whenFinished(name, this, [this, out, result] {
         const QString summary = tr("Wrote %1: %2 tensor(s) patched, %3 shard(s) written, %4 linked, %5 file(s) "
                                    "copied; the layout matches the base model.")
                                     .arg(out)

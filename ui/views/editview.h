@@ -59,7 +59,6 @@ Q_SIGNALS:
     void exportFinished(const QString &directory);
 
 private:
-    void whenDone(const QString &job, std::function<void()> onFinished);
     void refreshHistory();
     void showScores();
     void queueEvaluation();

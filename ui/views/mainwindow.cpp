@@ -6,6 +6,7 @@
 #include "ui/models/projectdocument.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/checkpointpanel.h"
+#include "ui/views/compareview.h"
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
 #include "ui/views/traceview.h"
@@ -58,6 +59,9 @@ MainWindow::MainWindow(QWidget *parent)
     m_editView = new EditView(m_document, m_jobs, tabs);
     m_editView->setSelectionProvider([this] { return m_factsView->selectedFactIds(); });
     tabs->addTab(m_editView, tr("Edit"));
+    m_compareView = new CompareView(m_document, m_jobs, tabs);
+    tabs->addTab(m_compareView, tr("Before / after"));
+    connect(m_editView, &EditView::evaluationFinished, m_compareView, &CompareView::refresh);
     m_traceView = new TraceView(tabs);
     tabs->addTab(m_traceView, tr("Causal trace"));
     setCentralWidget(tabs);

@@ -10,6 +10,7 @@ class QMenu;
 namespace engram::ui {
 
 class CheckpointPanel;
+class CompareView;
 class EditView;
 class FactsView;
 class JobController;
@@ -27,6 +28,7 @@ public:
     TraceView *traceView() const { return m_traceView; }
     FactsView *factsView() const { return m_factsView; }
     EditView *editView() const { return m_editView; }
+    CompareView *compareView() const { return m_compareView; }
     ProjectDocument *document() const { return m_document; }
     JobController *jobs() const { return m_jobs; }
 
@@ -59,6 +61,7 @@ private:
     JobController *m_jobs = nullptr;
     FactsView *m_factsView = nullptr;
     EditView *m_editView = nullptr;
+    CompareView *m_compareView = nullptr;
 };
 
 } // namespace engram::ui
