@@ -515,6 +515,50 @@ TraceJobResult runTraceJob(const fs::path &projectFile, const TraceJobSpec &spec
     return result;
 }
 
+AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTraceJobSpec &spec, JobContext &context)
+{
+    auto project = Project::open(projectFile);
+    std::vector<Fact> facts;
+    if (!spec.factIds.empty()) {
+        FactFilter filter;
+        filter.ids = spec.factIds;
+        facts = project->facts(filter);
+    } else {
+        FactFilter filter;
+        filter.enabled = true;
+        for (auto &f : project->facts(filter))
+            if (static_cast<int64_t>(facts.size()) < spec.limit)
+                facts.push_back(std::move(f));
+    }
+    std::vector<TraceRequest> requests;
+    std::vector<std::string> subjects;
+    for (const auto &f : facts) {
+        if (f.targetTrue.empty())
+            continue; // nothing to expect: the reference skips such facts too
+        std::string prompt = f.promptTemplate;
+        prompt.replace(prompt.find("{}"), 2, f.subject);
+        requests.push_back({prompt, f.subject, f.targetTrue});
+        subjects.push_back(f.subject);
+    }
+    if (requests.empty())
+        throw Error(ErrorKind::InvalidArgument, "no facts with a true object to trace in " + projectFile.string());
+    // The unedited model: where the model stores facts before anything is written.
+    auto session = openBaseModel(*project, spec.load, context);
+    AverageParams params = spec.params;
+    if (params.trace.window <= 0)
+        params.trace.window = defaultTraceWindow(session->model().config().numLayers);
+    if (params.trace.noise.scale <= 0) {
+        const double sigma = subjectEmbeddingStd(session->model(), session->tokenizer(), subjects);
+        params.trace.noise.scale = 3 * sigma;
+        params.trace.noise.origin = "3 x sigma = 3 x " + std::to_string(sigma) + " (subject embeddings of "
+            + std::to_string(subjects.size()) + " traced subjects)";
+    }
+    AverageEffects effects
+        = averageEffects(session->model(), session->tokenizer(), requests, params, context.progress());
+    project->recordTrace({0, 0, modelStateHash(session->model(), *project), "average", {}, averageEffectsToJson(effects)});
+    return effects;
+}
+
 CachedStatistics runStatisticsJob(
     const fs::path &projectFile, const EditJobSpec &spec, const std::vector<int> &layers, JobContext &context)
 {

@@ -139,6 +139,25 @@ struct TraceJobResult {
 /// stored in the project.
 TraceJobResult runTraceJob(const std::filesystem::path &projectFile, const TraceJobSpec &spec, JobContext &context);
 
+struct AverageTraceJobSpec {
+    std::vector<int64_t> factIds; // empty: the first `limit` enabled facts
+    int64_t limit = 20;
+    // params.trace.noise.scale <= 0: 3σ of the traced subjects' embeddings;
+    // params.trace.window <= 0: defaultTraceWindow of the model's depth (the default here).
+    AverageParams params = [] {
+        AverageParams p;
+        p.trace.window = 0;
+        return p;
+    }();
+    LoadOptions load;
+};
+
+/// Average indirect effects over facts (prompt with subject, expecting target_true) on the
+/// base model: where the model stores them, and the suggested MEMIT layer range. Stored in the
+/// project as a trace of kind "average".
+AverageEffects runAverageTraceJob(
+    const std::filesystem::path &projectFile, const AverageTraceJobSpec &spec, JobContext &context);
+
 /// Statistics of `layers` for the project's base model over the corpus (see EditJobSpec),
 /// from the cache or computed, recorded in the project.
 CachedStatistics runStatisticsJob(const std::filesystem::path &projectFile, const EditJobSpec &spec,

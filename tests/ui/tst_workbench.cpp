@@ -15,6 +15,9 @@
 #include "ui/views/compareview.h"
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
+#include "ui/views/locateview.h"
+#include "ui/views/traceview.h"
+#include "ui/plots/qcustomplot.h"
 #include "ui/views/mainwindow.h"
 
 #include <QAbstractItemModelTester>
@@ -246,6 +249,45 @@ private Q_SLOTS:
         // Close any non-modal summaries.
         for (auto *box : window.findChildren<QMessageBox *>(QStringLiteral("jobMessage")))
             box->close();
+    }
+
+    void locatesFactsAndHandsLayersToTheEditTab()
+    {
+        MainWindow window;
+        window.resize(1280, 780);
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+        tabs->setCurrentWidget(window.locateView());
+        QSignalSpy traced(window.locateView(), &LocateView::traced);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("locateRun")), Qt::LeftButton);
+        QVERIFY(traced.wait(120000));
+        const auto &e = window.locateView()->effects();
+        QVERIFY(e && e->traced > 10);
+        // The demo stores facts in its first layers (README: MLP effect peaks at layer 0-1).
+        QCOMPARE(window.locateView()->suggestedLayers(), QStringLiteral("0"));
+        QVERIFY(window.locateView()->plot()->graphCount() >= 4);
+        // The MLP effect at the last subject token is strong in layers 0-1 and small after
+        // (the demo's restoration window is 2 layers, not the reference's 10 that would cover all 6).
+        const auto &mlp = e->effects[1][static_cast<int>(TokenCategory::LastSubject)];
+        QVERIFY(mlp[0].mean > 0.2);
+        QVERIFY(mlp[3].mean < 0.1);
+        screenshot(window, "locate.png");
+        window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("3"));
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("locateUse")), Qt::LeftButton);
+        QCOMPARE(window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->text(), QStringLiteral("0"));
+        QCOMPARE(tabs->currentWidget(), window.editView());
+        // The averaged trace is kept in the project.
+        QCOMPARE(window.document()->project()->traces().back().kind, std::string("average"));
+
+        // Trace one fact from the Facts tab.
+        window.factsView()->table()->selectRow(2);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("factsTrace")), Qt::LeftButton);
+        QCOMPARE(tabs->currentWidget(), window.traceView());
+        QCOMPARE(window.findChild<QLineEdit *>(QStringLiteral("traceSubject"))->text(),
+            QString::fromStdString(window.document()->facts()[2].subject));
+        QTRY_VERIFY_WITH_TIMEOUT(!window.traceView()->isRunning(), 60000);
+        QVERIFY(window.traceView()->result().has_value());
     }
 
     void cancelLeavesTheProjectAsItWas()

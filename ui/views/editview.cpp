@@ -274,6 +274,12 @@ void EditView::loadPreset()
     refreshHistory();
 }
 
+void EditView::setLayers(const QString &layers)
+{
+    m_layers->setText(layers);
+    Q_EMIT message(tr("Layers for the next edit: %1").arg(layers));
+}
+
 void EditView::refreshHistory()
 {
     const auto pending = m_document->pendingFactIds().size();

@@ -51,6 +51,8 @@ public Q_SLOTS:
     void exportModel(const QString &directory = {});
     /// Fills the method fields from the model's preset.
     void loadPreset();
+    /// Sets the layers field (e.g. from the trace's suggestion).
+    void setLayers(const QString &layers);
 
 Q_SIGNALS:
     void message(const QString &text);

@@ -56,6 +56,9 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     removeButton->setObjectName(QStringLiteral("factsRemove"));
     removeButton->setToolTip(tr("Remove the selected facts (Del; undo with Ctrl+Z)"));
 
+    auto *traceButton = new QPushButton(tr("&Trace"), this);
+    traceButton->setObjectName(QStringLiteral("factsTrace"));
+    traceButton->setToolTip(tr("Causal trace of the selected fact (Causal trace tab)"));
     m_table = new QTableView(this);
     m_table->setObjectName(QStringLiteral("factsTable"));
     m_table->setModel(m_filter);
@@ -85,6 +88,7 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     bar->addWidget(importButton);
     bar->addWidget(addButton);
     bar->addWidget(removeButton);
+    bar->addWidget(traceButton);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(bar);
     layout->addWidget(m_table, 1);
@@ -98,6 +102,15 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     connect(importButton, &QPushButton::clicked, this, [this] { importFile(); });
     connect(addButton, &QPushButton::clicked, this, &FactsView::addFact);
     connect(removeButton, &QPushButton::clicked, this, &FactsView::removeSelected);
+    connect(traceButton, &QPushButton::clicked, this, [this] {
+        const auto ids = selectedFactIds();
+        for (const auto &f : m_document->facts())
+            if (!ids.empty() && f.id == ids.front()) {
+                QString prompt = QString::fromStdString(f.promptTemplate);
+                prompt.replace(QStringLiteral("{}"), QString::fromStdString(f.subject));
+                Q_EMIT traceRequested(prompt, QString::fromStdString(f.subject));
+            }
+    });
     connect(m_search, &QLineEdit::textChanged, m_filter, &FactsFilter::setText);
     connect(m_relation, &QComboBox::currentIndexChanged, this,
         [this](int i) { m_filter->setRelation(i <= 0 ? QString() : m_relation->itemText(i)); });

@@ -35,6 +35,8 @@ public Q_SLOTS:
 
 Q_SIGNALS:
     void message(const QString &text);
+    /// The user asked to trace the selected fact: its prompt (subject filled in) and subject.
+    void traceRequested(const QString &prompt, const QString &subject);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;

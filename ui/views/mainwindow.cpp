@@ -9,6 +9,7 @@
 #include "ui/views/compareview.h"
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
+#include "ui/views/locateview.h"
 #include "ui/views/traceview.h"
 
 #include <QAction>
@@ -64,6 +65,17 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_editView, &EditView::evaluationFinished, m_compareView, &CompareView::refresh);
     m_traceView = new TraceView(tabs);
     tabs->addTab(m_traceView, tr("Causal trace"));
+    m_locateView = new LocateView(m_document, m_jobs, tabs);
+    tabs->addTab(m_locateView, tr("Where facts live"));
+    connect(m_factsView, &FactsView::traceRequested, this, [this, tabs](const QString &prompt, const QString &subject) {
+        m_traceView->setPrompt(prompt, subject);
+        tabs->setCurrentWidget(m_traceView);
+        m_traceView->startTrace();
+    });
+    connect(m_locateView, &LocateView::layersChosen, this, [this, tabs](const QString &layers) {
+        m_editView->setLayers(layers);
+        tabs->setCurrentWidget(m_editView);
+    });
     setCentralWidget(tabs);
 
     auto *dock = new QDockWidget(tr("Model"), this);

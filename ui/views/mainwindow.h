@@ -14,6 +14,7 @@ class CompareView;
 class EditView;
 class FactsView;
 class JobController;
+class LocateView;
 class ProjectDocument;
 class TraceView;
 
@@ -29,6 +30,7 @@ public:
     FactsView *factsView() const { return m_factsView; }
     EditView *editView() const { return m_editView; }
     CompareView *compareView() const { return m_compareView; }
+    LocateView *locateView() const { return m_locateView; }
     ProjectDocument *document() const { return m_document; }
     JobController *jobs() const { return m_jobs; }
 
@@ -62,6 +64,7 @@ private:
     FactsView *m_factsView = nullptr;
     EditView *m_editView = nullptr;
     CompareView *m_compareView = nullptr;
+    LocateView *m_locateView = nullptr;
 };
 
 } // namespace engram::ui
