@@ -30,6 +30,7 @@ Projects (one SQLite file, *.engram; FILE below):
   facts import FILE --data DATA         CounterFact / zsRE / known facts / EasyEdit / CSV
             [--limit N] [--tags a,b] [--disabled]
   facts list FILE [--relation R] [--tag T] [--json]
+  facts export FILE --out F.json|F.csv  [--relation R] [--tag T] [--ids 1,2]  (re-importable)
   facts add FILE --subject S --prompt "{} was born in" --target-new O
             [--target-true T] [--relation R] [--tags a,b] [--paraphrases "p1|p2"]
   facts remove|enable|disable FILE --ids 1,2,3
@@ -217,6 +218,20 @@ int cmdFacts(const Args &args)
         std::cout << facts.size() << " fact(s)\n";
         return kExitOk;
     }
+    if (sub == "export") {
+        const auto project = engram::Project::open(file, /*readOnly=*/true);
+        engram::FactFilter filter;
+        filter.relation = args.value("--relation").value_or("");
+        filter.tag = args.value("--tag").value_or("");
+        if (const auto ids = args.value("--ids"))
+            filter.ids = parseIds("--ids", *ids);
+        std::vector<engram::EvalRecord> records;
+        for (const auto &f : project->facts(filter))
+            records.push_back(engram::recordFromFact(f));
+        engram::exportDataset(records, requireValue(args, "--out"));
+        std::cout << "exported " << records.size() << " fact(s) to " << requireValue(args, "--out") << "\n";
+        return kExitOk;
+    }
     auto project = engram::Project::open(file);
     if (sub == "import") {
         const std::string data = requireValue(args, "--data");
@@ -291,7 +306,7 @@ int cmdFacts(const Args &args)
         std::cout << (what.empty() ? "nothing to undo" : what) << "\n";
         return kExitOk;
     }
-    throw UsageError {"'facts' needs import, list, add, remove, enable, disable or undo"};
+    throw UsageError {"'facts' needs import, list, export, add, remove, enable, disable or undo"};
 }
 
 json conflictsJson(const std::vector<engram::Conflict> &conflicts)

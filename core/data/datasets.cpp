@@ -106,7 +106,9 @@ EvalRecord fromCounterFact(const json &r, int64_t index)
     for (const char *t : {"target_new", "target_true"}) {
         if (!rw.contains(t) || !rw[t].is_object())
             throw RecordError {std::string("requested_rewrite.") + t, "missing or not an object"};
-        (std::string(t) == "target_new" ? e.targetNew : e.targetTrue) = str(rw[t], "str");
+        // target_true may be empty (facts curated without the old object; exported projects).
+        const bool isNew = std::string(t) == "target_new";
+        (isNew ? e.targetNew : e.targetTrue) = str(rw[t], "str", /*required=*/isNew);
     }
     e.targetNewId = str(rw["target_new"], "id", false);
     e.paraphrasePrompts = strList(r, "paraphrase_prompts");
@@ -317,6 +319,54 @@ Dataset importDataset(const std::filesystem::path &file, int64_t limit)
         }
     }
     return d;
+}
+
+namespace {
+std::string csvField(const std::string &value)
+{
+    if (value.find_first_of(",\"\n\r") == std::string::npos)
+        return value;
+    std::string out = "\"";
+    for (char c : value)
+        out += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return out + "\"";
+}
+
+std::string joinBar(const std::vector<std::string> &items)
+{
+    std::string out;
+    for (const auto &i : items)
+        out += (out.empty() ? "" : "|") + i;
+    return out;
+}
+} // namespace
+
+void exportDataset(const std::vector<EvalRecord> &records, const std::filesystem::path &file)
+{
+    std::string text;
+    if (file.extension() == ".json") {
+        nlohmann::json list = nlohmann::json::array();
+        for (const auto &r : records)
+            list.push_back({{"case_id", r.caseId},
+                {"requested_rewrite",
+                    {{"prompt", r.promptTemplate}, {"subject", r.subject}, {"relation_id", r.relationId},
+                        {"target_new", {{"str", r.targetNew}, {"id", r.targetNewId}}},
+                        {"target_true", {{"str", r.targetTrue}, {"id", ""}}}}},
+                {"paraphrase_prompts", r.paraphrasePrompts}, {"neighborhood_prompts", r.neighborhoodPrompts},
+                {"attribute_prompts", r.attributePrompts}, {"generation_prompts", r.generationPrompts}});
+        text = list.dump(2) + "\n";
+    } else if (file.extension() == ".csv") {
+        text = "subject,prompt,target_new,target_true,paraphrases,neighborhood\n";
+        for (const auto &r : records)
+            text += csvField(r.subject) + "," + csvField(r.promptTemplate) + "," + csvField(r.targetNew) + ","
+                + csvField(r.targetTrue) + "," + csvField(joinBar(r.paraphrasePrompts)) + ","
+                + csvField(joinBar(r.neighborhoodPrompts)) + "\n";
+    } else {
+        throw Error(ErrorKind::InvalidArgument, file.string() + ": facts are exported as .json (CounterFact) or .csv");
+    }
+    AtomicFile out(file);
+    out.write(text.data(), text.size());
+    out.commit();
 }
 
 } // namespace engram

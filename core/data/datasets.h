@@ -64,4 +64,10 @@ struct Dataset {
 /// engram::Error only when the file as a whole is unreadable (missing, not JSON, unknown shape).
 Dataset importDataset(const std::filesystem::path &file, int64_t limit = 0);
 
+/// Writes records so that importDataset reads them back: CounterFact JSON (.json: case_id,
+/// requested_rewrite with prompt, subject, relation_id, target_new/true, and the prompt lists)
+/// or CSV (.csv: subject, prompt, target_new, target_true, paraphrases and neighborhood joined
+/// by "|"). Written atomically. Throws engram::Error(Io, InvalidArgument for other extensions).
+void exportDataset(const std::vector<EvalRecord> &records, const std::filesystem::path &file);
+
 } // namespace engram

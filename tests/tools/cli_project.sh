@@ -18,6 +18,9 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$cli" facts import "$p" --data "$demo/counterfact.json" --limit 12 --tags demo | grep -q "imported 12" || fail import
 "$cli" facts list "$p" --tag demo --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==12 and d[0]["tags"]==["demo"]' \
   || fail "facts list --json"
+"$cli" facts export "$p" --out "$tmp/facts.json" --tag demo | grep -q "exported 12" || fail "facts export"
+"$cli" project new "$tmp/copy.engram" --model "$demo/model" > /dev/null || fail "project for the re-import"
+"$cli" facts import "$tmp/copy.engram" --data "$tmp/facts.json" | grep -q "imported 12" || fail "re-import of exported facts"
 "$cli" edit "$p" --ids 1,2,3,4,5 --threads 2 > "$tmp/edit1.txt" || fail "edit 1"
 grep -q "^run 1: memit on 5 fact" "$tmp/edit1.txt" || fail "edit 1 output"
 "$cli" eval "$p" --json --threads 2 > "$tmp/eval.json" || fail eval

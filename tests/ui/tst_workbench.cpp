@@ -6,6 +6,7 @@
 
 #include "testsupport.h"
 
+#include "core/data/datasets.h"
 #include "core/project/project.h"
 #include "ui/jobs/jobcontroller.h"
 #include "ui/models/demoproject.h"
@@ -145,6 +146,15 @@ private Q_SLOTS:
         window.document()->undoStack()->undo();
         QCOMPARE(window.document()->pendingFactIds().size(), pending);
         screenshot(window, "facts.png");
+        // Export the filtered facts and read them back.
+        window.factsView()->filter()->setText(QStringLiteral("Maison"));
+        const QString exported = m_dir.filePath(QStringLiteral("maison.json"));
+        QVERIFY(window.factsView()->exportFacts(exported));
+        const auto back = importDataset(exported.toStdString());
+        QVERIFY(back.records.size() >= 1);
+        for (const auto &r : back.records)
+            QVERIFY(r.subject.find("Maison") != std::string::npos);
+        QVERIFY(window.findChild<QLabel *>(QStringLiteral("memoryLabel"))->text().contains(QStringLiteral("MiB")));
     }
 
     void importsAndRemovesFacts()
@@ -212,8 +222,13 @@ private Q_SLOTS:
         QCOMPARE(window.editView()->scores()->model()->rowCount(), 2);
         QCOMPARE(window.editView()->history()->model()->rowCount(), 1);
         QCOMPARE(window.document()->editedBy(1), int64_t(1));
+        // A patch of the applied runs, written by a job.
+        QSignalSpy patched(window.editView(), &EditView::patchExported);
+        window.editView()->exportPatch(m_dir.filePath(QStringLiteral("all.patch")));
         // The queued export ran after them.
         QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(m_dir.filePath(QStringLiteral("queued-export/engram-manifest.json"))), 30000);
+        QVERIFY(patched.wait(30000) || patched.size() == 1);
+        QVERIFY(QFile::exists(m_dir.filePath(QStringLiteral("all.patch"))));
         screenshot(window, "edit.png");
         tabs->setCurrentWidget(window.factsView());
         screenshot(window, "facts-edited.png");

@@ -89,6 +89,21 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_scope = new QComboBox(this);
     m_scope->setObjectName(QStringLiteral("editScope"));
     m_scope->setToolTip(tr("Pending: every enabled fact no applied run has edited; or the facts selected in the table"));
+    m_device = new QComboBox(this);
+    m_device->setObjectName(QStringLiteral("editDevice"));
+    m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
+    const RuntimeInfo runtime = runtimeInfo();
+    for (int d = 0; d < runtime.cudaDevices; ++d)
+        m_device->addItem(tr("CUDA %1").arg(d), QStringLiteral("cuda:%1").arg(d));
+    m_device->setToolTip(runtime.cudaAvailable ? tr("Where jobs run the model")
+                                               : tr("Where jobs run the model (this LibTorch has no CUDA)"));
+    m_dtype = new QComboBox(this);
+    m_dtype->setObjectName(QStringLiteral("editDtype"));
+    m_dtype->addItem(QStringLiteral("fp32"));
+    m_dtype->addItem(QStringLiteral("bf16"));
+    m_dtype->addItem(QStringLiteral("fp16"));
+    m_dtype->setToolTip(tr("Weight type the model is loaded in; editing maths runs in fp32 and solves in fp64 "
+                           "either way"));
     m_layers = new QLineEdit(this);
     m_layers->setObjectName(QStringLiteral("editLayers"));
     m_layers->setToolTip(tr("Layers whose MLP output weights change, e.g. 3,4,5,6,7,8 (ROME and FT-W use the "
@@ -121,6 +136,10 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     auto *form = new QFormLayout;
     form->addRow(tr("&Method:"), m_method);
     form->addRow(tr("&Facts:"), m_scope);
+    auto *placement = new QHBoxLayout;
+    placement->addWidget(m_device, 1);
+    placement->addWidget(m_dtype);
+    form->addRow(tr("&Device:"), placement);
     form->addRow(tr("&Layers:"), m_layers);
     form->addRow(tr("\u03bb:"), m_lambda);
     form->addRow(tr("Learning rate:"), m_lr);
@@ -274,6 +293,14 @@ void EditView::loadPreset()
     refreshHistory();
 }
 
+LoadOptions EditView::loadOptions() const
+{
+    LoadOptions o;
+    o.device = m_device->currentData().toString().toStdString();
+    o.dtype = m_dtype->currentText().toStdString();
+    return o;
+}
+
 void EditView::setLayers(const QString &layers)
 {
     m_layers->setText(layers);
@@ -346,6 +373,7 @@ void EditView::startEdit()
     spec.fineTune.lr = m_lr->value();
     spec.fineTune.steps = m_steps->value();
     spec.fineTune.normConstraint = m_norm->value();
+    spec.load = loadOptions();
     if (m_scope->currentIndex() == 1) {
         spec.factIds = m_selection ? m_selection() : std::vector<int64_t>();
         if (spec.factIds.empty()) {
@@ -376,8 +404,10 @@ void EditView::queueEvaluation()
     const std::filesystem::path file = m_document->project()->file();
     auto result = std::make_shared<EvalJobResult>();
     const QString name = tr("Score the edited facts");
-    m_jobs->submit(makeJob(name.toStdString(), [file, result](JobContext &context) {
-        *result = runEvalJob(file, EvalJobSpec {}, context);
+    EvalJobSpec spec;
+    spec.load = loadOptions();
+    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
+        *result = runEvalJob(file, spec, context);
     }));
     m_jobs->whenFinished(name, this, [this, result] {
         m_pre = result->pre;
@@ -446,8 +476,9 @@ void EditView::revert(bool reapply)
     const std::filesystem::path file = m_document->project()->file();
     auto result = std::make_shared<RevertResult>();
     const QString name = reapply ? tr("Re-apply run %1").arg(run) : tr("Revert run %1").arg(run);
-    m_jobs->submit(makeJob(name.toStdString(), [file, run, reapply, result](JobContext &context) {
-        *result = revertRun(file, run, reapply, {}, context);
+    const LoadOptions load = loadOptions();
+    m_jobs->submit(makeJob(name.toStdString(), [file, run, reapply, load, result](JobContext &context) {
+        *result = revertRun(file, run, reapply, load, context);
     }));
     m_jobs->whenFinished(name, this, [this, name, result] {
         m_document->reload();
@@ -485,6 +516,29 @@ void EditView::exportModel(const QString &directory)
         Q_EMIT message(summary);
         showNonModal(this, QMessageBox::Information, tr("Export finished"), summary);
         Q_EMIT exportFinished(out);
+    });
+}
+
+void EditView::exportPatch(const QString &file)
+{
+    if (!m_document->isOpen())
+        return;
+    QString out = file;
+    if (out.isEmpty())
+        out = QFileDialog::getSaveFileName(this, tr("Export Patch"), {}, tr("Engram patches (*.patch)"));
+    if (out.isEmpty())
+        return;
+    const std::filesystem::path project = m_document->project()->file();
+    const LoadOptions load = loadOptions();
+    const QString name = tr("Export patch to %1").arg(out);
+    m_jobs->submit(makeJob(name.toStdString(), [project, out, load](JobContext &context) {
+        exportPatchFile(project, 0, out.toStdString(), load, context);
+    }));
+    m_jobs->whenFinished(name, this, [this, out] {
+        Q_EMIT message(tr("Wrote the applied runs as one patch to %1 (engram-cli patch import applies it to the same "
+                          "base model)")
+                           .arg(out));
+        Q_EMIT patchExported(out);
     });
 }
 

@@ -6,6 +6,7 @@
 // (ES/PS/NS and magnitudes) as a table and a bar chart; Export of the patched model.
 
 #include "core/eval/counterfact.h"
+#include "core/model/loadoptions.h"
 
 #include <QWidget>
 
@@ -41,6 +42,8 @@ public:
     QTableView *scores() const { return m_scores; }
     const std::optional<EvalSummary> &lastPost() const { return m_post; }
     const std::optional<EvalSummary> &lastPre() const { return m_pre; }
+    /// Device and weight type the jobs load the model with (the Edit tab's choice).
+    LoadOptions loadOptions() const;
 
 public Q_SLOTS:
     /// Queues an edit of the chosen facts (and an evaluation after it).
@@ -49,6 +52,8 @@ public Q_SLOTS:
     void reapplySelected();
     /// Queues an export of the patched model to `directory` (asks when empty).
     void exportModel(const QString &directory = {});
+    /// Queues writing all applied runs composed into one patch file (asks when `file` is empty).
+    void exportPatch(const QString &file = {});
     /// Fills the method fields from the model's preset.
     void loadPreset();
     /// Sets the layers field (e.g. from the trace's suggestion).
@@ -59,6 +64,7 @@ Q_SIGNALS:
     void editFinished(qint64 runId);
     void evaluationFinished();
     void exportFinished(const QString &directory);
+    void patchExported(const QString &file);
 
 private:
     void refreshHistory();
@@ -74,6 +80,8 @@ private:
 
     QComboBox *m_method = nullptr;
     QComboBox *m_scope = nullptr;
+    QComboBox *m_device = nullptr;
+    QComboBox *m_dtype = nullptr;
     QLineEdit *m_layers = nullptr;
     QDoubleSpinBox *m_lambda = nullptr;
     QDoubleSpinBox *m_lr = nullptr;

@@ -1,5 +1,6 @@
 #include "ui/views/factsview.h"
 
+#include "core/util/error.h"
 #include "ui/models/factsmodel.h"
 #include "ui/models/projectdocument.h"
 
@@ -179,6 +180,31 @@ bool FactsView::importFile(const QString &file)
     Q_EMIT message(tr("Imported %n fact(s) from %1 (Ctrl+Z undoes it)", nullptr,
         static_cast<int>(m_document->facts().size()) - before)
                        .arg(path));
+    return true;
+}
+
+bool FactsView::exportFacts(const QString &file)
+{
+    QString path = file;
+    if (path.isEmpty())
+        path = QFileDialog::getSaveFileName(
+            this, tr("Export Facts"), {}, tr("CounterFact JSON (*.json);;CSV (*.csv)"));
+    if (path.isEmpty())
+        return false;
+    std::set<int64_t> shown;
+    for (int r = 0; r < m_filter->rowCount(); ++r)
+        shown.insert(m_filter->index(r, 0).data(FactsModel::FactIdRole).toLongLong());
+    std::vector<EvalRecord> records;
+    for (const auto &f : m_document->facts())
+        if (shown.count(f.id))
+            records.push_back(recordFromFact(f));
+    try {
+        exportDataset(records, path.toStdString());
+    } catch (const Error &e) {
+        QMessageBox::warning(this, tr("Cannot export facts"), QString::fromUtf8(e.what()));
+        return false;
+    }
+    Q_EMIT message(tr("Exported %n fact(s) to %1", nullptr, static_cast<int>(records.size())).arg(path));
     return true;
 }
 

@@ -31,6 +31,8 @@ public Q_SLOTS:
     /// Imports a dataset file; asks for one when `file` is empty. Returns false on failure.
     bool importFile(const QString &file = {});
     void addFact();
+    /// Writes the facts shown (after filtering) as CounterFact JSON or CSV; asks when `file` is empty.
+    bool exportFacts(const QString &file = {});
     void removeSelected();
 
 Q_SIGNALS:

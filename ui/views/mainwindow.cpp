@@ -16,6 +16,8 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
+#include <QFile>
+#include <QTimer>
 #include <QFileInfo>
 #include <QDockWidget>
 #include <QFileDialog>
@@ -27,6 +29,8 @@
 #include <QTabWidget>
 #include <QUndoStack>
 #include <QVBoxLayout>
+
+#include <unistd.h>
 
 namespace engram::ui {
 
@@ -91,6 +95,25 @@ MainWindow::MainWindow(QWidget *parent)
         tr("Device: %1 \u00b7 LibTorch %2 \u00b7 %n CPU thread(s)", nullptr, rt.threads)
             .arg(rt.cudaAvailable ? tr("CUDA available") : tr("CPU"), QString::fromStdString(rt.torchVersion)),
         this);
+    // Resident memory of the process (model weights, activations, caches), every 2 s.
+    auto *memoryLabel = new QLabel(this);
+    memoryLabel->setObjectName(QStringLiteral("memoryLabel"));
+    memoryLabel->setToolTip(tr("Memory this process uses (resident set)"));
+    auto updateMemory = [memoryLabel] {
+        QFile statm(QStringLiteral("/proc/self/statm"));
+        if (!statm.open(QIODevice::ReadOnly))
+            return;
+        const QList<QByteArray> fields = statm.readAll().split(' ');
+        if (fields.size() < 2)
+            return;
+        const double bytes = fields[1].toDouble() * static_cast<double>(sysconf(_SC_PAGESIZE));
+        memoryLabel->setText(tr("Memory: %1 MiB").arg(bytes / (1024.0 * 1024.0), 0, 'f', 0));
+    };
+    updateMemory();
+    auto *memoryTimer = new QTimer(this);
+    connect(memoryTimer, &QTimer::timeout, this, updateMemory);
+    memoryTimer->start(2000);
+    statusBar()->addPermanentWidget(memoryLabel);
     m_jobLabel = new QLabel(this);
     m_jobLabel->setObjectName(QStringLiteral("jobLabel"));
     statusBar()->addPermanentWidget(m_jobLabel);
@@ -145,7 +168,9 @@ void MainWindow::createMenus()
     rebuildRecentProjectsMenu();
     file->addAction(tr("&Import Facts\u2026"), m_factsView, [this] { m_factsView->importFile(); })
         ->setShortcut(QKeySequence(tr("Ctrl+I")));
+    file->addAction(tr("Export &Facts\u2026"), m_factsView, [this] { m_factsView->exportFacts(); });
     file->addAction(tr("E&xport Patched Model\u2026"), m_editView, [this] { m_editView->exportModel(); });
+    file->addAction(tr("Export P&atch\u2026"), m_editView, [this] { m_editView->exportPatch(); });
     file->addSeparator();
     QAction *open = file->addAction(tr("&Open Model\u2026"), this, &MainWindow::chooseModel);
     open->setShortcut(QKeySequence::Open);

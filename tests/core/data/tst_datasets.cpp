@@ -32,6 +32,8 @@ private Q_SLOTS:
     void malformedRecordsAreNamedAndSkipped();
     void csvAndEasyEdit();
     void unreadableFilesFail();
+    void exportsReimport_data();
+    void exportsReimport();
 };
 
 void TestDatasets::counterFactFixtureImportsCompletely()
@@ -141,6 +143,49 @@ void TestDatasets::unreadableFilesFail()
         importDataset(writeFile(dir, "odd.json", "[{\"x\": 1}]")), ErrorKind::CorruptFile, "no known format");
     ENGRAM_EXPECT_ERROR(
         importDataset(std::filesystem::path(dir.path().toStdString()) / "none.json"), ErrorKind::Io, "none.json");
+}
+
+void TestDatasets::exportsReimport_data()
+{
+    QTest::addColumn<QString>("extension");
+    QTest::newRow("counterfact json") << QStringLiteral(".json");
+    QTest::newRow("csv") << QStringLiteral(".csv");
+}
+
+void TestDatasets::exportsReimport()
+{
+    QFETCH(QString, extension);
+    QTemporaryDir dir;
+    EvalRecord a;
+    a.caseId = 0;
+    a.subject = "Oscar \"Ox\" Koutex";
+    a.promptTemplate = "{}, the painter, was born in";
+    a.relationId = "P19";
+    a.targetNew = "Oslo";
+    a.targetTrue = "Lyon, France";
+    a.paraphrasePrompts = {"Where was Oscar \"Ox\" Koutex born? In", "Oscar \"Ox\" Koutex, born in"};
+    a.neighborhoodPrompts = {"Mira Delvane was born in"};
+    EvalRecord b;
+    b.caseId = 1;
+    b.subject = "Mira";
+    b.promptTemplate = "{} works as a";
+    b.targetNew = "pilot";
+    const auto file = std::filesystem::path(dir.path().toStdString()) / ("facts" + extension.toStdString());
+    exportDataset({a, b}, file);
+    const Dataset back = importDataset(file);
+    QVERIFY(back.rejected.empty());
+    QCOMPARE(back.records.size(), std::size_t(2));
+    const auto &r = back.records[0];
+    QCOMPARE(r.subject, a.subject);
+    QCOMPARE(r.promptTemplate, a.promptTemplate);
+    QCOMPARE(r.targetNew, a.targetNew);
+    QCOMPARE(r.targetTrue, a.targetTrue);
+    QCOMPARE(r.paraphrasePrompts, a.paraphrasePrompts);
+    QCOMPARE(r.neighborhoodPrompts, a.neighborhoodPrompts);
+    if (extension == QStringLiteral(".json"))
+        QCOMPARE(r.relationId, a.relationId);
+    QCOMPARE(back.records[1].subject, std::string("Mira"));
+    ENGRAM_EXPECT_ERROR(exportDataset({a}, file.parent_path() / "facts.txt"), ErrorKind::InvalidArgument, ".json");
 }
 
 QTEST_GUILESS_MAIN(TestDatasets)
