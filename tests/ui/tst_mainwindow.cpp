@@ -3,6 +3,7 @@
 
 #include "testsupport.h"
 #include "ui/plots/qcustomplot.h"
+#include "ui/plots/traceplot.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/checkpointpanel.h"
 #include "ui/views/mainwindow.h"
@@ -133,6 +134,13 @@ void TestMainWindow::tracesTheDemoFactWithoutBlocking()
     QCOMPARE(r->matrices.size(), std::size_t(3));
     // Three heatmaps are drawn.
     QCOMPARE(window.traceView()->plot()->plottableCount(), 3);
+    // The exact value of the cell under the mouse (centre of the first heatmap).
+    auto *plot = window.traceView()->plot();
+    plot->replot();
+    const QPoint centre = plot->axisRects().front()->rect().center();
+    const QString cell = traceCellText(plot, *r, centre);
+    QVERIFY2(cell.contains(QStringLiteral("layer")) && cell.contains(QStringLiteral("p = ")), qPrintable(cell));
+    QVERIFY(traceCellText(plot, *r, QPoint(-5, -5)).isEmpty());
 
     const QByteArray shots = qgetenv("ENGRAM_SCREENSHOT_DIR");
     if (!shots.isEmpty())

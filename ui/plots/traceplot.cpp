@@ -145,4 +145,35 @@ bool saveTracePngHeadless(const TraceResult &result, const QString &path, QStrin
     return saveTracePng(result, path, error);
 }
 
+QString traceCellText(QCustomPlot *plot, const TraceResult &r, const QPoint &pos)
+{
+    const auto rows = static_cast<int>(r.tokens.size());
+    int matrix = 0;
+    for (int i = 0; i < plot->plottableCount(); ++i) {
+        auto *map = qobject_cast<QCPColorMap *>(plot->plottable(i));
+        if (!map)
+            continue;
+        const int index = matrix++;
+        if (!map->keyAxis()->axisRect()->rect().contains(pos) || index >= static_cast<int>(r.matrices.size()))
+            continue;
+        const int layer = static_cast<int>(std::lround(map->keyAxis()->pixelToCoord(pos.x())));
+        const int row = static_cast<int>(std::lround(map->valueAxis()->pixelToCoord(pos.y())));
+        if (layer < 0 || layer >= r.layers || row < 0 || row >= rows)
+            return {};
+        const int token = rows - 1 - row;
+        const TraceMatrix &m = r.matrices[static_cast<std::size_t>(index)];
+        const bool subject = token >= r.subjectBegin && token < r.subjectEnd;
+        return QStringLiteral("token '%1' (#%2%3), layer %4, %5: p = %6 (corrupted %7, clean %8)")
+            .arg(QString::fromStdString(r.tokens[static_cast<std::size_t>(token)]))
+            .arg(token)
+            .arg(subject ? QStringLiteral(", subject") : QString())
+            .arg(layer)
+            .arg(kindTitle(m.kind))
+            .arg(m.at(token, layer, r.layers), 0, 'f', 3)
+            .arg(r.lowScore, 0, 'f', 3)
+            .arg(r.highScore, 0, 'f', 3);
+    }
+    return {};
+}
+
 } // namespace engram::ui

@@ -7,6 +7,7 @@
 
 #include "core/trace/causaltrace.h"
 
+#include <QPoint>
 #include <QSize>
 #include <QString>
 
@@ -16,6 +17,10 @@ namespace engram::ui {
 
 /// Replaces the plot's contents with the heatmaps of `result` (one axis rect per matrix).
 void populateTracePlot(QCustomPlot *plot, const TraceResult &result);
+
+/// The exact value under widget position `pos` of a plot filled by populateTracePlot ("token
+/// ' Koutex' (#3, subject), layer 2, MLP: p = 0.412"); empty outside the heatmaps.
+QString traceCellText(QCustomPlot *plot, const TraceResult &result, const QPoint &pos);
 
 /// Size in pixels that shows every token row legibly.
 QSize tracePlotSize(const TraceResult &result);

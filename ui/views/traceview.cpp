@@ -15,6 +15,7 @@
 #include <QShortcut>
 #include <QSpinBox>
 #include <QTimer>
+#include <QToolTip>
 #include <QVBoxLayout>
 #include <QtConcurrent>
 
@@ -75,6 +76,17 @@ TraceView::TraceView(QWidget *parent)
     connect(m_poll, &QTimer::timeout, this, [this] {
         if (m_permille)
             m_progress->setValue(m_permille->load());
+    });
+    // Exact values under the mouse.
+    m_plot->setMouseTracking(true);
+    connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
+        if (!m_result)
+            return;
+        const QString text = traceCellText(m_plot, *m_result, event->pos());
+        if (text.isEmpty())
+            QToolTip::hideText();
+        else
+            QToolTip::showText(event->globalPosition().toPoint(), text, m_plot);
     });
     connect(m_run, &QPushButton::clicked, this, &TraceView::startTrace);
     connect(m_cancelButton, &QPushButton::clicked, this, &TraceView::cancelTrace);
