@@ -46,7 +46,12 @@ int main(int argc, char **argv)
     // A project named on the command line (or double-clicked: the positional argument), a
     // model, or else the demo project: the embedded demo model with its first 50 facts,
     // created on first start in the user's data directory.
-    const QString demoModel = QStringLiteral(ENGRAM_DEMO_MODEL_DIR);
+    // Installed: <prefix>/bin/engram finds <prefix>/share/engram/demo; a build tree uses the sources.
+    const QString installedDemo
+        = QDir(QCoreApplication::applicationDirPath()).absoluteFilePath(QStringLiteral("../share/engram/demo/model"));
+    const QString demoModel = QFileInfo::exists(installedDemo + QStringLiteral("/config.json"))
+        ? QDir::cleanPath(installedDemo)
+        : QStringLiteral(ENGRAM_DEMO_MODEL_DIR);
     const QString projectFile
         = parser.isSet(project) ? parser.value(project) : parser.positionalArguments().value(0);
     if (!projectFile.isEmpty()) {
