@@ -148,6 +148,16 @@ void TestMainWindow::tracesTheDemoFactWithoutBlocking()
     QTemporaryDir tmp;
     QVERIFY(window.traceView()->exportImage(tmp.filePath(QStringLiteral("trace.png"))));
     QVERIFY(QFileInfo(tmp.filePath(QStringLiteral("trace.png"))).size() > 1000);
+    // SVG and PDF too: an SVG document with the heatmaps' images, a PDF file.
+    QVERIFY(window.traceView()->exportImage(tmp.filePath(QStringLiteral("trace.svg"))));
+    QFile svg(tmp.filePath(QStringLiteral("trace.svg")));
+    QVERIFY(svg.open(QIODevice::ReadOnly));
+    const QByteArray svgText = svg.readAll();
+    QVERIFY(svgText.contains("<svg") && svgText.contains("<image"));
+    QVERIFY(window.traceView()->exportImage(tmp.filePath(QStringLiteral("trace.pdf"))));
+    QFile pdf(tmp.filePath(QStringLiteral("trace.pdf")));
+    QVERIFY(pdf.open(QIODevice::ReadOnly));
+    QVERIFY(pdf.read(5) == "%PDF-");
 
     // A subject that is not in the prompt is refused before any work starts.
     window.traceView()->setPrompt(QStringLiteral("The capital of France is"), QStringLiteral("Berlin"));

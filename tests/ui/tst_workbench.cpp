@@ -7,6 +7,8 @@
 #include "testsupport.h"
 
 #include "core/data/datasets.h"
+#include "core/edit/editor.h"
+#include "core/model/modelsession.h"
 #include "core/project/project.h"
 #include "ui/jobs/jobcontroller.h"
 #include "ui/models/demoproject.h"
@@ -303,6 +305,33 @@ private Q_SLOTS:
             QString::fromStdString(window.document()->facts()[2].subject));
         QTRY_VERIFY_WITH_TIMEOUT(!window.traceView()->isRunning(), 60000);
         QVERIFY(window.traceView()->result().has_value());
+    }
+
+    void editsWithChosenStatisticsFiles()
+    {
+        // Statistics from a file instead of the project's corpus.
+        const QString stats = m_dir.filePath(QStringLiteral("layer0.safetensors"));
+        {
+            auto session = ModelSession::open((kDemo + QStringLiteral("/model")).toStdString());
+            computeStatisticsFile(*session, (kDemo + QStringLiteral("/corpus.txt")).toStdString(), {0}, 200,
+                stats.toStdString());
+        }
+        MainWindow window;
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        window.editView()->setStatisticsFiles({stats});
+        QVERIFY(window.findChild<QLabel *>(QStringLiteral("editStatistics"))->text().contains(QStringLiteral("layer0")));
+        auto *table = window.factsView()->table();
+        table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);
+        table->selectRow(19);
+        window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(1);
+        QSignalSpy edited(window.editView(), &EditView::editFinished);
+        window.editView()->startEdit();
+        QVERIFY(edited.wait(120000));
+        const auto run = window.document()->runs().back();
+        QCOMPARE(run.facts.size(), std::size_t(1));
+        QVERIFY2(run.paramsJson.find("layer0.safetensors") != std::string::npos, run.paramsJson.c_str());
+        QTRY_VERIFY_WITH_TIMEOUT(!window.jobs()->isBusy(), 60000); // its scoring
     }
 
     void cancelLeavesTheProjectAsItWas()

@@ -1,5 +1,8 @@
 #include "ui/plots/traceplot.h"
 
+#include <QFileInfo>
+#include <QSvgGenerator>
+
 #include "ui/plots/qcustomplot.h"
 #include <QApplication>
 #include <QFileInfo>
@@ -109,7 +112,9 @@ void populateTracePlot(QCustomPlot *plot, const TraceResult &r)
         scale->setBarWidth(10);
         map->setColorScale(scale); // the scale carries gradient and range for the map
         scale->setGradient(gradient);
-        scale->setDataRange(QCPRange(r.lowScore, top > r.lowScore ? top : r.lowScore + 1e-6)); // floor = corrupted run
+        // From the corrupted run's probability up to the clean one (or a cell above it).
+        top = std::max(top, r.highScore);
+        scale->setDataRange(QCPRange(r.lowScore, top > r.lowScore ? top : r.lowScore + 1e-6));
         auto *group = new QCPMarginGroup(plot);
         rect->setMarginGroup(QCP::msTop | QCP::msBottom, group);
         scale->setMarginGroup(QCP::msTop | QCP::msBottom, group);
@@ -174,6 +179,24 @@ QString traceCellText(QCustomPlot *plot, const TraceResult &r, const QPoint &pos
             .arg(r.highScore, 0, 'f', 3);
     }
     return {};
+}
+
+bool savePlot(QCustomPlot *plot, const QString &file, const QSize &size)
+{
+    if (file.endsWith(QStringLiteral(".pdf"), Qt::CaseInsensitive))
+        return plot->savePdf(file, size.width(), size.height());
+    if (!file.endsWith(QStringLiteral(".svg"), Qt::CaseInsensitive))
+        return plot->savePng(file, size.width(), size.height());
+    QSvgGenerator svg;
+    svg.setFileName(file);
+    svg.setSize(size);
+    svg.setViewBox(QRect(QPoint(0, 0), size));
+    svg.setTitle(QStringLiteral("Causal trace"));
+    QCPPainter painter;
+    if (!painter.begin(&svg))
+        return false;
+    plot->toPainter(&painter, size.width(), size.height());
+    return painter.end() && QFileInfo(file).size() > 0;
 }
 
 } // namespace engram::ui

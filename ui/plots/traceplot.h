@@ -25,6 +25,9 @@ QString traceCellText(QCustomPlot *plot, const TraceResult &result, const QPoint
 /// Size in pixels that shows every token row legibly.
 QSize tracePlotSize(const TraceResult &result);
 
+/// Saves what `plot` shows as PNG, PDF or SVG (by the file's extension) at `size`.
+bool savePlot(QCustomPlot *plot, const QString &file, const QSize &size);
+
 /// Renders `result` to a PNG file without a window. Needs a QApplication; returns false and
 /// fills *error when the file cannot be written.
 bool saveTracePng(const TraceResult &result, const QString &path, QString *error);

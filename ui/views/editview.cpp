@@ -118,7 +118,15 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_steps->setToolTip(tr("Optimisation steps (target vectors, or FT-W)"));
     m_norm = spin(this, 0, 10, 4, tr("FT-W: largest change of any weight entry (L\u221e); 0 = unconstrained"));
     m_statistics = new QLabel(this);
+    m_statistics->setObjectName(QStringLiteral("editStatistics"));
     m_statistics->setWordWrap(true);
+    m_statsSource = new QComboBox(this);
+    m_statsSource->setObjectName(QStringLiteral("editStatsSource"));
+    m_statsSource->addItem(tr("Project corpus (cached)"));
+    m_statsSource->addItem(tr("Choose corpus\u2026"));
+    m_statsSource->addItem(tr("Statistics files\u2026"));
+    m_statsSource->setToolTip(tr("Covariance of the MLP keys that MEMIT and ROME need: computed once from a text "
+                                 "corpus and cached, or read from files (ours, or the published .npz files)"));
 
     m_edit = new QPushButton(tr("&Edit"), this);
     m_edit->setObjectName(QStringLiteral("editRun"));
@@ -146,7 +154,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("Clamp factor:"), m_clamp);
     form->addRow(tr("Steps:"), m_steps);
     form->addRow(tr("FT-W L\u221e bound:"), m_norm);
-    form->addRow(tr("Statistics:"), m_statistics);
+    form->addRow(tr("Statistics:"), m_statsSource);
+    form->addRow(QString(), m_statistics);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
     auto *runRow = new QHBoxLayout;
@@ -226,6 +235,20 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     connect(reapplyButton, &QPushButton::clicked, this, &EditView::reapplySelected);
     connect(exportButton, &QPushButton::clicked, this, [this] { exportModel(); });
     connect(m_method, &QComboBox::currentIndexChanged, this, &EditView::loadPreset);
+    connect(m_statsSource, &QComboBox::activated, this, [this](int index) {
+        if (index == 1 && m_document->isOpen()) {
+            const QString corpus = QFileDialog::getOpenFileName(
+                this, tr("Statistics Corpus"), {}, tr("Text (*.txt *.jsonl);;All files (*)"));
+            if (!corpus.isEmpty())
+                m_document->project()->setSetting("stats.corpus", corpus.toStdString());
+            setStatisticsFiles({});
+        } else if (index == 2) {
+            setStatisticsFiles(QFileDialog::getOpenFileNames(
+                this, tr("Statistics Files"), {}, tr("Statistics (*.safetensors *.npz)")));
+        } else {
+            setStatisticsFiles({});
+        }
+    });
     connect(m_document, &ProjectDocument::runsChanged, this, &EditView::refreshHistory);
     connect(m_document, &ProjectDocument::opened, this, &EditView::loadPreset);
     connect(m_jobs, &JobController::progress, this, &EditView::onProgress);
@@ -286,8 +309,10 @@ void EditView::loadPreset()
     m_norm->setEnabled(method == QLatin1String("ftw"));
     const std::string corpus = m_document->project()->setting("stats.corpus");
     m_statistics->setText(method == QLatin1String("ftw") ? tr("not needed")
+            : !m_statsFiles.isEmpty() ? tr("%n file(s): %1", nullptr, static_cast<int>(m_statsFiles.size()))
+                                            .arg(m_statsFiles.join(QStringLiteral(", ")))
             : corpus.empty()
-            ? tr("no corpus set for this project (engram-cli project new --corpus)")
+            ? tr("no corpus set for this project: choose one above")
             : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
     m_statistics->setToolTip(QString::fromStdString(preset.name + ": " + preset.source));
     refreshHistory();
@@ -305,6 +330,13 @@ void EditView::setLayers(const QString &layers)
 {
     m_layers->setText(layers);
     Q_EMIT message(tr("Layers for the next edit: %1").arg(layers));
+}
+
+void EditView::setStatisticsFiles(const QStringList &files)
+{
+    m_statsFiles = files;
+    m_statsSource->setCurrentIndex(files.isEmpty() ? 0 : 2);
+    loadPreset(); // refreshes the statistics line
 }
 
 void EditView::refreshHistory()
@@ -374,6 +406,8 @@ void EditView::startEdit()
     spec.fineTune.steps = m_steps->value();
     spec.fineTune.normConstraint = m_norm->value();
     spec.load = loadOptions();
+    for (const QString &f : m_statsFiles)
+        spec.statisticsFiles.push_back(f.toStdString());
     if (m_scope->currentIndex() == 1) {
         spec.factIds = m_selection ? m_selection() : std::vector<int64_t>();
         if (spec.factIds.empty()) {

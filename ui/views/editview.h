@@ -8,6 +8,7 @@
 #include "core/eval/counterfact.h"
 #include "core/model/loadoptions.h"
 
+#include <QStringList>
 #include <QWidget>
 
 #include <functional>
@@ -56,6 +57,9 @@ public Q_SLOTS:
     void exportPatch(const QString &file = {});
     /// Fills the method fields from the model's preset.
     void loadPreset();
+    /// Uses these statistics files (our .safetensors or published .npz, one layer each) instead
+    /// of the project's corpus; an empty list goes back to the corpus.
+    void setStatisticsFiles(const QStringList &files);
     /// Sets the layers field (e.g. from the trace's suggestion).
     void setLayers(const QString &layers);
 
@@ -89,6 +93,8 @@ private:
     QSpinBox *m_steps = nullptr;
     QDoubleSpinBox *m_norm = nullptr;
     QLabel *m_statistics = nullptr;
+    QComboBox *m_statsSource = nullptr;
+    QStringList m_statsFiles; // chosen statistics files (ours or published .npz), when that source is chosen
     QPushButton *m_edit = nullptr;
     QPushButton *m_cancel = nullptr;
     QProgressBar *m_progress = nullptr;

@@ -45,7 +45,7 @@ TraceView::TraceView(QWidget *parent)
     m_cancelButton->setObjectName(QStringLiteral("traceCancel"));
     m_export = new QPushButton(tr("&Export\u2026"), this);
     m_export->setObjectName(QStringLiteral("traceExport"));
-    m_export->setToolTip(tr("Save the heatmaps as PNG or PDF"));
+    m_export->setToolTip(tr("Save the heatmaps as PNG, SVG or PDF"));
     m_progress = new QProgressBar(this);
     m_progress->setRange(0, 1000);
     m_progress->setTextVisible(false);
@@ -249,13 +249,11 @@ bool TraceView::exportImage(const QString &path)
     QString file = path;
     if (file.isEmpty())
         file = QFileDialog::getSaveFileName(
-            this, tr("Export heatmaps"), QStringLiteral("trace.png"), tr("Images (*.png);;PDF (*.pdf)"));
+            this, tr("Export heatmaps"), QStringLiteral("trace.png"), tr("PNG (*.png);;SVG (*.svg);;PDF (*.pdf)"));
     if (file.isEmpty())
         return false;
     const QSize size = tracePlotSize(*m_result);
-    const bool ok = file.endsWith(QStringLiteral(".pdf"), Qt::CaseInsensitive)
-        ? m_plot->savePdf(file, size.width(), size.height())
-        : m_plot->savePng(file, size.width(), size.height());
+    const bool ok = savePlot(m_plot, file, size);
     m_status->setText(ok ? tr("Saved %1").arg(file) : tr("Could not write %1").arg(file));
     return ok;
 }
