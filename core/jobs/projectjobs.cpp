@@ -410,9 +410,7 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     auto project = Project::open(projectFile);
     std::vector<Fact> facts;
     if (!spec.factIds.empty()) {
-        FactFilter filter;
-        filter.ids = spec.factIds;
-        facts = project->facts(filter);
+        facts = selectFacts(*project, spec.factIds);
     } else {
         std::vector<int64_t> ids;
         for (const auto &[fact, run] : project->editedFacts())
@@ -479,11 +477,7 @@ TraceJobResult runTraceJob(const fs::path &projectFile, const TraceJobSpec &spec
     auto project = Project::open(projectFile);
     if (spec.factIds.empty())
         throw Error(ErrorKind::InvalidArgument, "choose the facts to trace");
-    FactFilter filter;
-    filter.ids = spec.factIds;
-    const auto facts = project->facts(filter);
-    if (facts.size() != spec.factIds.size())
-        throw Error(ErrorKind::InvalidArgument, "some of the facts to trace are not in " + projectFile.string());
+    const auto facts = selectFacts(*project, spec.factIds);
     HistoryState state;
     auto session = openProjectModel(*project, spec.load, context, &state);
     TraceParams params = spec.params;
@@ -520,9 +514,7 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
     auto project = Project::open(projectFile);
     std::vector<Fact> facts;
     if (!spec.factIds.empty()) {
-        FactFilter filter;
-        filter.ids = spec.factIds;
-        facts = project->facts(filter);
+        facts = selectFacts(*project, spec.factIds);
     } else {
         FactFilter filter;
         filter.enabled = true;
