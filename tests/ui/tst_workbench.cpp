@@ -25,6 +25,7 @@
 
 #include <QAbstractItemModelTester>
 #include <QApplication>
+#include <QCheckBox>
 #include <QComboBox>
 #include <QElapsedTimer>
 #include <QLabel>
@@ -325,13 +326,19 @@ private Q_SLOTS:
         table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);
         table->selectRow(19);
         window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(1);
+        window.findChild<QCheckBox *>(QStringLiteral("editFluency"))->setChecked(true);
         QSignalSpy edited(window.editView(), &EditView::editFinished);
+        QSignalSpy scored(window.editView(), &EditView::evaluationFinished);
         window.editView()->startEdit();
         QVERIFY(edited.wait(120000));
         const auto run = window.document()->runs().back();
         QCOMPARE(run.facts.size(), std::size_t(1));
         QVERIFY2(run.paramsJson.find("layer0.safetensors") != std::string::npos, run.paramsJson.c_str());
-        QTRY_VERIFY_WITH_TIMEOUT(!window.jobs()->isBusy(), 60000); // its scoring
+        QVERIFY(scored.wait(120000) || scored.size() == 1);
+        // Fluency from the facts' generation prompts, before and after.
+        QVERIFY(window.editView()->lastPost()->fluency.count > 0);
+        QVERIFY(window.editView()->lastPre()->fluency.mean > 100);
+        QVERIFY(window.editView()->scores()->model()->index(1, 8).data().toString() != QStringLiteral("\u2013"));
     }
 
     void cancelLeavesTheProjectAsItWas()

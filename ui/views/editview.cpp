@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
@@ -128,6 +129,10 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_statsSource->setToolTip(tr("Covariance of the MLP keys that MEMIT and ROME need: computed once from a text "
                                  "corpus and cached, or read from files (ours, or the published .npz files)"));
 
+    m_fluency = new QCheckBox(tr("Also score fluency (generations; slower)"), this);
+    m_fluency->setObjectName(QStringLiteral("editFluency"));
+    m_fluency->setToolTip(tr("Generate from each fact's generation prompts before and after and report the "
+                             "generation entropy (GE); a drop means the model repeats itself"));
     m_edit = new QPushButton(tr("&Edit"), this);
     m_edit->setObjectName(QStringLiteral("editRun"));
     m_edit->setToolTip(tr("Edit the facts on the job thread, then score them before and after (Ctrl+E)"));
@@ -156,6 +161,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("FT-W L\u221e bound:"), m_norm);
     form->addRow(tr("Statistics:"), m_statsSource);
     form->addRow(QString(), m_statistics);
+    form->addRow(QString(), m_fluency);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
     auto *runRow = new QHBoxLayout;
@@ -200,9 +206,9 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     historyLayout->addWidget(m_history);
     historyLayout->addLayout(historyButtons);
 
-    m_scoresModel = new QStandardItemModel(0, 8, this);
+    m_scoresModel = new QStandardItemModel(0, 9, this);
     m_scoresModel->setHorizontalHeaderLabels(
-        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM")});
+        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM"), tr("GE")});
     m_scores = new QTableView(this);
     m_scores->setObjectName(QStringLiteral("editScores"));
     m_scores->setModel(m_scoresModel);
@@ -440,6 +446,7 @@ void EditView::queueEvaluation()
     const QString name = tr("Score the edited facts");
     EvalJobSpec spec;
     spec.load = loadOptions();
+    spec.generationInterval = m_fluency->isChecked() ? 1 : 0;
     m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
         *result = runEvalJob(file, spec, context);
     }));
@@ -460,7 +467,8 @@ void EditView::showScores()
     auto row = [&](const QString &label, const EvalSummary &e) {
         m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)), new QStandardItem(pct(e.es.mean)),
             new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)), new QStandardItem(pct(e.em.mean)),
-            new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean))});
+            new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean)),
+            new QStandardItem(e.fluency.count ? pct(e.fluency.mean) : QStringLiteral("\u2013"))});
     };
     row(tr("Before"), *m_pre); // the base model
     row(tr("After"), *m_post);

@@ -14,6 +14,7 @@
 #include <functional>
 #include <optional>
 
+class QCheckBox;
 class QComboBox;
 class QCustomPlot;
 class QDoubleSpinBox;
@@ -93,6 +94,7 @@ private:
     QSpinBox *m_steps = nullptr;
     QDoubleSpinBox *m_norm = nullptr;
     QLabel *m_statistics = nullptr;
+    QCheckBox *m_fluency = nullptr;
     QComboBox *m_statsSource = nullptr;
     QStringList m_statsFiles; // chosen statistics files (ours or published .npz), when that source is chosen
     QPushButton *m_edit = nullptr;

@@ -134,7 +134,8 @@ MainWindow::MainWindow(QWidget *parent)
         statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
         m_traceView->setModelDirectory(dir);
         // The embedded demo comes with a fact to try.
-        if (QDir(dir).exists(QStringLiteral("../world.json")) && dir.endsWith(QStringLiteral("demo/model")))
+        if (!m_traceView->hasPrompt() && QDir(dir).exists(QStringLiteral("../world.json"))
+            && dir.endsWith(QStringLiteral("demo/model")))
             m_traceView->setPrompt(QStringLiteral("Oscar Koutex was born in"), QStringLiteral("Oscar Koutex"));
     });
     connect(
@@ -244,7 +245,9 @@ bool MainWindow::openProject(const QString &file)
     AppSettings().addRecentProject(file);
     rebuildRecentProjectsMenu();
     showStatus(tr("Opened project %1").arg(file));
-    openModel(QString::fromStdString(m_document->project()->model().path.string()));
+    const QString model = QString::fromStdString(m_document->project()->model().path.string());
+    m_traceView->setModelDirectory(model); // now, not when the model panel has read the summary
+    openModel(model);
     if (auto *tabs = findChild<QTabWidget *>(QStringLiteral("centralTabs")))
         tabs->setCurrentWidget(m_factsView);
     return true;

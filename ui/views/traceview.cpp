@@ -242,6 +242,11 @@ void TraceView::onFinished()
     Q_EMIT traceFinished();
 }
 
+bool TraceView::hasPrompt() const
+{
+    return !m_prompt->text().trimmed().isEmpty();
+}
+
 bool TraceView::exportImage(const QString &path)
 {
     if (!m_result)

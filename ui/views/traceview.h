@@ -36,6 +36,7 @@ public:
     /// The model to trace (loaded on the first trace, on the worker).
     void setModelDirectory(const QString &directory);
     void setPrompt(const QString &prompt, const QString &subject);
+    bool hasPrompt() const;
     bool isRunning() const;
     const std::optional<TraceResult> &result() const { return m_result; }
     QCustomPlot *plot() const { return m_plot; }
