@@ -424,7 +424,9 @@ int cmdProjectEval(const Args &args)
             return json {{"score", e.score}, {"es", m(e.es)}, {"ps", m(e.ps)}, {"ns", m(e.ns)}, {"em", m(e.em)},
                 {"pm", m(e.pm)}, {"nm", m(e.nm)}};
         };
-        std::cout << json {{"evaluation", r.evaluationId}, {"facts", r.facts}, {"pre", sum(r.pre)}, {"post", sum(r.post)}}
+        auto recall = [](const engram::RecallResult &x) { return json {{"recalled", x.recalled}, {"total", x.total}}; };
+        std::cout << json {{"evaluation", r.evaluationId}, {"facts", r.facts}, {"pre", sum(r.pre)}, {"post", sum(r.post)},
+                         {"retention", {{"pre", recall(r.retentionPre)}, {"post", recall(r.retentionPost)}}}}
                          .dump(2)
                   << "\n";
         return kExitOk;
@@ -434,6 +436,9 @@ int cmdProjectEval(const Args &args)
     std::printf("       Score     ES     PS     NS      EM      PM      NM\n");
     row("pre", r.pre);
     row("post", r.post);
+    if (r.retentionPre.total > 0)
+        std::printf("retention: the %lld unedited facts' true objects recalled: %.1f %% before, %.1f %% after\n",
+            static_cast<long long>(r.retentionPre.total), 100 * r.retentionPre.rate(), 100 * r.retentionPost.rate());
     return kExitOk;
 }
 

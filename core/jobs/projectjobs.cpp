@@ -433,13 +433,30 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     params.generationInterval = spec.generationInterval;
     params.seed = spec.seed;
 
+    // Retention set: every fact with a true object that no applied run edited.
+    std::set<int64_t> edited;
+    for (const auto &[fact, run] : project->editedFacts())
+        edited.insert(fact);
+    std::vector<FactPrompt> retention;
+    for (const auto &f : project->facts())
+        if (!edited.count(f.id) && !f.targetTrue.empty())
+            retention.push_back({f.promptTemplate, f.subject, f.targetTrue});
+
     auto session = openBaseModel(*project, spec.load, context);
     const auto pre = evaluateRecords(session->model(), session->tokenizer(), records, params, context.progress());
+    EvalJobResult result;
+    if (!retention.empty()) {
+        context.stage("measuring retention on the base model");
+        result.retentionPre = measureRecall(session->model(), session->tokenizer(), retention);
+    }
     context.stage("applying the project's history");
     const HistoryState state = applyHistory(*session, *project);
     const auto post = evaluateRecords(session->model(), session->tokenizer(), records, params, context.progress());
+    if (!retention.empty()) {
+        context.stage("measuring retention on the edited model");
+        result.retentionPost = measureRecall(session->model(), session->tokenizer(), retention);
+    }
 
-    EvalJobResult result;
     result.facts = facts.size();
     result.pre = summarize(pre);
     result.post = summarize(post);
@@ -466,7 +483,10 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     Evaluation evaluation;
     evaluation.runId = state.appliedRuns.empty() ? 0 : state.appliedRuns.back();
     evaluation.state = state.stateHash;
-    evaluation.summaryJson = json {{"pre", summaryJson(result.pre)}, {"post", summaryJson(result.post)}}.dump();
+    auto retentionJson = [](const RecallResult &r) { return json {{"recalled", r.recalled}, {"total", r.total}}; };
+    evaluation.summaryJson = json {{"pre", summaryJson(result.pre)}, {"post", summaryJson(result.post)},
+        {"retention", {{"pre", retentionJson(result.retentionPre)}, {"post", retentionJson(result.retentionPost)}}}}
+                                 .dump();
     context.stage("saving the scores");
     result.evaluationId = project->recordEvaluation(evaluation, metrics, generations);
     return result;

@@ -13,6 +13,7 @@
 #include "core/edit/editor.h"
 #include "core/edit/editparams.h"
 #include "core/eval/counterfact.h"
+#include "core/eval/recall.h"
 #include "core/jobs/export.h"
 #include "core/jobs/job.h"
 #include "core/model/loadoptions.h"
@@ -117,6 +118,9 @@ struct EvalJobResult {
     int64_t evaluationId = 0;
     EvalSummary pre, post; // pre: the base model; post: the current state
     std::size_t facts = 0;
+    // Retention: top-1 recall of the true object of the project's facts that no applied run
+    // edited (the rest of the model's knowledge), on the base model and on the current state.
+    RecallResult retentionPre, retentionPost;
 };
 
 /// CounterFact metrics of the facts on the base model and on the current state, stored per

@@ -223,6 +223,9 @@ private Q_SLOTS:
         QVERIFY(pre->es.mean < 20);
         QVERIFY(post->es.mean > 80);
         QCOMPARE(window.editView()->scores()->model()->rowCount(), 2);
+        // Others kept: the 20 unedited facts' recall before and after.
+        QVERIFY(window.editView()->lastRetention().first > 0.9);
+        QVERIFY(window.editView()->lastRetention().second > 0.5);
         QCOMPARE(window.editView()->history()->model()->rowCount(), 1);
         QCOMPARE(window.document()->editedBy(1), int64_t(1));
         // A patch of the applied runs, written by a job.

@@ -206,9 +206,9 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     historyLayout->addWidget(m_history);
     historyLayout->addLayout(historyButtons);
 
-    m_scoresModel = new QStandardItemModel(0, 9, this);
-    m_scoresModel->setHorizontalHeaderLabels(
-        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM"), tr("GE")});
+    m_scoresModel = new QStandardItemModel(0, 10, this);
+    m_scoresModel->setHorizontalHeaderLabels({tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"),
+        tr("PM"), tr("NM"), tr("GE"), tr("Others kept %")});
     m_scores = new QTableView(this);
     m_scores->setObjectName(QStringLiteral("editScores"));
     m_scores->setModel(m_scoresModel);
@@ -218,7 +218,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_scores->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     m_scores->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     m_scores->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
-                            "base model and on the current state"));
+                            "base model and on the current state; \"Others kept\": the project's unedited facts whose "
+                            "true object the model still predicts first"));
     m_chart = new QCustomPlot(this);
     m_chart->setObjectName(QStringLiteral("editChart"));
     m_chart->setMinimumHeight(180);
@@ -453,6 +454,8 @@ void EditView::queueEvaluation()
     m_jobs->whenFinished(name, this, [this, result] {
         m_pre = result->pre;
         m_post = result->post;
+        m_retentionPre = result->retentionPre.total ? result->retentionPre.rate() : -1;
+        m_retentionPost = result->retentionPost.total ? result->retentionPost.rate() : -1;
         showScores();
         m_document->reload();
         Q_EMIT evaluationFinished();
@@ -464,14 +467,15 @@ void EditView::showScores()
     if (!m_pre || !m_post)
         return;
     m_scoresModel->removeRows(0, m_scoresModel->rowCount());
-    auto row = [&](const QString &label, const EvalSummary &e) {
+    auto row = [&](const QString &label, const EvalSummary &e, double retention) {
         m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)), new QStandardItem(pct(e.es.mean)),
             new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)), new QStandardItem(pct(e.em.mean)),
             new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean)),
-            new QStandardItem(e.fluency.count ? pct(e.fluency.mean) : QStringLiteral("\u2013"))});
+            new QStandardItem(e.fluency.count ? pct(e.fluency.mean) : QStringLiteral("\u2013")),
+            new QStandardItem(retention < 0 ? QStringLiteral("\u2013") : pct(100 * retention))});
     };
-    row(tr("Before"), *m_pre); // the base model
-    row(tr("After"), *m_post);
+    row(tr("Before"), *m_pre, m_retentionPre); // the base model
+    row(tr("After"), *m_post, m_retentionPost);
 
     m_chart->clearPlottables();
     QVector<double> ticks {1, 2, 3};

@@ -44,6 +44,8 @@ public:
     QTableView *scores() const { return m_scores; }
     const std::optional<EvalSummary> &lastPost() const { return m_post; }
     const std::optional<EvalSummary> &lastPre() const { return m_pre; }
+    /// Recall of the project's unedited facts before and after (0..1; -1 when none were measured).
+    std::pair<double, double> lastRetention() const { return {m_retentionPre, m_retentionPost}; }
     /// Device and weight type the jobs load the model with (the Edit tab's choice).
     LoadOptions loadOptions() const;
 
@@ -107,6 +109,7 @@ private:
     QTableView *m_scores = nullptr;
     QCustomPlot *m_chart = nullptr;
     std::optional<EvalSummary> m_pre, m_post;
+    double m_retentionPre = -1, m_retentionPost = -1; // recall of the unedited facts, 0..1; -1 unknown
 };
 
 } // namespace engram::ui

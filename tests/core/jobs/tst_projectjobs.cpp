@@ -379,6 +379,10 @@ private Q_SLOTS:
         QCOMPARE(e.facts, std::size_t(7)); // the edited facts
         QVERIFY(e.pre.es.mean < 30);
         QVERIFY(e.post.es.mean > 70);
+        // Retention: the 12 - 7 unedited facts' true objects, recalled before and after.
+        QCOMPARE(e.retentionPre.total, int64_t(5));
+        QVERIFY(e.retentionPre.rate() >= 0.8);
+        QCOMPARE(e.retentionPost.total, int64_t(5));
         auto project = Project::open(m_file, true);
         QCOMPARE(project->traces(10).size(), std::size_t(1));
         const auto metrics = project->metrics(e.evaluationId);
