@@ -152,7 +152,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     auto *placement = new QHBoxLayout;
     placement->addWidget(m_device, 1);
     placement->addWidget(m_dtype);
-    form->addRow(tr("&Device:"), placement);
+    form->addRow(tr("Device:"), placement);
     form->addRow(tr("&Layers:"), m_layers);
     form->addRow(tr("\u03bb:"), m_lambda);
     form->addRow(tr("Learning rate:"), m_lr);
@@ -208,7 +208,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
 
     m_scoresModel = new QStandardItemModel(0, 10, this);
     m_scoresModel->setHorizontalHeaderLabels({tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"),
-        tr("PM"), tr("NM"), tr("GE"), tr("Others kept %")});
+        tr("PM"), tr("NM"), tr("GE"), tr("Kept")});
     m_scores = new QTableView(this);
     m_scores->setObjectName(QStringLiteral("editScores"));
     m_scores->setModel(m_scoresModel);
@@ -218,7 +218,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_scores->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     m_scores->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     m_scores->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
-                            "base model and on the current state; \"Others kept\": the project's unedited facts whose "
+                            "base model and on the current state; Kept: % of the project's unedited facts whose "
                             "true object the model still predicts first"));
     m_chart = new QCustomPlot(this);
     m_chart->setObjectName(QStringLiteral("editChart"));
