@@ -129,11 +129,13 @@ void TraceView::setPrompt(const QString &prompt, const QString &subject)
 
 bool TraceView::isRunning() const
 {
-    return m_watcher.isRunning();
+    // Until onFinished has taken the outcome, not merely until the worker returns.
+    return m_running;
 }
 
 void TraceView::setRunning(bool running)
 {
+    m_running = running;
     m_run->setEnabled(!running);
     m_cancelButton->setEnabled(running);
     m_prompt->setReadOnly(running);

@@ -74,6 +74,7 @@ private:
     QString m_directory;
     std::shared_ptr<ModelSession> m_session; // touched only while no trace runs
     bool m_staleSession = false; // the directory changed while a trace ran
+    bool m_running = false; // from startTrace until onFinished
     std::optional<TraceResult> m_result;
     QFutureWatcher<Outcome> m_watcher;
     std::shared_ptr<std::atomic<bool>> m_cancel;
