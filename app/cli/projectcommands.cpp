@@ -39,6 +39,8 @@ Projects (one SQLite file, *.engram; FILE below):
             (or --ids) on top of the current state; refuses conflicting facts (exit 5)
             unless --allow-conflicts; statistics from the project's corpus, --corpus or
             --stats; options as for 'edit' below
+  stats FILE [--layers L1,L2] [--corpus PATH]  statistics for the project's model, computed
+            once from its corpus and cached (default layers: the MEMIT preset's)
   trace FILE --ids 1,2 [--kind all] [--samples N] [--window W]  causal traces, stored
   eval FILE [--ids 1,2] [--generations K] [--seed S] [--json]
                                         scores of the edited facts (else all enabled) on
@@ -364,6 +366,31 @@ int cmdProjectEdit(const Args &args)
     return kExitOk;
 }
 
+int cmdProjectStats(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    engram::CheckpointSummary model;
+    {
+        const auto project = engram::Project::open(file, /*readOnly=*/true);
+        model = engram::summarizeCheckpoint(project->model().path);
+    }
+    engram::EditJobSpec spec = editSpecFromArgs(args, model);
+    if (const auto corpus = args.value("--corpus"))
+        spec.corpus = *corpus;
+    spec.maxDocuments = toInt(args, "--max-docs", -1, -1, 1L << 40);
+    if (const auto dir = args.value("--cache-dir"))
+        spec.cacheDir = *dir;
+    spec.float64Statistics = args.value("--accumulate").value_or("fp64") != "fp32";
+    spec.load = loadOptions(args);
+    const std::vector<int> layers = args.value("--layers") ? parseLayers(args) : spec.memit.layers;
+    ProgressPrinter printer("stats");
+    auto context = jobContext(printer);
+    const auto stats = engram::runStatisticsJob(file, spec, layers, context);
+    for (std::size_t i = 0; i < layers.size(); ++i)
+        std::cout << "layer " << layers[i] << ": " << stats.files[i].string() << "\n";
+    return kExitOk;
+}
+
 int cmdProjectTrace(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
@@ -419,16 +446,10 @@ int cmdProjectEval(const Args &args)
             e.ns.mean, e.em.mean, e.pm.mean, e.nm.mean);
     };
     if (wantJson(args)) {
-        auto m = [](const engram::MetricSummary &s) { return json {{"mean", s.mean}, {"ci95", s.ci95}}; };
-        auto sum = [&](const engram::EvalSummary &e) {
-            return json {{"score", e.score}, {"es", m(e.es)}, {"ps", m(e.ps)}, {"ns", m(e.ns)}, {"em", m(e.em)},
-                {"pm", m(e.pm)}, {"nm", m(e.nm)}};
-        };
-        auto recall = [](const engram::RecallResult &x) { return json {{"recalled", x.recalled}, {"total", x.total}}; };
-        std::cout << json {{"evaluation", r.evaluationId}, {"facts", r.facts}, {"pre", sum(r.pre)}, {"post", sum(r.post)},
-                         {"retention", {{"pre", recall(r.retentionPre)}, {"post", recall(r.retentionPost)}}}}
-                         .dump(2)
-                  << "\n";
+        json doc = json::parse(engram::evaluationSummaryJson(r));
+        doc["evaluation"] = r.evaluationId;
+        doc["facts"] = r.facts;
+        std::cout << doc.dump(2) << "\n";
         return kExitOk;
     }
     std::printf("evaluation %lld of %zu fact(s) (x100): pre = base model, post = current state\n",
@@ -599,7 +620,7 @@ bool isProjectCommand(const Args &args)
 {
     static const std::set<std::string> always
         = {"project", "facts", "history", "revert", "reapply", "export", "patch"};
-    static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate"};
+    static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate", "stats"};
     return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
 }
 
@@ -615,6 +636,8 @@ int runProjectCommand(const Args &args)
         return cmdProjectEdit(args);
     if (c == "trace")
         return cmdProjectTrace(args);
+    if (c == "stats")
+        return cmdProjectStats(args);
     if (c == "eval")
         return cmdProjectEval(args);
     if (c == "generate")

@@ -144,7 +144,6 @@ std::string statisticsFor(Project &project, const ModelSession &base, const Edit
     const int64_t maxDocs
         = spec.maxDocuments >= 0 ? spec.maxDocuments : std::stoll(project.setting("stats.max_docs", "0"));
     const fs::path cacheDir = spec.cacheDir.empty() ? defaultStatisticsCacheDir() : spec.cacheDir;
-    ProgressTracker tracker(context.progress(), "covariance statistics", 0);
     const auto cached = cachedStatisticsFiles(base, corpus, layers, maxDocs, cacheDir,
         [&](int64_t done, int64_t total) {
             ProgressUpdate u;
@@ -154,7 +153,6 @@ std::string statisticsFor(Project &project, const ModelSession &base, const Edit
             return context.progress()(u);
         },
         spec.float64Statistics);
-    (void)tracker;
     for (std::size_t i = 0; i < layers.size(); ++i)
         project.recordStatistics(cached.files[i].filename().string(), layers[i], cached.files[i], corpus.string(),
             maxDocs, spec.float64Statistics ? "float64" : "float32");
@@ -196,15 +194,23 @@ ProjectModel describeProjectModel(const fs::path &dir)
     return m;
 }
 
-std::string modelStateHash(const Transformer &model, const Project &project)
+namespace {
+// The tensors Engram edits: every MLP output weight, plus any tensor a stored patch names.
+std::set<std::string> stateTensorNames(const Transformer &model, const Project &project)
 {
     std::set<std::string> names;
     for (int l = 0; l < model.config().numLayers; ++l)
         names.insert(model.mlpOutputWeightName(l));
     for (const auto &n : project.patchedTensorNames())
         names.insert(n);
+    return names;
+}
+} // namespace
+
+std::string modelStateHash(const Transformer &model, const Project &project)
+{
     ContentHash h;
-    for (const auto &n : names) {
+    for (const auto &n : stateTensorNames(model, project)) {
         h.update(n);
         h.update(tensorHash(model.parameter(n)));
     }
@@ -374,14 +380,17 @@ RevertResult revertRun(
 
     RevertResult result;
     auto session = openBaseModel(*project, load, context);
-    {
-        context.stage("rebuilding the current state");
-        result.stateBefore = applyHistory(*session, *project).stateHash;
-    }
+    // Keep the base values of the edited tensors, so the model is loaded once for both states.
+    std::vector<std::pair<std::string, at::Tensor>> base;
+    for (const auto &n : stateTensorNames(session->model(), *project))
+        base.emplace_back(n, session->model().parameter(n).detach().clone());
+    context.stage("rebuilding the current state");
+    result.stateBefore = applyHistory(*session, *project).stateHash;
+    for (const auto &[name, w] : base)
+        session->model().setParameter(name, w);
     // Rebuild with the change in a transaction that commits only when the check passes.
     Transaction t(project->database());
     project->setRunStatus(runId, reapply ? RunStatus::Applied : RunStatus::Reverted);
-    session = openBaseModel(*project, load, context);
     context.stage(reapply ? "re-applying" : "reverting");
     const HistoryState after = applyHistory(*session, *project);
     result.stateAfter = after.stateHash;
@@ -403,6 +412,20 @@ RevertResult revertRun(
                 + "; the project was not changed");
     t.commit();
     return result;
+}
+
+std::string evaluationSummaryJson(const EvalJobResult &r)
+{
+    auto metric = [](const MetricSummary &s) { return json {{"mean", s.mean}, {"ci95", s.ci95}, {"count", s.count}}; };
+    auto summary = [&](const EvalSummary &e) {
+        return json {{"score", e.score}, {"records", e.records}, {"es", metric(e.es)}, {"ps", metric(e.ps)},
+            {"ns", metric(e.ns)}, {"em", metric(e.em)}, {"pm", metric(e.pm)}, {"nm", metric(e.nm)},
+            {"fluency", metric(e.fluency)}};
+    };
+    auto recall = [](const RecallResult &x) { return json {{"recalled", x.recalled}, {"total", x.total}}; };
+    return json {{"pre", summary(r.pre)}, {"post", summary(r.post)},
+        {"retention", {{"pre", recall(r.retentionPre)}, {"post", recall(r.retentionPost)}}}}
+        .dump();
 }
 
 EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, JobContext &context)
@@ -475,18 +498,10 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
             generations.push_back({facts[i].id, prompt, pre[i].generations[g], post[i].generations[g]});
         }
     }
-    auto summaryJson = [](const EvalSummary &e) {
-        auto m = [](const MetricSummary &s) { return json {{"mean", s.mean}, {"ci95", s.ci95}, {"count", s.count}}; };
-        return json {{"score", e.score}, {"records", e.records}, {"es", m(e.es)}, {"ps", m(e.ps)}, {"ns", m(e.ns)},
-            {"em", m(e.em)}, {"pm", m(e.pm)}, {"nm", m(e.nm)}, {"fluency", m(e.fluency)}};
-    };
     Evaluation evaluation;
     evaluation.runId = state.appliedRuns.empty() ? 0 : state.appliedRuns.back();
     evaluation.state = state.stateHash;
-    auto retentionJson = [](const RecallResult &r) { return json {{"recalled", r.recalled}, {"total", r.total}}; };
-    evaluation.summaryJson = json {{"pre", summaryJson(result.pre)}, {"post", summaryJson(result.post)},
-        {"retention", {{"pre", retentionJson(result.retentionPre)}, {"post", retentionJson(result.retentionPost)}}}}
-                                 .dump();
+    evaluation.summaryJson = evaluationSummaryJson(result);
     context.stage("saving the scores");
     result.evaluationId = project->recordEvaluation(evaluation, metrics, generations);
     return result;

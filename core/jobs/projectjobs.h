@@ -123,6 +123,10 @@ struct EvalJobResult {
     RecallResult retentionPre, retentionPost;
 };
 
+/// {"pre": summary, "post": summary, "retention": {"pre", "post"}} as stored with an evaluation
+/// (summary: score, records and mean/ci95/count of es, ps, ns, em, pm, nm, fluency).
+std::string evaluationSummaryJson(const EvalJobResult &result);
+
 /// CounterFact metrics of the facts on the base model and on the current state, stored per
 /// fact (phase pre/post) with the generations.
 EvalJobResult runEvalJob(const std::filesystem::path &projectFile, const EvalJobSpec &spec, JobContext &context);

@@ -487,7 +487,6 @@ void Project::updateFact(const Fact &fact)
     Fact f = fact;
     f.createdAt = before->createdAt;
     f.updatedAt = utcTimestamp();
-    m_db->exec("SAVEPOINT replace_fact");
     auto st = m_db->prepare("UPDATE fact SET case_id = ?2, subject = ?3, prompt = ?4, relation = ?5, target_true = ?6, "
                             "target_new = ?7, paraphrases = ?8, neighborhood = ?9, attribute_prompts = ?10, "
                             "generation_prompts = ?11, tags = ?12, enabled = ?13, provenance = ?14, created_at = ?15, "
@@ -495,7 +494,6 @@ void Project::updateFact(const Fact &fact)
     st.bind(1, f.id);
     bindFact(st, f);
     st.run();
-    m_db->exec("RELEASE replace_fact");
     logEvent(*m_db, nextBatch(*m_db), f.id, "update", factJson(*before).dump(), factJson(f).dump());
     t.commit();
 }

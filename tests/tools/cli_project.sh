@@ -21,6 +21,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$cli" facts export "$p" --out "$tmp/facts.json" --tag demo | grep -q "exported 12" || fail "facts export"
 "$cli" project new "$tmp/copy.engram" --model "$demo/model" > /dev/null || fail "project for the re-import"
 "$cli" facts import "$tmp/copy.engram" --data "$tmp/facts.json" | grep -q "imported 12" || fail "re-import of exported facts"
+"$cli" stats "$p" --threads 2 | grep -q "^layer 0: " || fail "stats FILE"
 "$cli" edit "$p" --ids 1,2,3,4,5 --threads 2 > "$tmp/edit1.txt" || fail "edit 1"
 grep -q "^run 1: memit on 5 fact" "$tmp/edit1.txt" || fail "edit 1 output"
 "$cli" eval "$p" --json --threads 2 > "$tmp/eval.json" || fail eval

@@ -257,7 +257,10 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
         }
     });
     connect(m_document, &ProjectDocument::runsChanged, this, &EditView::refreshHistory);
-    connect(m_document, &ProjectDocument::opened, this, &EditView::loadPreset);
+    connect(m_document, &ProjectDocument::opened, this, [this] {
+        m_preset.reset(); // another project, maybe another model
+        loadPreset();
+    });
     connect(m_jobs, &JobController::progress, this, &EditView::onProgress);
     connect(m_jobs, &JobController::busyChanged, this, &EditView::setBusy);
     connect(m_jobs, &JobController::failed, this, [this](const QString &job, const QString &why) {
@@ -277,19 +280,27 @@ void EditView::setSelectionProvider(std::function<std::vector<int64_t>()> provid
     m_selection = std::move(provider);
 }
 
+const EditPreset &EditView::preset()
+{
+    if (!m_preset) {
+        const auto model = summarizeCheckpoint(m_document->project()->model().path);
+        m_preset = editPresetFor(
+            familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
+    }
+    return *m_preset;
+}
+
 void EditView::loadPreset()
 {
     if (!m_document->isOpen())
         return;
-    CheckpointSummary model;
+    EditPreset preset;
     try {
-        model = summarizeCheckpoint(m_document->project()->model().path);
+        preset = this->preset();
     } catch (const Error &e) {
         m_statistics->setText(tr("The project's model cannot be read: %1").arg(QString::fromUtf8(e.what())));
         return;
     }
-    const auto preset = editPresetFor(
-        familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
     const QString method = m_method->currentData().toString();
     QStringList layers;
     if (method == QLatin1String("memit")) {
@@ -389,9 +400,7 @@ void EditView::startEdit()
         return;
     }
     try {
-        const auto model = summarizeCheckpoint(m_document->project()->model().path);
-        const auto preset = editPresetFor(
-            familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
+        const EditPreset &preset = this->preset();
         spec.memit = preset.memit;
         spec.rome = preset.rome;
         spec.fineTune = preset.fineTune;

@@ -5,6 +5,7 @@
 // runs with Revert / Re-apply; after each edit the edited facts are scored before and after
 // (ES/PS/NS and magnitudes) as a table and a bar chart; Export of the patched model.
 
+#include "core/edit/presets.h"
 #include "core/eval/counterfact.h"
 #include "core/model/loadoptions.h"
 
@@ -75,6 +76,8 @@ Q_SIGNALS:
 
 private:
     void refreshHistory();
+    /// The open project's model preset (read on first use after the project opened); throws engram::Error.
+    const EditPreset &preset();
     void showScores();
     void queueEvaluation();
     void revert(bool reapply);
@@ -109,6 +112,7 @@ private:
     QTableView *m_scores = nullptr;
     QCustomPlot *m_chart = nullptr;
     std::optional<EvalSummary> m_pre, m_post;
+    std::optional<EditPreset> m_preset; // of the open project's model, read once when it opens
     double m_retentionPre = -1, m_retentionPost = -1; // recall of the unedited facts, 0..1; -1 unknown
 };
 
