@@ -320,17 +320,16 @@ json conflictsJson(const std::vector<engram::Conflict> &conflicts)
     return list;
 }
 
-int cmdProjectEdit(const Args &args)
+// The edit spec of a project command: the project model's preset with the options given, the
+// statistics source (--stats, --corpus, --max-docs, --cache-dir, --accumulate) and placement.
+engram::EditJobSpec projectEditSpec(const Args &args, const fs::path &file)
 {
-    const fs::path file = projectFile(args, 0);
     engram::CheckpointSummary model;
     {
         const auto project = engram::Project::open(file, /*readOnly=*/true);
         model = engram::summarizeCheckpoint(project->model().path);
     }
     engram::EditJobSpec spec = editSpecFromArgs(args, model);
-    if (const auto ids = args.value("--ids"))
-        spec.factIds = parseIds("--ids", *ids);
     if (const auto stats = args.value("--stats"))
         for (const auto &p : engram::splitPathList(*stats))
             spec.statisticsFiles.push_back(p);
@@ -340,8 +339,17 @@ int cmdProjectEdit(const Args &args)
     if (const auto dir = args.value("--cache-dir"))
         spec.cacheDir = *dir;
     spec.float64Statistics = args.value("--accumulate").value_or("fp64") != "fp32";
-    spec.allowConflicts = args.flag("--allow-conflicts");
     spec.load = loadOptions(args);
+    return spec;
+}
+
+int cmdProjectEdit(const Args &args)
+{
+    const fs::path file = projectFile(args, 0);
+    engram::EditJobSpec spec = projectEditSpec(args, file);
+    if (const auto ids = args.value("--ids"))
+        spec.factIds = parseIds("--ids", *ids);
+    spec.allowConflicts = args.flag("--allow-conflicts");
 
     ProgressPrinter printer("edit");
     auto context = jobContext(printer);
@@ -369,19 +377,7 @@ int cmdProjectEdit(const Args &args)
 int cmdProjectStats(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
-    engram::CheckpointSummary model;
-    {
-        const auto project = engram::Project::open(file, /*readOnly=*/true);
-        model = engram::summarizeCheckpoint(project->model().path);
-    }
-    engram::EditJobSpec spec = editSpecFromArgs(args, model);
-    if (const auto corpus = args.value("--corpus"))
-        spec.corpus = *corpus;
-    spec.maxDocuments = toInt(args, "--max-docs", -1, -1, 1L << 40);
-    if (const auto dir = args.value("--cache-dir"))
-        spec.cacheDir = *dir;
-    spec.float64Statistics = args.value("--accumulate").value_or("fp64") != "fp32";
-    spec.load = loadOptions(args);
+    const engram::EditJobSpec spec = projectEditSpec(args, file);
     const std::vector<int> layers = args.value("--layers") ? parseLayers(args) : spec.memit.layers;
     ProgressPrinter printer("stats");
     auto context = jobContext(printer);
