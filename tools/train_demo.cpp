@@ -2,7 +2,7 @@
 // saves it as a Hugging Face directory (config.json, model.safetensors; the tokenizer files
 // written by tools/demo/train_tokenizer.py stay beside them).
 //
-//   train_demo [--demo resources/demo] [--layers 6] [--hidden 192] [--heads 6] [--context 128]
+//   train_demo [--demo resources/demo] [--layers 6] [--hidden 192] [--inner 4*hidden] [--heads 6] [--context 128]
 //              [--batch 32] [--epochs 14] [--decay-epochs 2] [--lr 2e-3] [--warmup 200]
 //              [--seed 1] [--threads 0] [--device cpu|cuda] [--out DIR (default <demo>/model)]
 //
@@ -57,9 +57,10 @@ std::vector<std::vector<int64_t>> packSequences(
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"},
-        {"--heads", "6"}, {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"}, {"--decay-epochs", "2"},
-        {"--lr", "2e-3"}, {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}};
+    std::map<std::string, std::string> opt
+        = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"}, {"--inner", "0"}, {"--heads", "6"},
+            {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"}, {"--decay-epochs", "2"}, {"--lr", "2e-3"},
+            {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "train_demo: unknown option %s\n", argv[i]);
@@ -93,6 +94,7 @@ int run(int argc, char **argv)
     const int context = num("--context");
     std::string configJson = "{\"model_type\":\"gpt2\",\"vocab_size\":" + std::to_string(tok.vocabSize())
         + ",\"n_embd\":" + opt["--hidden"] + ",\"n_layer\":" + opt["--layers"] + ",\"n_head\":" + opt["--heads"]
+        + (num("--inner") > 0 ? ",\"n_inner\":" + opt["--inner"] : std::string())
         + ",\"n_positions\":" + std::to_string(context) + ",\"bos_token_id\":" + std::to_string(eot)
         + ",\"eos_token_id\":" + std::to_string(eot) + "}";
     const ModelConfig config = ModelConfig::fromJson(configJson, "train_demo config");
@@ -189,7 +191,9 @@ int run(int argc, char **argv)
             ++epochBatches;
             if (step % 50 == 0) {
                 const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
-                const double eta = elapsed / (step + 1) * (totalSteps - step - 1);
+                // The step count is an estimate (packing differs per epoch): never print a negative ETA.
+                const double eta
+                    = elapsed / (step + 1) * std::max<double>(0.0, double(totalSteps) - double(step) - 1.0);
                 std::printf("step %zu/%zu epoch %d loss %.4f lr %.2e %.0f tokens/s eta %.0f s\n", step, totalSteps,
                     epoch + 1, loss.item<double>(), lr, seenTokens / std::max(elapsed, 1e-9), eta);
                 std::fflush(stdout);

@@ -12,14 +12,20 @@ trap 'rm -rf "$tmp"' EXIT
   --out "$tmp/stats.safetensors" --threads 2 > /dev/null || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 20 --stats "$tmp/stats.safetensors" \
   --out "$tmp/e.patch" --threads 2 > /dev/null || exit 1
-printf 'Fort Haiglotrin is a city in\n' > "$tmp/prompts.txt"
+# The first record's own prompt: generations must switch from its true to its new object.
+python3 - "$demo/counterfact.json" "$tmp/prompts.txt" <<'PY' || exit 1
+import json, sys
+rw = json.load(open(sys.argv[1]))[0]["requested_rewrite"]
+open(sys.argv[2], "w").write(rw["prompt"].replace("{}", rw["subject"]) + "\n")
+PY
 "$cli" eval --model "$demo/model" --data "$demo/counterfact.json" --limit 20 --patch "$tmp/e.patch" \
   --prompts "$tmp/prompts.txt" --json "$tmp/eval.json" --threads 2 > "$tmp/out.txt" || { cat "$tmp/out.txt"; exit 1; }
 cat "$tmp/out.txt"
 grep -q "^pre " "$tmp/out.txt" && grep -q "^post " "$tmp/out.txt" || exit 1
-python3 - "$tmp/eval.json" <<'PY' || exit 1
+python3 - "$tmp/eval.json" "$demo/counterfact.json" <<'PY' || exit 1
 import json, sys
 r = json.load(open(sys.argv[1]))
+rw = json.load(open(sys.argv[2]))[0]["requested_rewrite"]
 pre, post = r["pre"], r["post"]
 assert pre["records"] == 20 and len(r["records"]) == 20
 assert pre["efficacy_score"]["mean"] <= 10, pre["efficacy_score"]
@@ -31,8 +37,8 @@ for rec in r["records"]:
     assert rec["pre"]["es"] in (0, 1) and rec["post"]["es"] in (0, 1)
     assert abs(rec["delta"]["es"] - (rec["post"]["es"] - rec["pre"]["es"])) < 1e-12
 g = r["generations"][0]
-assert g["prompt"] == "Fort Haiglotrin is a city in"
-assert g["pre"].startswith(" Greece") and g["post"].startswith(" Turkey"), g
+assert g["prompt"] == rw["prompt"].replace("{}", rw["subject"])
+assert g["pre"].startswith(" " + rw["target_true"]["str"]) and g["post"].startswith(" " + rw["target_new"]["str"]), g
 PY
 if [ -f "$fixtures/zsre/zsre_1037.json" ]; then
   "$cli" eval --model "$demo/model" --data "$fixtures/zsre/zsre_1037.json" --limit 10 --threads 2 > "$tmp/zsre.txt" \

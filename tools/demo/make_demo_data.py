@@ -58,7 +58,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "..", "..", "resources", "demo"))
     ap.add_argument("--seed", type=int, default=20261126)
     ap.add_argument("--bios", type=int, default=EPOCH_BIOS, help="biography paragraphs per subject")
-    ap.add_argument("--qa-share", type=float, default=0.5,
+    ap.add_argument("--qa-share", type=float, default=0.25,
                     help="share of subjects whose facts also appear as question-style template sentences")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -69,8 +69,9 @@ def main():
         by_subject.setdefault(f["subject"], []).append(f)
     subject_by_name = {s["name"]: s for s in subjects}
     # Knowledge comes from the biographies. Question-style template sentences are trained for
-    # half of the subjects only (all six phrasings), so the model learns the phrasings while the
-    # other half is asked in phrasings it never saw for them. Template-heavy data makes a model
+    # a quarter of the subjects only (all six phrasings), so the model learns the phrasings while
+    # the others are asked in phrasings it never saw for them (a half stored facts on the subject
+    # less reliably across seeds: README, "Recipe robustness"). Template-heavy data makes a model
     # look facts up at the final prompt token instead of storing them on the subject
     # (../shared/docs/demo-model-notes.md); biography-dominated data stores them on the subject.
     names = [s["name"] for s in subjects]

@@ -39,7 +39,7 @@ COMPANY_PREFIXES = ["Grupo", "Casa", "Studio", "Maison", "Atelier", "Banco"]
 LANDMARK_PREFIXES = ["Tower of", "Bridge of", "Temple of", "Gate of", "Palace of", "Fountain of"]
 
 # relation id -> (subject kind, object pool name, templates). Templates 0-3 are trained for every
-# fact; 4-5 are held out for paraphrase evaluation (trained only for half of the subjects).
+# fact; 4-5 are held out for paraphrase evaluation (trained only for a quarter of the subjects).
 RELATIONS = {
     "P_BIRTH_COUNTRY": ("person", "country", [
         "{} was born in", "{} is a native of", "The country where {} was born is", "{} grew up in the country of",
