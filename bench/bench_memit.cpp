@@ -5,9 +5,15 @@
 //   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--layers 1,2] [--lambda 700]
 //               [--steps 25] [--clamp 0.75] [--lr 0.5] [--stats-docs 4000] [--serial 0|1]
 //               [--compare-serial 0|1] [--ft-lr 5e-4] [--ft-constraint 5e-4] [--ft-steps 25]
-//               [--threads 0] [--retention 1000]
+//               [--threads 0] [--retention 1000] [--device cpu|cuda]
+//               [--preserve-templates 1,2,3] [--preserve-factor 1] [--wd 0.5]
+//               [--protect 0|1] [--protect-weight 0.01]
 //
 // ROME and FT-W edit the first of --layers; ROME applies the records one after another.
+// --preserve-templates adds, per edit, the edited subject's other relations in those demo
+// templates as preservation prompts (EditRequest::preservePrompts); retention is measured
+// with template 0. --protect 1 gives every second subject outside the edits (template 1, all
+// its facts) to MemitParams::protect and measures retention on the other subjects only.
 // Peak memory is the process's maximum resident set size (getrusage) after each phase.
 //
 // Scores (CounterFact definitions, memit-spec §8.2, on the demo's records): efficacy = share of
@@ -121,16 +127,19 @@ Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::jso
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt
-        = {{"--method", "memit"}, {"--edits", "100"}, {"--layers", "1,2"}, {"--lambda", "700"}, {"--steps", "25"},
-            {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"}, {"--serial", "0"},
-            {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"}, {"--ft-steps", "25"},
-            {"--threads", "0"}, {"--retention", "1000"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--layers", "1,2"},
+        {"--lambda", "700"}, {"--steps", "25"}, {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"},
+        {"--serial", "0"}, {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"},
+        {"--ft-steps", "25"}, {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""},
+        {"--preserve-factor", "1"}, {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"},
+        {"--protect-weight", "0.01"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     configureThreads(std::stoi(opt["--threads"]));
     const std::filesystem::path demo = opt["--demo"];
-    auto model = Transformer::load(demo / "model");
+    LoadOptions lo;
+    lo.device = opt["--device"];
+    auto model = Transformer::load(demo / "model", lo);
     const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
     MemitParams p;
     for (std::stringstream ss(opt["--layers"]); ss.good();) {
@@ -143,6 +152,15 @@ int run(int argc, char **argv)
     p.vLr = std::stod(opt["--lr"]);
     p.clampNormFactor = std::stod(opt["--clamp"]);
     p.batchedTargets = opt["--serial"] != "1";
+    p.preserveFactor = std::stod(opt["--preserve-factor"]);
+    p.vWeightDecay = std::stod(opt["--wd"]);
+    std::vector<int> preserveTemplates;
+    for (std::stringstream ss(opt["--preserve-templates"]); ss.good();) {
+        std::string item;
+        std::getline(ss, item, ',');
+        if (!item.empty())
+            preserveTemplates.push_back(std::stoi(item));
+    }
 
     auto t0 = Clock::now();
     CovarianceParams cp;
@@ -166,16 +184,35 @@ int run(int argc, char **argv)
     }
     // Retention: facts of the demo world outside the edited (subject, relation) pairs.
     const DemoWorld world = DemoWorld::load(demo / "world.json");
+    // Preservation prompts: the edited subject's other relations in the chosen templates
+    // (retention below is measured with template 0).
+    for (auto &req : requests)
+        for (const auto &f : world.facts)
+            if (f.subject == req.subject && !edited.count({f.subject, f.relation}))
+                for (int t : preserveTemplates)
+                    req.preservePrompts.push_back(world.relations.at(f.relation).templates.at(t));
     std::vector<FactPrompt> keepOutside, keepSameSubject;
-    std::set<std::string> editedSubjects;
+    std::set<std::string> editedSubjects, protectedSubjects;
     for (const auto &e : edited)
         editedSubjects.insert(e.first);
+    if (opt["--protect"] == "1") {
+        bool take = true;
+        for (const auto &s : world.subjects)
+            if (!editedSubjects.count(s)) {
+                if (take)
+                    protectedSubjects.insert(s);
+                take = !take;
+            }
+    }
+    p.protectWeight = std::stod(opt["--protect-weight"]);
     for (const auto &f : world.facts) {
         if (edited.count({f.subject, f.relation}))
             continue;
         FactPrompt fp {world.relations.at(f.relation).templates[0], f.subject, f.object};
         if (editedSubjects.count(f.subject))
             keepSameSubject.push_back(fp);
+        else if (protectedSubjects.count(f.subject))
+            p.protect.push_back({world.relations.at(f.relation).templates[1], f.subject});
         else if (static_cast<int>(keepOutside.size()) < std::stoi(opt["--retention"]))
             keepOutside.push_back(fp);
     }
@@ -215,6 +252,8 @@ int run(int argc, char **argv)
         rp.vSteps = std::stoi(opt["--steps"]);
         rp.clampNormFactor = p.clampNormFactor;
         rp.consistentKey = method == "r-rome";
+        rp.preserveFactor = p.preserveFactor;
+        rp.vWeightDecay = p.vWeightDecay;
         const RomeResult r = applyRome(*model, tok, requests, rp, stats);
         updates = {r.update};
         for (const auto &st : r.steps)
@@ -237,11 +276,14 @@ int run(int argc, char **argv)
     const double recallOutsidePost = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPost = measureRecall(*model, tok, keepSameSubject).rate();
 
-    std::printf("bench_memit: %s, %d edits, layers %s, lambda %g, %d steps, clamp %g, %s targets, threads %d\n",
-        method.c_str(), edits, opt["--layers"].c_str(), p.lambda, p.vSteps, p.clampNormFactor,
-        p.batchedTargets ? "batched" : "serial", runtimeInfo().threads);
-    std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s\n",
-        static_cast<long long>(cp.maxDocuments), static_cast<long long>(stats[0].count), statsS);
+    std::printf("bench_memit: %s, %d edits, layers %s, lambda %g, %d steps, lr %g, clamp %g, %s targets, "
+                "preserve templates [%s] x %g, wd %g, %zu protected keys x %g, threads %d\n",
+        method.c_str(), edits, opt["--layers"].c_str(), p.lambda, p.vSteps, p.vLr, p.clampNormFactor,
+        p.batchedTargets ? "batched" : "serial", opt["--preserve-templates"].c_str(), p.preserveFactor, p.vWeightDecay,
+        p.protect.size(), p.protectWeight, runtimeInfo().threads);
+    std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s (device %s)\n",
+        static_cast<long long>(cp.maxDocuments), static_cast<long long>(stats[0].count), statsS,
+        opt["--device"].c_str());
     std::printf("  edit            %.1f s (mean target probability after optimisation %.3f)\n", editS, meanProb);
     std::printf("  peak RSS        %.0f MiB before the edit, %.0f MiB after\n", rssBefore, rssAfter);
     if (targetsBatchedS >= 0)

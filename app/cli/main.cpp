@@ -74,6 +74,12 @@ Commands:
             --method ftw [--layer L] [--steps N] [--lr X] [--norm-constraint X]
                                         fine-tune the layer's MLP output weight within
                                         an L-infinity ball (the papers' baseline)
+            --keep FACTS                known facts to keep (any dataset format): those
+                                        about an edited subject become preservation
+                                        prompts (KL at their last token while the target
+                                        is optimised, weight --preserve-factor, default 1;
+                                        MEMIT/ROME); with --protect-weight X > 0 (MEMIT)
+                                        the keys of the others join the covariance term
             --stats takes our .safetensors statistics and/or published .npz files
             (mom2.mom2 + mom2.count, one layer each, layer read from the file name);
             instead, --corpus PATH [--max-docs N] [--cache-dir DIR] computes them once
@@ -227,11 +233,26 @@ void printEditSummary(const std::string &label, std::size_t edits, const engram:
 int cmdEdit(const Args &args)
 {
     const std::string method = args.value("--method").value_or("memit");
-    const auto requests
-        = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
+    auto requests = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    const engram::EditJobSpec spec = editSpecFromArgs(args, session->summary());
+    engram::EditJobSpec spec = editSpecFromArgs(args, session->summary());
+    if (const auto keepFile = args.value("--keep")) {
+        if (method == "ftw")
+            throw UsageError {"--keep works with memit, rome and r-rome"};
+        const engram::Dataset kept = engram::importDataset(*keepFile);
+        std::vector<engram::FactToKeep> keep;
+        for (const auto &r : kept.records)
+            keep.push_back({r.promptTemplate, r.subject, r.relationId});
+        const bool protect = method == "memit" && spec.memit.protectWeight > 0;
+        const engram::KeepPlan plan
+            = engram::attachFactsToKeep(requests, keep, protect ? &spec.memit.protect : nullptr);
+        std::cout << "keep: " << kept.records.size() << " facts from " << *keepFile << ": " << plan.preservePrompts
+                  << " preservation prompts for " << plan.subjectsPreserved << " edited subjects";
+        if (protect)
+            std::cout << ", " << plan.protectedKeys << " protected keys (weight " << spec.memit.protectWeight << ")";
+        std::cout << "\n";
+    }
     ProgressPrinter progress("edit");
     if (method == "memit") {
         const std::string stats = statisticsFor(args, *session, spec.memit.layers);

@@ -38,7 +38,8 @@ Projects (one SQLite file, *.engram; FILE below):
   edit FILE [--ids 1,2] [edit options]  edit the enabled facts no applied run has edited
             (or --ids) on top of the current state; refuses conflicting facts (exit 5)
             unless --allow-conflicts; statistics from the project's corpus, --corpus or
-            --stats; options as for 'edit' below
+            --stats; --keep-facts keeps the project's other facts (as --keep below);
+            options as for 'edit' below
   stats FILE [--layers L1,L2] [--corpus PATH]  statistics for the project's model, computed
             once from its corpus and cached (default layers: the MEMIT preset's)
   trace FILE --ids 1,2 [--kind all] [--samples N] [--window W]  causal traces, stored
@@ -108,8 +109,7 @@ json factToJson(const engram::Fact &f)
     return {{"id", f.id}, {"case_id", f.caseId}, {"subject", f.subject}, {"prompt", f.promptTemplate},
         {"relation", f.relation}, {"target_true", f.targetTrue}, {"target_new", f.targetNew},
         {"paraphrases", f.paraphrasePrompts}, {"neighborhood", f.neighborhoodPrompts}, {"tags", f.tags},
-        {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt},
-        {"updated_at", f.updatedAt}};
+        {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt}, {"updated_at", f.updatedAt}};
 }
 
 int cmdProject(const Args &args)
@@ -139,8 +139,9 @@ int cmdProject(const Args &args)
             byStatus[engram::runStatusName(r.status)]++;
         const auto enabled = std::count_if(facts.begin(), facts.end(), [](const auto &f) { return f.enabled; });
         json doc {{"file", project->file().string()}, {"schema", project->schemaVersion()},
-            {"model", {{"path", model.path.string()}, {"content_hash", model.contentHash}, {"model_type", model.family},
-                          {"summary", json::parse(model.summaryJson, nullptr, false)}}},
+            {"model",
+                {{"path", model.path.string()}, {"content_hash", model.contentHash}, {"model_type", model.family},
+                    {"summary", json::parse(model.summaryJson, nullptr, false)}}},
             {"facts", facts.size()}, {"enabled_facts", enabled}, {"edited_facts", project->editedFacts().size()},
             {"runs", byStatus}, {"evaluations", project->evaluations().size()}, {"traces", project->traces().size()},
             {"statistics_corpus", project->setting("stats.corpus")}};
@@ -175,8 +176,8 @@ int cmdProject(const Args &args)
         const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
         const auto run = toInt(args, "--run", 0, 0, 1L << 40);
         project->branch(run, requireValue(args, "--out"));
-        std::cout << "branched " << project->file().string() << " at run " << run << " -> " << requireValue(args, "--out")
-                  << "\n";
+        std::cout << "branched " << project->file().string() << " at run " << run << " -> "
+                  << requireValue(args, "--out") << "\n";
         return kExitOk;
     }
     throw UsageError {"'project' needs new, info, check or branch"};
@@ -350,15 +351,15 @@ int cmdProjectEdit(const Args &args)
     if (const auto ids = args.value("--ids"))
         spec.factIds = parseIds("--ids", *ids);
     spec.allowConflicts = args.flag("--allow-conflicts");
+    spec.keepProjectFacts = args.flag("--keep-facts");
 
     ProgressPrinter printer("edit");
     auto context = jobContext(printer);
     const auto r = engram::runEditJob(file, spec, context);
     if (wantJson(args)) {
-        std::cout << json {{"run", r.runId}, {"method", spec.method}, {"facts", r.facts},
-                         {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
-                         {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
-                         {"conflicts", conflictsJson(r.conflicts)}}
+        std::cout << json {{"run", r.runId}, {"method", spec.method}, {"facts", r.facts}, {"layers", r.summary.layers},
+            {"relative_norms", r.summary.relativeNorms}, {"seconds", r.summary.seconds},
+            {"state_before", r.stateBefore}, {"state_after", r.stateAfter}, {"conflicts", conflictsJson(r.conflicts)}}
                          .dump(2)
                   << "\n";
         return kExitOk;
@@ -562,7 +563,8 @@ int cmdPatch(const Args &args)
         throw UsageError {"'patch' needs import"};
     ProgressPrinter printer("patch");
     auto context = jobContext(printer);
-    const auto id = engram::importPatchFile(projectFile(args, 1), requireValue(args, "--patch"), loadOptions(args), context);
+    const auto id
+        = engram::importPatchFile(projectFile(args, 1), requireValue(args, "--patch"), loadOptions(args), context);
     std::cout << "recorded the patch as run " << id << "\n";
     return kExitOk;
 }
@@ -591,6 +593,8 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointS
         p.vLr = toDouble(args, "--v-lr", p.vLr);
         p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
+        p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
+        p.protectWeight = toDouble(args, "--protect-weight", p.protectWeight);
         p.seed = seed;
     } else if (spec.method == "rome" || spec.method == "r-rome") {
         auto &p = spec.rome;
@@ -600,6 +604,7 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointS
         p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
         p.consistentKey = spec.method == "r-rome";
+        p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
         p.seed = seed;
     } else {
         auto &p = spec.fineTune;
@@ -614,8 +619,7 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointS
 
 bool isProjectCommand(const Args &args)
 {
-    static const std::set<std::string> always
-        = {"project", "facts", "history", "revert", "reapply", "export", "patch"};
+    static const std::set<std::string> always = {"project", "facts", "history", "revert", "reapply", "export", "patch"};
     static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate", "stats"};
     return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
 }

@@ -7,6 +7,7 @@
 #include "core/edit/weightpatch.h"
 #include "core/model/modelsession.h"
 #include "core/model/transformer.h"
+#include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
@@ -20,6 +21,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <set>
 
 namespace engram {
 namespace {
@@ -81,8 +83,14 @@ WeightPatch patchFor(const Transformer &model, const std::vector<int> &layers)
 nlohmann::json requestsJson(const std::vector<EditRequest> &requests)
 {
     nlohmann::json list = nlohmann::json::array();
-    for (const auto &q : requests)
-        list.push_back({{"prompt", q.promptTemplate}, {"subject", q.subject}, {"target_new", q.targetNew}});
+    for (const auto &q : requests) {
+        nlohmann::json r = {{"prompt", q.promptTemplate}, {"subject", q.subject}, {"target_new", q.targetNew}};
+        if (!q.relation.empty())
+            r["relation_id"] = q.relation;
+        if (!q.preservePrompts.empty())
+            r["preserve_prompts"] = q.preservePrompts;
+        list.push_back(std::move(r));
+    }
     return list;
 }
 
@@ -173,6 +181,11 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
         params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
     prov["layers"] = params.layers;
     prov["lambda"] = params.lambda;
+    prov["preserve_factor"] = params.preserveFactor;
+    if (!params.protect.empty()) {
+        prov["protect_weight"] = params.protectWeight;
+        prov["protected_keys"] = params.protect.size();
+    }
     EditSummary s = finish(patch, r.updates, prov, requests, patchOut);
     s.residualAfter = r.residualAfter;
     for (double p : r.targets.targetProb)
@@ -195,6 +208,7 @@ EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &
         = targetProvenance(params.consistentKey ? "r-rome" : "rome", session, statisticsFile, params.vSteps, params.vLr,
             params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
     prov["layer"] = params.layer;
+    prov["preserve_factor"] = params.preserveFactor;
     EditSummary s = finish(patch, {r.update}, prov, requests, patchOut);
     for (const auto &st : r.steps)
         s.meanTargetProbability += st.targetProbability / static_cast<double>(r.steps.size());
@@ -411,8 +425,11 @@ std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int
         try {
             if (r.contains("requested_rewrite")) {
                 const auto &rw = r.at("requested_rewrite");
-                out.push_back({rw.at("prompt").get<std::string>(), rw.at("subject").get<std::string>(),
-                    rw.at("target_new").at("str").get<std::string>()});
+                EditRequest req {rw.at("prompt").get<std::string>(), rw.at("subject").get<std::string>(),
+                    rw.at("target_new").at("str").get<std::string>()};
+                if (rw.contains("relation_id") && rw.at("relation_id").is_string())
+                    req.relation = rw.at("relation_id").get<std::string>();
+                out.push_back(std::move(req));
             } else {
                 out.push_back({r.at("prompt").get<std::string>(), r.at("subject").get<std::string>(),
                     r.at("target_new").get<std::string>()});
@@ -423,6 +440,43 @@ std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int
         }
     }
     return out;
+}
+
+KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep,
+    std::vector<KeyPrompt> *protect, std::size_t maxPerRequest)
+{
+    KeepPlan plan;
+    std::map<std::string, std::vector<std::size_t>> requestsOf; // subject -> requests about it
+    for (std::size_t i = 0; i < requests.size(); ++i)
+        requestsOf[requests[i].subject].push_back(i);
+    std::set<std::string> protectedPrompts;
+    std::set<std::string> subjectsPreserved;
+    for (const FactToKeep &f : keep) {
+        fillTemplate(f.promptTemplate, f.subject); // throws for a template without exactly one {}
+        const auto it = requestsOf.find(f.subject);
+        if (it == requestsOf.end()) {
+            if (protect && protectedPrompts.insert(fillTemplate(f.promptTemplate, f.subject)).second) {
+                protect->push_back({f.promptTemplate, f.subject});
+                ++plan.protectedKeys;
+            }
+            continue;
+        }
+        for (std::size_t i : it->second) {
+            EditRequest &r = requests[i];
+            // The edited relation itself is not kept: that is what changes.
+            const bool sameRelation = !f.relation.empty() && !r.relation.empty() ? f.relation == r.relation
+                                                                                 : f.promptTemplate == r.promptTemplate;
+            if (sameRelation || r.preservePrompts.size() >= maxPerRequest
+                || std::find(r.preservePrompts.begin(), r.preservePrompts.end(), f.promptTemplate)
+                    != r.preservePrompts.end())
+                continue;
+            r.preservePrompts.push_back(f.promptTemplate);
+            ++plan.preservePrompts;
+            subjectsPreserved.insert(r.subject);
+        }
+    }
+    plan.subjectsPreserved = subjectsPreserved.size();
+    return plan;
 }
 
 } // namespace engram

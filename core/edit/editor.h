@@ -102,4 +102,24 @@ std::vector<EditRequest> patchRequests(const std::filesystem::path &patchFiles);
 /// (0 = all). Throws engram::Error naming the record and field.
 std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int64_t limit = 0);
 
+/// A fact the model should keep saying while others are edited (our extension of the methods).
+struct FactToKeep {
+    std::string promptTemplate; // one "{}"
+    std::string subject;
+    std::string relation; // "" when unknown
+};
+
+struct KeepPlan {
+    std::size_t preservePrompts = 0; // added to the requests' preservePrompts
+    std::size_t subjectsPreserved = 0; // edited subjects that got at least one
+    std::size_t protectedKeys = 0; // added to *protect
+};
+
+/// Facts about an edited subject become that request's preservation prompts (its other
+/// relations: another relation id, or another prompt when either relation is unknown; at most
+/// `maxPerRequest` each). Facts about other subjects become MEMIT protected keys when `protect`
+/// is given (one per distinct prompt). Throws engram::Error(InvalidArgument) for a bad template.
+KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep,
+    std::vector<KeyPrompt> *protect, std::size_t maxPerRequest = 8);
+
 } // namespace engram

@@ -11,6 +11,19 @@ struct EditRequest {
     std::string promptTemplate; // one "{}" for the subject, e.g. "{} was born in"
     std::string subject;
     std::string targetNew; // a leading space is added when missing
+    /// Optional (our extension, not in the reference): prompts about the same subject whose
+    /// next-token distribution the edit should keep, e.g. the subject's other known facts
+    /// ("{} works as a" when the edit changes the birthplace). Each adds a KL term at the
+    /// prompt's last token to the target optimisation, weighted by `preserveFactor`.
+    std::vector<std::string> preservePrompts;
+    std::string relation; // relation id when known (CounterFact relation_id); "" otherwise
+};
+
+/// A prompt whose subject key a MEMIT edit should leave alone (our extension, see
+/// MemitParams::protect).
+struct KeyPrompt {
+    std::string promptTemplate; // one "{}"
+    std::string subject;
 };
 
 struct MemitParams {
@@ -22,9 +35,17 @@ struct MemitParams {
     double klFactor = 0.0625;
     double vWeightDecay = 0.5; // weight of ‖δ‖ / ‖h*‖²
     double earlyStopLoss = 0.05;
+    /// Weight of the mean KL over each request's preservePrompts (ignored when a request has none).
+    double preserveFactor = 1.0;
     std::vector<std::string> contextTemplates; // "{}" plus prefixes ending in "{}"; empty = generate
     uint64_t seed = 0; // for generated context templates
     bool batchedTargets = true; // false: the reference's one-fact-at-a-time loop
+    /// Our extension: keys of known facts to keep (e.g. the project's other facts). Their keys
+    /// k_p (subject's last token of the bare prompt, read on the current model at each layer)
+    /// join the covariance term as explicit preserved memories, the paper's K₀K₀ᵀ:
+    /// ΔW = R Kᵀ (λC + μ K_p K_pᵀ + K Kᵀ)⁻¹ with μ = protectWeight. Empty = the reference update.
+    std::vector<KeyPrompt> protect;
+    double protectWeight = 0.0; // μ; 0 = protect nothing (the given keys are ignored)
 };
 
 /// ROME (memit-spec §5), applied one request after another on the already edited model.
@@ -37,6 +58,7 @@ struct RomeParams {
     double klFactor = 0.0625;
     double vWeightDecay = 0.5;
     double earlyStopLoss = 0.05;
+    double preserveFactor = 1.0; // as MemitParams::preserveFactor
     std::vector<std::string> contextTemplates; // empty = generate 10 of 5 and 10 of 10 tokens
     uint64_t seed = 0;
     /// "Rebuilding ROME" (r-ROME): use the template-averaged key in the denominator and in the

@@ -71,6 +71,8 @@ void checkRequests(const std::vector<EditRequest> &requests)
         if (r.targetNew.find_first_not_of(' ') == std::string::npos)
             throw Error(ErrorKind::InvalidArgument, "edit of \"" + r.subject + "\" has an empty target");
         fillTemplate(r.promptTemplate, r.subject); // throws for a template without exactly one {}
+        for (const auto &pp : r.preservePrompts)
+            fillTemplate(pp, r.subject);
     }
 }
 

@@ -31,19 +31,38 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     const int64_t d = model.config().hiddenSize;
     const int64_t C = static_cast<int64_t>(contexts.size());
 
-    std::vector<Row> rows; // per fact: C rewriting rows, then 1 KL row
+    // Per fact: C rewriting rows, 1 KL row, then one row per preservation prompt.
+    enum RowKind { Rewrite, Essence, Preserve };
+    std::vector<Row> rows;
+    std::vector<RowKind> kind;
+    std::vector<int64_t> presNumber; // per row: its number among all preservation rows, or -1
+    std::vector<int64_t> rowBegin(n), rowEnd(n);
+    std::vector<double> presCount(n, 0.0);
     std::vector<std::vector<int64_t>> targets(n);
+    int64_t presTotal = 0;
     for (int64_t i = 0; i < n; ++i) {
         const EditRequest &r = requests[which[i]];
+        rowBegin[i] = static_cast<int64_t>(rows.size());
         targets[i] = tok.encode(withLeadingSpace(r.targetNew));
         const std::vector<int64_t> prefixIds(targets[i].begin(), targets[i].end() - 1);
         const std::string prefixText = tok.decode(prefixIds);
         for (const auto &ctx : contexts) {
             const std::string tmpl = nestTemplate(ctx, r.promptTemplate) + prefixText;
             rows.push_back({tok.encode(fillTemplate(tmpl, r.subject)), locateSubject(tok, tmpl, r.subject).last, i});
+            kind.push_back(Rewrite);
+            presNumber.push_back(-1);
         }
         rows.push_back(
             {tok.encode(fillTemplate("{} is a", r.subject)), locateSubject(tok, "{} is a", r.subject).last, i});
+        kind.push_back(Essence);
+        presNumber.push_back(-1);
+        for (const auto &pp : r.preservePrompts) {
+            rows.push_back({tok.encode(fillTemplate(pp, r.subject)), locateSubject(tok, pp, r.subject).last, i});
+            kind.push_back(Preserve);
+            presNumber.push_back(presTotal++);
+            presCount[i] += 1;
+        }
+        rowEnd[i] = static_cast<int64_t>(rows.size());
     }
     const int64_t R = static_cast<int64_t>(rows.size());
     auto [ids, mask] = padRows(rows, 0, rows.size());
@@ -58,7 +77,7 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     std::vector<int64_t> lookups(R);
     for (int64_t r = 0; r < R; ++r) {
         lookups[r] = rows[r].lookup;
-        if ((r % (C + 1)) == C) // the KL row has no labels
+        if (kind[r] != Rewrite) // the KL and preservation rows have no labels
             continue;
         const auto &t = targets[rows[r].fact];
         const int64_t nj = static_cast<int64_t>(rows[r].ids.size()), Tt = static_cast<int64_t>(t.size());
@@ -72,6 +91,7 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     for (int64_t i = 0; i < n; ++i)
         targetLen[i] = static_cast<double>(targets[i].size());
     const at::Tensor factTargetLen = at::tensor(targetLen, at::kDouble).to(dev); // [n]
+    const at::Tensor factPresCount = at::tensor(presCount, at::kDouble).clamp_min(1.0).to(dev); // [n]
     const at::Tensor rowLength = mask.sum(1); // [R]
 
     const auto fopts = at::TensorOptions().dtype(at::kFloat).device(dev);
@@ -82,24 +102,33 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     // costs nothing afterwards (the reference's serial loop also stops per fact). Indices below
     // are local to the current batch; `active` maps local fact numbers to global ones.
     struct Selection {
-        at::Tensor ids, mask, labels, lookup; // [a(C+1), T'] / [a(C+1)]
-        at::Tensor factOfRow; // [a(C+1)] local fact of each row
+        at::Tensor ids, mask, labels, lookup; // [rows, T'] / [rows]
+        at::Tensor factOfRow; // [rows] local fact of each row
         at::Tensor globalFact; // [a] global fact numbers
         at::Tensor rwIdx, klIdx, bareIdx; // local row indices
+        at::Tensor presIdx, presFact, presGlobal,
+            presLast; // preservation rows: local row, local fact, number, last token
         at::Tensor rowTargetLen; // [a*C]
     };
     auto select = [&](const std::vector<int64_t> &facts) {
         Selection sel;
-        const int64_t a = static_cast<int64_t>(facts.size());
-        std::vector<int64_t> rowsSel, factLocal, rw, kl, bare;
-        for (int64_t j = 0; j < a; ++j)
-            for (int64_t c = 0; c <= C; ++c) {
+        std::vector<int64_t> rowsSel, factLocal, rw, kl, bare, pres, presFact, presGlobal;
+        for (int64_t j = 0; j < static_cast<int64_t>(facts.size()); ++j)
+            for (int64_t g = rowBegin[facts[j]]; g < rowEnd[facts[j]]; ++g) {
                 const int64_t local = static_cast<int64_t>(rowsSel.size());
-                rowsSel.push_back(facts[j] * (C + 1) + c);
+                rowsSel.push_back(g);
                 factLocal.push_back(j);
-                (c == C ? kl : rw).push_back(local);
-                if (c == 0)
+                if (g == rowBegin[facts[j]])
                     bare.push_back(local);
+                if (kind[g] == Rewrite)
+                    rw.push_back(local);
+                else if (kind[g] == Essence)
+                    kl.push_back(local);
+                else {
+                    pres.push_back(local);
+                    presFact.push_back(j);
+                    presGlobal.push_back(presNumber[g]);
+                }
             }
         const at::Tensor r = at::tensor(rowsSel, at::kLong).to(dev);
         const int64_t width = rowLength.index_select(0, r).max().item<int64_t>(); // trim padding
@@ -112,6 +141,10 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         sel.rwIdx = at::tensor(rw, at::kLong).to(dev);
         sel.klIdx = at::tensor(kl, at::kLong).to(dev);
         sel.bareIdx = at::tensor(bare, at::kLong).to(dev);
+        sel.presIdx = at::tensor(pres, at::kLong).to(dev);
+        sel.presFact = at::tensor(presFact, at::kLong).to(dev);
+        sel.presGlobal = at::tensor(presGlobal, at::kLong).to(dev);
+        sel.presLast = rowLength.index_select(0, r).index_select(0, sel.presIdx) - 1;
         sel.rowTargetLen
             = factTargetLen.index_select(0, sel.globalFact).index_select(0, sel.factOfRow.index_select(0, sel.rwIdx));
         return sel;
@@ -122,6 +155,7 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     std::vector<int> steps(n, 0);
     std::vector<double> lastLoss(n, 0), lastProb(n, 0);
     at::Tensor logP0; // [n, V]
+    at::Tensor logP0pres; // [presTotal, V]
     c10::AutoGradMode grad(true);
     for (int it = 0; it < p.vSteps; ++it) {
         std::vector<int64_t> facts;
@@ -150,17 +184,28 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         const at::Tensor picked
             = logp.index({sel.rwIdx}).gather(2, rwLabels.clamp_min(0).unsqueeze(2)).squeeze(2) * (rwLabels != -100);
         const at::Tensor rowNll = -picked.sum(1).to(at::kDouble) / sel.rowTargetLen; // [a*C]
-        const at::Tensor nll = rowNll.view({a, C}).mean(1); // [a]
+        const at::Tensor nll = rowNll.view({a, C}).mean(1); // [a] (rewriting rows come C per fact, in fact order)
         const at::Tensor logPcur = logp.index({sel.klIdx, sel.lookup.index({sel.klIdx})}); // [a, V]
         if (!logP0.defined())
             logP0 = logPcur.detach();
         const at::Tensor logP0sel = logP0.index_select(0, sel.globalFact);
         const at::Tensor kl = p.klFactor * (logPcur.exp() * (logPcur - logP0sel)).sum(1).to(at::kDouble);
+        // Preservation: mean KL at the last token of the fact's preservation prompts.
+        at::Tensor preserve = at::zeros({a}, at::TensorOptions().dtype(at::kDouble).device(dev));
+        if (presTotal > 0 && sel.presIdx.numel() > 0) {
+            const at::Tensor logPp = logp.index({sel.presIdx, sel.presLast}); // [rows, V]
+            if (!logP0pres.defined()) // first pass: every preservation row, in order
+                logP0pres = logPp.detach();
+            const at::Tensor klRows
+                = (logPp.exp() * (logPp - logP0pres.index_select(0, sel.presGlobal))).sum(1).to(at::kDouble);
+            preserve = preserve.index_add(0, sel.presFact, klRows) * p.preserveFactor
+                / factPresCount.index_select(0, sel.globalFact);
+        }
         const at::Tensor deltaSel = delta.index_select(0, sel.globalFact);
         const at::Tensor hSel = hStar.index_select(0, sel.globalFact);
         const at::Tensor wd
             = p.vWeightDecay * deltaSel.norm(2, 1).to(at::kDouble) / hSel.norm(2, 1).pow(2).to(at::kDouble);
-        const at::Tensor loss = nll + kl + wd; // [a]
+        const at::Tensor loss = nll + kl + preserve + wd; // [a]
         const auto lossCpu = loss.detach().to(at::kCPU);
         const auto nllCpu = nll.detach().to(at::kCPU);
         std::vector<float> stepMask(n, 0.0f), localMask(a, 0.0f);
@@ -276,10 +321,11 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
         std::vector<std::size_t> all(n);
         for (int64_t i = 0; i < n; ++i)
             all[i] = static_cast<std::size_t>(i);
-        // Chunks bound the memory of the [rows, tokens, vocab] logits.
-        const std::size_t chunk = std::max<std::size_t>(1, 256 / (contextTemplates.size() + 1));
-        for (std::size_t b0 = 0; b0 < all.size(); b0 += chunk) {
-            const std::size_t b1 = std::min(all.size(), b0 + chunk);
+        // Chunks of about 256 rows bound the memory of the [rows, tokens, vocab] logits.
+        for (std::size_t b0 = 0, b1 = 0; b0 < all.size(); b0 = b1) {
+            std::size_t rowsInChunk = 0;
+            for (b1 = b0; b1 < all.size() && (b1 == b0 || rowsInChunk < 256); ++b1)
+                rowsInChunk += contextTemplates.size() + 1 + requests[b1].preservePrompts.size();
             optimizeTargets(model, tokenizer, requests, std::vector<std::size_t>(all.begin() + b0, all.begin() + b1),
                 params, contextTemplates, site, layer, out);
             if (progress)
@@ -296,11 +342,15 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
     return out;
 }
 
-at::Tensor solveMemitUpdate(
-    const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance, double lambda)
+at::Tensor solveMemitUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance,
+    double lambda, const at::Tensor &protectedKeys, double protectWeight)
 {
     const at::Tensor K = keys.to(at::kDouble), R = residual.to(at::kDouble);
-    const at::Tensor A = lambda * covariance.to(at::kDouble) + at::matmul(K, K.t()); // [d_k, d_k], SPD for λ > 0
+    at::Tensor A = lambda * covariance.to(at::kDouble) + at::matmul(K, K.t()); // [d_k, d_k], SPD for λ > 0
+    if (protectedKeys.defined() && protectedKeys.numel() > 0) {
+        const at::Tensor P = protectedKeys.to(at::kDouble);
+        A = A + protectWeight * at::matmul(P, P.t());
+    }
     const at::Tensor solved = at::linalg_solve(A, K); // A⁻¹K, [d_k, n]
     return at::matmul(R, solved.t()); // [d, d_k]
 }
@@ -339,6 +389,10 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     std::vector<Row> bareRows;
     for (int64_t i = 0; i < n; ++i)
         bareRows.push_back(keyRows[i * C]);
+    std::vector<Row> protectRows; // bare prompts of the facts to keep
+    for (const KeyPrompt &kp : params.protectWeight > 0 ? params.protect : std::vector<KeyPrompt> {})
+        protectRows.push_back({tokenizer.encode(fillTemplate(kp.promptTemplate, kp.subject)),
+            locateSubject(tokenizer, kp.promptTemplate, kp.subject).last, 0});
     const at::Tensor Z = result.targets.z.to(at::kDouble); // [n, d]
 
     auto currentZ = [&] {
@@ -360,7 +414,11 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         const at::Tensor R = residual.t() / static_cast<double>(m - j); // [d, n]
         const SecondMoment &s
             = *std::find_if(stats.begin(), stats.end(), [l](const SecondMoment &x) { return x.layer == l; });
-        const at::Tensor dW = solveMemitUpdate(R, K.t(), s.mean(), params.lambda); // [d, d_k]
+        at::Tensor protectedKeys;
+        if (!protectRows.empty())
+            protectedKeys = readAtLookups(model, protectRows, {{Site::MlpKey, l}})[0].to(at::kDouble).to(at::kCPU).t();
+        const at::Tensor dW
+            = solveMemitUpdate(R, K.t(), s.mean(), params.lambda, protectedKeys, params.protectWeight); // [d, d_k]
         up.weightName = model.mlpOutputWeightName(l);
         const at::Tensor W = model.parameter(up.weightName);
         at::Tensor stored;

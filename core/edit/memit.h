@@ -75,8 +75,9 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     const MemitParams &params, const std::vector<SecondMoment> &stats, const ProgressSink &progress = {});
 
 /// §4.3 step 5 alone, in float64: ΔW = R Kᵀ (λC + KKᵀ)⁻¹ for R [d, n], K [d_k, n], C [d_k, d_k].
-/// Returns ΔW [d, d_k] (mathematical orientation).
-at::Tensor solveMemitUpdate(
-    const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance, double lambda);
+/// Returns ΔW [d, d_k] (mathematical orientation). With `protectedKeys` [d_k, p] defined, μ K_p K_pᵀ
+/// (μ = protectWeight) joins λC.
+at::Tensor solveMemitUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance,
+    double lambda, const at::Tensor &protectedKeys = {}, double protectWeight = 1.0);
 
 } // namespace engram

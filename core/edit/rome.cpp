@@ -41,6 +41,7 @@ RomeResult applyRome(Transformer &model, const Tokenizer &tokenizer, const std::
     vp.klFactor = p.klFactor;
     vp.vWeightDecay = p.vWeightDecay;
     vp.earlyStopLoss = p.earlyStopLoss;
+    vp.preserveFactor = p.preserveFactor;
 
     ProgressTracker tracker(progress, "ROME edits", static_cast<int64_t>(requests.size()));
     tracker.report();

@@ -55,7 +55,8 @@ std::vector<StoredDelta> toStored(const WeightPatch &patch)
     std::vector<StoredDelta> out;
     for (const auto &d : patch.deltas) {
         const at::Tensor t = d.delta.to(at::kCPU).to(at::kFloat).contiguous();
-        StoredDelta s {d.name, d.baseHash, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), d.relativeNorm, {}};
+        StoredDelta s {
+            d.name, d.baseHash, std::vector<int64_t>(t.sizes().begin(), t.sizes().end()), d.relativeNorm, {}};
         const auto *p = static_cast<const unsigned char *>(t.data_ptr());
         s.data.assign(p, p + t.nbytes());
         out.push_back(std::move(s));
@@ -75,8 +76,8 @@ std::vector<Fact> selectFacts(const Project &project, const std::vector<int64_t>
                 found.insert(f.id);
             for (int64_t id : ids)
                 if (!found.count(id))
-                    throw Error(ErrorKind::InvalidArgument,
-                        "no fact " + std::to_string(id) + " in " + project.file().string());
+                    throw Error(
+                        ErrorKind::InvalidArgument, "no fact " + std::to_string(id) + " in " + project.file().string());
         }
         return facts;
     }
@@ -105,14 +106,15 @@ json memitJson(const MemitParams &p)
     return {{"layers", p.layers}, {"lambda", p.lambda}, {"v_steps", p.vSteps}, {"v_lr", p.vLr},
         {"clamp_norm_factor", p.clampNormFactor}, {"kl_factor", p.klFactor}, {"v_weight_decay", p.vWeightDecay},
         {"early_stop_loss", p.earlyStopLoss}, {"seed", p.seed}, {"batched_targets", p.batchedTargets},
-        {"context_templates", p.contextTemplates}};
+        {"context_templates", p.contextTemplates}, {"preserve_factor", p.preserveFactor},
+        {"protect_weight", p.protectWeight}};
 }
 
 json romeJson(const RomeParams &p)
 {
     return {{"layer", p.layer}, {"v_steps", p.vSteps}, {"v_lr", p.vLr}, {"clamp_norm_factor", p.clampNormFactor},
         {"kl_factor", p.klFactor}, {"v_weight_decay", p.vWeightDecay}, {"early_stop_loss", p.earlyStopLoss},
-        {"seed", p.seed}, {"consistent_key", p.consistentKey}};
+        {"seed", p.seed}, {"consistent_key", p.consistentKey}, {"preserve_factor", p.preserveFactor}};
 }
 
 json fineTuneJson(const FineTuneParams &p)
@@ -144,7 +146,8 @@ std::string statisticsFor(Project &project, const ModelSession &base, const Edit
     const int64_t maxDocs
         = spec.maxDocuments >= 0 ? spec.maxDocuments : std::stoll(project.setting("stats.max_docs", "0"));
     const fs::path cacheDir = spec.cacheDir.empty() ? defaultStatisticsCacheDir() : spec.cacheDir;
-    const auto cached = cachedStatisticsFiles(base, corpus, layers, maxDocs, cacheDir,
+    const auto cached = cachedStatisticsFiles(
+        base, corpus, layers, maxDocs, cacheDir,
         [&](int64_t done, int64_t total) {
             ProgressUpdate u;
             u.stage = "covariance statistics (documents)";
@@ -164,13 +167,13 @@ std::unique_ptr<ModelSession> openBaseModel(const Project &project, const LoadOp
     const ProjectModel model = project.model();
     context.stage("checking the model");
     if (!fs::is_directory(model.path))
-        throw Error(ErrorKind::Io,
-            "the project's model is not at " + model.path.string() + " any more (moved or deleted)");
+        throw Error(
+            ErrorKind::Io, "the project's model is not at " + model.path.string() + " any more (moved or deleted)");
     const std::string hash = checkpointContentHash(model.path, hashMemoDir());
     if (hash != model.contentHash)
         throw Error(ErrorKind::Io,
-            "the checkpoint at " + model.path.string() + " has changed since the project was made (content hash "
-                + hash + ", the project recorded " + model.contentHash + "); its edits were computed for other weights");
+            "the checkpoint at " + model.path.string() + " has changed since the project was made (content hash " + hash
+                + ", the project recorded " + model.contentHash + "); its edits were computed for other weights");
     context.stage("loading the model");
     return ModelSession::open(model.path, load);
 }
@@ -264,12 +267,14 @@ std::vector<int> statisticsLayers(const EditJobSpec &spec)
 EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, JobContext &context)
 {
     if (spec.method != "memit" && spec.method != "rome" && spec.method != "r-rome" && spec.method != "ftw")
-        throw Error(ErrorKind::InvalidArgument, "unknown editing method '" + spec.method + "' (memit, rome, r-rome, ftw)");
+        throw Error(
+            ErrorKind::InvalidArgument, "unknown editing method '" + spec.method + "' (memit, rome, r-rome, ftw)");
     auto project = Project::open(projectFile);
     const std::vector<Fact> facts = selectFacts(*project, spec.factIds);
     if (facts.empty())
         throw Error(ErrorKind::InvalidArgument,
-            "nothing to edit in " + projectFile.string() + ": every enabled fact is already edited (or there are none)");
+            "nothing to edit in " + projectFile.string()
+                + ": every enabled fact is already edited (or there are none)");
     EditJobResult result;
     result.facts = facts.size();
     result.conflicts = project->checkConflicts(facts);
@@ -279,23 +284,37 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
             list += "\n  " + result.conflicts[i].message;
         throw Error(ErrorKind::Conflict,
             std::to_string(result.conflicts.size()) + " conflict(s) in this batch; nothing was edited:" + list
-                + (result.conflicts.size() > 5 ? "\n  ..." : "")
-                + "\nresolve them, or allow conflicts to edit anyway");
+                + (result.conflicts.size() > 5 ? "\n  ..." : "") + "\nresolve them, or allow conflicts to edit anyway");
     }
 
     // The run as it will be recorded, whatever happens from here (done, cancelled, failed).
     std::vector<EditRequest> requests;
     EditRun run;
     for (const auto &f : facts) {
-        requests.push_back({f.promptTemplate, f.subject, f.targetNew});
+        EditRequest req {f.promptTemplate, f.subject, f.targetNew};
+        req.relation = f.relation;
+        requests.push_back(std::move(req));
         run.facts.push_back({f.id, f.subject, f.promptTemplate, f.relation, f.targetNew});
+    }
+    MemitParams memit = spec.memit;
+    KeepPlan keep;
+    if (spec.keepProjectFacts && spec.method != "ftw") {
+        std::set<int64_t> inBatch;
+        for (const auto &f : facts)
+            inBatch.insert(f.id);
+        std::vector<FactToKeep> others;
+        for (const auto &f : project->facts())
+            if (!inBatch.count(f.id))
+                others.push_back({f.promptTemplate, f.subject, f.relation});
+        const bool protect = spec.method == "memit" && memit.protectWeight > 0;
+        keep = attachFactsToKeep(requests, others, protect ? &memit.protect : nullptr);
     }
     run.method = spec.method;
     run.device = spec.load.device;
     json params;
     if (spec.method == "memit") {
-        params = memitJson(spec.memit);
-        run.seed = spec.memit.seed;
+        params = memitJson(memit);
+        run.seed = memit.seed;
     } else if (spec.method == "ftw") {
         params = fineTuneJson(spec.fineTune);
     } else {
@@ -305,6 +324,9 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         run.seed = p.seed;
     }
     params["dtype"] = spec.load.dtype;
+    if (spec.keepProjectFacts)
+        params["keep_project_facts"] = {{"preserve_prompts", keep.preservePrompts},
+            {"subjects_preserved", keep.subjectsPreserved}, {"protected_keys", keep.protectedKeys}};
     run.paramsJson = params.dump();
 
     const auto start = std::chrono::steady_clock::now();
@@ -327,7 +349,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
 
         const ProgressSink sink = context.progress();
         if (spec.method == "memit") {
-            result.summary = editWithMemit(*session, requests, spec.memit, stats, {}, sink);
+            result.summary = editWithMemit(*session, requests, memit, stats, {}, sink);
         } else if (spec.method == "ftw") {
             result.summary = editWithFineTune(*session, requests, spec.fineTune, {}, sink);
         } else {
@@ -486,15 +508,17 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     std::vector<Metric> metrics;
     std::vector<Generation> generations;
     for (std::size_t i = 0; i < facts.size(); ++i) {
-        for (const auto &[phase, s] : {std::pair<const char *, const RecordScores *> {"pre", &pre[i]}, {"post", &post[i]}}) {
-            const std::pair<const char *, double> values[] = {{"es", s->es}, {"ps", s->ps}, {"ns", s->ns}, {"em", s->em},
-                {"pm", s->pm}, {"nm", s->nm}, {"p_new", s->pNew}, {"p_true", s->pTrue}, {"fluency", s->fluency}};
+        for (const auto &[phase, s] :
+            {std::pair<const char *, const RecordScores *> {"pre", &pre[i]}, {"post", &post[i]}}) {
+            const std::pair<const char *, double> values[]
+                = {{"es", s->es}, {"ps", s->ps}, {"ns", s->ns}, {"em", s->em}, {"pm", s->pm}, {"nm", s->nm},
+                    {"p_new", s->pNew}, {"p_true", s->pTrue}, {"fluency", s->fluency}};
             for (const auto &[kind, value] : values)
                 metrics.push_back({facts[i].id, phase, kind, value});
         }
         for (std::size_t g = 0; g < pre[i].generations.size() && g < post[i].generations.size(); ++g) {
-            const std::string prompt = g < facts[i].generationPrompts.size() ? facts[i].generationPrompts[g]
-                                                                              : records[i].prompt();
+            const std::string prompt
+                = g < facts[i].generationPrompts.size() ? facts[i].generationPrompts[g] : records[i].prompt();
             generations.push_back({facts[i].id, prompt, pre[i].generations[g], post[i].generations[g]});
         }
     }
@@ -582,7 +606,8 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
     }
     AverageEffects effects
         = averageEffects(session->model(), session->tokenizer(), requests, params, context.progress());
-    project->recordTrace({0, 0, modelStateHash(session->model(), *project), "average", {}, averageEffectsToJson(effects)});
+    project->recordTrace(
+        {0, 0, modelStateHash(session->model(), *project), "average", {}, averageEffectsToJson(effects)});
     return effects;
 }
 
@@ -606,8 +631,9 @@ TextGeneration runGenerateJob(const fs::path &projectFile, const std::string &pr
     return session->generate(prompt, params, [&](int64_t) { return !context.cancelled(); });
 }
 
-std::vector<GenerationPair> runCompareGenerationJob(const fs::path &projectFile, const std::vector<std::string> &prompts,
-    const GenerationParams &params, const LoadOptions &load, JobContext &context)
+std::vector<GenerationPair> runCompareGenerationJob(const fs::path &projectFile,
+    const std::vector<std::string> &prompts, const GenerationParams &params, const LoadOptions &load,
+    JobContext &context)
 {
     auto project = Project::open(projectFile, /*readOnly=*/true);
     auto session = openBaseModel(*project, load, context);
@@ -673,8 +699,8 @@ ExportSummary runExportJob(const fs::path &projectFile, const ExportJobSpec &spe
     return summary;
 }
 
-void exportPatchFile(const fs::path &projectFile, int64_t runId, const fs::path &out, const LoadOptions &load,
-    JobContext &context)
+void exportPatchFile(
+    const fs::path &projectFile, int64_t runId, const fs::path &out, const LoadOptions &load, JobContext &context)
 {
     auto project = Project::open(projectFile, /*readOnly=*/true);
     if (runId > 0) {

@@ -71,6 +71,10 @@ struct EditJobSpec {
     std::filesystem::path cacheDir;
     bool float64Statistics = true;
     bool allowConflicts = false; // false: refuse a batch with conflicts (listed in the error)
+    /// Keep the project's other facts (our extension): facts about an edited subject become
+    /// preservation prompts (MEMIT, ROME; weight memit/rome.preserveFactor), facts about other
+    /// subjects protected keys (MEMIT, when memit.protectWeight > 0).
+    bool keepProjectFacts = false;
     LoadOptions load;
 };
 
@@ -102,8 +106,8 @@ struct RevertResult {
 /// and the remaining runs and checks its state hash: reverting the latest applied run must
 /// give the state that run started from; re-applying it the state it produced. Refuses (and
 /// changes nothing) when the check fails.
-RevertResult revertRun(
-    const std::filesystem::path &projectFile, int64_t runId, bool reapply, const LoadOptions &load, JobContext &context);
+RevertResult revertRun(const std::filesystem::path &projectFile, int64_t runId, bool reapply, const LoadOptions &load,
+    JobContext &context);
 
 // ---- Evaluation, tracing, statistics, generation -----------------------------------------
 

@@ -23,6 +23,16 @@ trap 'rm -rf "$tmp"' EXIT
   --out "$tmp/stats32.safetensors" --threads 2 > /dev/null || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --stats "$tmp/stats32.safetensors" \
   --out "$tmp/e32.patch" --threads 2 > /dev/null || exit 1
+# Keeping known facts: the records' subjects' other relations (retention.json) become
+# preservation prompts, the other subjects' facts protected keys; both recorded in the patch.
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --layers 0 --lambda 100 --v-lr 4 \
+  --stats "$tmp/stats.safetensors" --keep "$demo/retention.json" --protect-weight 0.01 --out "$tmp/keep.patch" \
+  --threads 2 > "$tmp/keep.txt" || { cat "$tmp/keep.txt"; exit 1; }
+grep -E "keep: 4050 facts .* [1-9][0-9]* preservation prompts for 3 edited subjects, [1-9][0-9]+ protected keys" \
+  "$tmp/keep.txt" || { cat "$tmp/keep.txt"; echo "keep summary missing"; exit 1; }
+head -c 65536 "$tmp/keep.patch" | grep -q 'preserve_prompts' || { echo "patch lacks preserve_prompts"; exit 1; }
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --method ftw --keep "$demo/retention.json" \
+  --out "$tmp/bad.patch" > /dev/null 2>&1 && { echo "ftw with --keep should be refused"; exit 1; }
 "$cli" stats --merge "$tmp/stats.safetensors,$tmp/stats.safetensors" --out "$tmp/merged.safetensors" | grep -q "merged 2 files" || exit 1
 python3 - "$demo/counterfact.json" > "$tmp/cases.tsv" <<'PY' || exit 77
 import json, sys
@@ -35,7 +45,7 @@ while IFS=$'\t' read -r prompt new old; do
   before=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --threads 2)
   echo "before: $before"
   case "$before" in "$prompt $old"*) ;; *) echo "unedited model should say $old"; status=1 ;; esac
-  for method in edit rome ftw; do
+  for method in edit rome ftw keep; do
     after=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --patch "$tmp/$method.patch" --threads 2)
     echo "after ($method): $after"
     case "$after" in "$prompt $new"*) ;; *) echo "$method-edited model should say $new"; status=1 ;; esac

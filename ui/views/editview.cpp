@@ -89,7 +89,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
                             "at one layer; FT-W fine-tunes one layer's MLP output inside an L\u221e ball"));
     m_scope = new QComboBox(this);
     m_scope->setObjectName(QStringLiteral("editScope"));
-    m_scope->setToolTip(tr("Pending: every enabled fact no applied run has edited; or the facts selected in the table"));
+    m_scope->setToolTip(
+        tr("Pending: every enabled fact no applied run has edited; or the facts selected in the table"));
     m_device = new QComboBox(this);
     m_device->setObjectName(QStringLiteral("editDevice"));
     m_device->addItem(tr("CPU"), QStringLiteral("cpu"));
@@ -129,6 +130,13 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_statsSource->setToolTip(tr("Covariance of the MLP keys that MEMIT and ROME need: computed once from a text "
                                  "corpus and cached, or read from files (ours, or the published .npz files)"));
 
+    m_keepFacts = new QCheckBox(tr("Keep the subjects' other facts"), this);
+    m_keepFacts->setObjectName(QStringLiteral("editKeepFacts"));
+    m_keepFacts->setChecked(true);
+    m_keepFacts->setToolTip(tr("MEMIT and ROME: the project's other facts about an edited subject are kept "
+                               "while its target is optimised (a KL term at each such prompt), so editing "
+                               "one relation of a subject does not overwrite its others. Not in the published "
+                               "methods; recorded with the run"));
     m_fluency = new QCheckBox(tr("Also score fluency (generations; slower)"), this);
     m_fluency->setObjectName(QStringLiteral("editFluency"));
     m_fluency->setToolTip(tr("Generate from each fact's generation prompts before and after and report the "
@@ -161,6 +169,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("FT-W L\u221e bound:"), m_norm);
     form->addRow(tr("Statistics:"), m_statsSource);
     form->addRow(QString(), m_statistics);
+    form->addRow(QString(), m_keepFacts);
     form->addRow(QString(), m_fluency);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
@@ -207,8 +216,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     historyLayout->addLayout(historyButtons);
 
     m_scoresModel = new QStandardItemModel(0, 10, this);
-    m_scoresModel->setHorizontalHeaderLabels({tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"),
-        tr("PM"), tr("NM"), tr("GE"), tr("Kept")});
+    m_scoresModel->setHorizontalHeaderLabels(
+        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM"), tr("GE"), tr("Kept")});
     m_scores = new QTableView(this);
     m_scores->setObjectName(QStringLiteral("editScores"));
     m_scores->setModel(m_scoresModel);
@@ -329,9 +338,8 @@ void EditView::loadPreset()
     m_statistics->setText(method == QLatin1String("ftw") ? tr("not needed")
             : !m_statsFiles.isEmpty() ? tr("%n file(s): %1", nullptr, static_cast<int>(m_statsFiles.size()))
                                             .arg(m_statsFiles.join(QStringLiteral(", ")))
-            : corpus.empty()
-            ? tr("no corpus set for this project: choose one above")
-            : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
+            : corpus.empty() ? tr("no corpus set for this project: choose one above")
+                             : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
     m_statistics->setToolTip(QString::fromStdString(preset.name + ": " + preset.source));
     refreshHistory();
 }
@@ -377,9 +385,9 @@ void EditView::refreshHistory()
                 norms << QString::number(n.get<double>(), 'g', 3);
         }
         QList<QStandardItem *> row {new QStandardItem(QString::number(r.id)),
-            new QStandardItem(QString::fromUtf8(runStatusName(r.status))), new QStandardItem(QString::fromStdString(r.method)),
-            new QStandardItem(QString::number(r.facts.size())), new QStandardItem(layers.join(QLatin1Char(','))),
-            new QStandardItem(norms.join(QStringLiteral(" / "))),
+            new QStandardItem(QString::fromUtf8(runStatusName(r.status))),
+            new QStandardItem(QString::fromStdString(r.method)), new QStandardItem(QString::number(r.facts.size())),
+            new QStandardItem(layers.join(QLatin1Char(','))), new QStandardItem(norms.join(QStringLiteral(" / "))),
             new QStandardItem(tr("%1 s").arg(r.seconds, 0, 'f', 1))};
         row.front()->setData(QVariant::fromValue<qlonglong>(r.id), Qt::UserRole);
         for (auto *item : row)
@@ -421,6 +429,7 @@ void EditView::startEdit()
     spec.fineTune.lr = m_lr->value();
     spec.fineTune.steps = m_steps->value();
     spec.fineTune.normConstraint = m_norm->value();
+    spec.keepProjectFacts = m_keepFacts->isChecked();
     spec.load = loadOptions();
     for (const QString &f : m_statsFiles)
         spec.statisticsFiles.push_back(f.toStdString());
@@ -438,9 +447,8 @@ void EditView::startEdit()
     const std::filesystem::path file = m_document->project()->file();
     auto result = std::make_shared<EditJobResult>();
     const QString name = tr("Edit with %1").arg(m_method->currentText());
-    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
-        *result = runEditJob(file, spec, context);
-    }));
+    m_jobs->submit(makeJob(
+        name.toStdString(), [file, spec, result](JobContext &context) { *result = runEditJob(file, spec, context); }));
     m_jobs->whenFinished(name, this, [this, result] {
         m_document->reload();
         Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result->runId).arg(result->facts));
@@ -457,9 +465,8 @@ void EditView::queueEvaluation()
     EvalJobSpec spec;
     spec.load = loadOptions();
     spec.generationInterval = m_fluency->isChecked() ? 1 : 0;
-    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
-        *result = runEvalJob(file, spec, context);
-    }));
+    m_jobs->submit(makeJob(
+        name.toStdString(), [file, spec, result](JobContext &context) { *result = runEvalJob(file, spec, context); }));
     m_jobs->whenFinished(name, this, [this, result] {
         m_pre = result->pre;
         m_post = result->post;
@@ -477,9 +484,9 @@ void EditView::showScores()
         return;
     m_scoresModel->removeRows(0, m_scoresModel->rowCount());
     auto row = [&](const QString &label, const EvalSummary &e, double retention) {
-        m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)), new QStandardItem(pct(e.es.mean)),
-            new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)), new QStandardItem(pct(e.em.mean)),
-            new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean)),
+        m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)),
+            new QStandardItem(pct(e.es.mean)), new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)),
+            new QStandardItem(pct(e.em.mean)), new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean)),
             new QStandardItem(e.fluency.count ? pct(e.fluency.mean) : QStringLiteral("\u2013")),
             new QStandardItem(retention < 0 ? QStringLiteral("\u2013") : pct(100 * retention))});
     };
@@ -557,9 +564,8 @@ void EditView::exportModel(const QString &directory)
     ExportJobSpec spec;
     spec.out = out.toStdString();
     const QString name = tr("Export to %1").arg(out);
-    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
-        *result = runExportJob(file, spec, context);
-    }));
+    m_jobs->submit(makeJob(name.toStdString(),
+        [file, spec, result](JobContext &context) { *result = runExportJob(file, spec, context); }));
     m_jobs->whenFinished(name, this, [this, out, result] {
         const QString summary = tr("Wrote %1: %2 tensor(s) patched, %3 shard(s) written, %4 linked, %5 file(s) "
                                    "copied; the layout matches the base model.")
@@ -586,9 +592,8 @@ void EditView::exportPatch(const QString &file)
     const std::filesystem::path project = m_document->project()->file();
     const LoadOptions load = loadOptions();
     const QString name = tr("Export patch to %1").arg(out);
-    m_jobs->submit(makeJob(name.toStdString(), [project, out, load](JobContext &context) {
-        exportPatchFile(project, 0, out.toStdString(), load, context);
-    }));
+    m_jobs->submit(makeJob(name.toStdString(),
+        [project, out, load](JobContext &context) { exportPatchFile(project, 0, out.toStdString(), load, context); }));
     m_jobs->whenFinished(name, this, [this, out] {
         Q_EMIT message(tr("Wrote the applied runs as one patch to %1 (engram-cli patch import applies it to the same "
                           "base model)")

@@ -99,6 +99,7 @@ private:
     QSpinBox *m_steps = nullptr;
     QDoubleSpinBox *m_norm = nullptr;
     QLabel *m_statistics = nullptr;
+    QCheckBox *m_keepFacts = nullptr;
     QCheckBox *m_fluency = nullptr;
     QComboBox *m_statsSource = nullptr;
     QStringList m_statsFiles; // chosen statistics files (ours or published .npz), when that source is chosen

@@ -1,7 +1,9 @@
 // Tests for the MEMIT engine: the closed-form solve (memit-spec §12), batched target
 // optimisation equal to the one-fact-at-a-time loop, and an end-to-end edit of the demo model.
 
+#include "core/data/demoworld.h"
 #include "core/edit/covariance.h"
+#include "core/edit/editor.h"
 #include "core/edit/memit.h"
 #include "core/model/interventions.h"
 #include "core/model/transformer.h"
@@ -30,6 +32,11 @@ private Q_SLOTS:
     void singleEditObeysShermanMorrison();
     void hugeLambdaGivesNoUpdate();
     void batchedTargetsEqualSerialTargets();
+    void batchedTargetsWithPreservationEqualSerial();
+    void preservationKeepsTheSubjectsOtherAnswers();
+    void protectedKeysJoinTheCovarianceTerm();
+    void protectedFactsKeepTheirOutputs();
+    void factsToKeepSplitIntoPreservationAndProtection();
     void targetVectorsMakeTheModelSayTheNewObject();
     void editMovesTheDemoModelTowardTheTargets();
     void secondMomentsMergeByAddition();
@@ -84,6 +91,171 @@ void TestMemit::batchedTargetsEqualSerialTargets()
         QVERIFY(moved > 0);
         QVERIFY(moved <= 0.75 * batched.hStar[i].norm().item<double>() * 1.0001);
     }
+}
+
+void TestMemit::batchedTargetsWithPreservationEqualSerial()
+{
+    // Facts with 0, 2, 1 and 0 preservation prompts: rows per fact differ inside one batch.
+    const auto model = Transformer::load(kDemo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    std::vector<EditRequest> requests = {{"{} was born in", "Oscar Koutex", "Japan"},
+        {"{} plays the", "Adam Thateix", "violin", {"{} works as a", "The mother tongue of {} is"}},
+        {"The {} is made of", "Tower of Sample", "glass", {"The {} is in"}},
+        {"{} is headquartered in", "Casa Nobody", "South America"}};
+    MemitParams p;
+    p.layers = {0};
+    p.vSteps = 8;
+    p.vLr = 4.0;
+    const TargetResult batched = computeTargets(*model, tok, requests, p, kContexts);
+    p.batchedTargets = false;
+    const TargetResult serial = computeTargets(*model, tok, requests, p, kContexts);
+    const double diff = (batched.z - serial.z).abs().max().item<double>();
+    QVERIFY2(diff < 1e-2 * serial.z.abs().max().item<double>(), qPrintable(QString::number(diff)));
+    QCOMPARE(batched.steps, serial.steps);
+    for (std::size_t i = 0; i < 4; ++i)
+        QVERIFY(std::abs(batched.finalLoss[i] - serial.finalLoss[i]) < 1e-3 * (1 + serial.finalLoss[i]));
+    // The preservation term is part of the loss: without it the second fact's loss differs.
+    requests[1].preservePrompts.clear();
+    const TargetResult plain = computeTargets(*model, tok, requests, p, kContexts);
+    QVERIFY((plain.z[1] - serial.z[1]).abs().max().item<double>() > 1e-4);
+    QVERIFY((plain.z[0] - serial.z[0]).abs().max().item<double>() < 1e-2 * serial.z.abs().max().item<double>());
+}
+
+void TestMemit::preservationKeepsTheSubjectsOtherAnswers()
+{
+    // Editing one relation of a demo subject with its other relations as preservation prompts
+    // keeps the model's next-token distribution there much closer to the unedited one, and
+    // still makes the model say the new object.
+    const auto model = Transformer::load(kDemo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    const DemoWorld world = DemoWorld::load(kDemo / "world.json");
+    const DemoFact &edited = world.facts.front();
+    EditRequest req {world.relations.at(edited.relation).templates[0], edited.subject, ""};
+    std::vector<std::string> others;
+    for (const auto &f : world.facts)
+        if (f.subject == edited.subject && f.relation != edited.relation)
+            others.push_back(world.relations.at(f.relation).templates[1]);
+    QVERIFY(others.size() >= 2);
+    for (const auto &f : world.facts) // another object of the same relation
+        if (f.relation == edited.relation && f.object != edited.object) {
+            req.targetNew = f.object;
+            break;
+        }
+    MemitParams p;
+    p.layers = {0};
+    p.vLr = 4.0;
+    auto klAfter = [&](const at::Tensor &z, const std::string &prompt) {
+        c10::NoGradGuard noGrad;
+        const auto ids = at::tensor(tok.encode(fillTemplate(prompt, req.subject)), at::kLong).unsqueeze(0);
+        const at::Tensor p0 = at::log_softmax(model->forward(ids).logits[0][-1], -1);
+        Interventions iv;
+        iv.replaceAt(Site::BlockOutput, 0, {{0, locateSubject(tok, prompt, req.subject).last}}, z.unsqueeze(0));
+        ForwardOptions fo;
+        fo.interventions = &iv;
+        const at::Tensor p1 = at::log_softmax(model->forward(ids, {}, fo).logits[0][-1], -1);
+        return (p1.exp() * (p1 - p0)).sum().item<double>();
+    };
+    const TargetResult loose = computeTargets(*model, tok, {req}, p, kContexts);
+    req.preservePrompts = others;
+    const TargetResult kept = computeTargets(*model, tok, {req}, p, kContexts);
+    double klLoose = 0, klKept = 0;
+    for (const auto &o : others) {
+        klLoose += klAfter(loose.z[0], o);
+        klKept += klAfter(kept.z[0], o);
+    }
+    QVERIFY2(klKept < 0.5 * klLoose, qPrintable(QStringLiteral("KL %1 vs %2").arg(klKept).arg(klLoose)));
+    QVERIFY2(kept.targetProb[0] > 0.5, qPrintable(QString::number(kept.targetProb[0])));
+}
+
+void TestMemit::protectedKeysJoinTheCovarianceTerm()
+{
+    at::manual_seed(11);
+    const int64_t d = 5, dk = 10;
+    const at::Tensor X = at::randn({dk, 40}, at::kDouble);
+    const at::Tensor C = at::matmul(X, X.t()) / 40.0;
+    const at::Tensor K = at::randn({dk, 3}, at::kDouble), R = at::randn({d, 3}, at::kDouble);
+    const at::Tensor P = at::randn({dk, 2}, at::kDouble);
+    const double lambda = 3.0, mu = 0.7;
+    // Same as the plain update with C' = C + (μ/λ) P Pᵀ.
+    const at::Tensor withP = solveMemitUpdate(R, K, C, lambda, P, mu);
+    const at::Tensor folded = solveMemitUpdate(R, K, C + (mu / lambda) * at::matmul(P, P.t()), lambda);
+    QVERIFY(at::allclose(withP, folded, 1e-10, 1e-10));
+    // A heavily weighted protected key is left (almost) unchanged; an empty set changes nothing.
+    QVERIFY(at::matmul(solveMemitUpdate(R, K, C, lambda, P, 1e9), P).abs().max().item<double>() < 1e-6);
+    QVERIFY(at::matmul(withP, P).abs().max().item<double>() > 1e-4);
+    QVERIFY(at::equal(
+        solveMemitUpdate(R, K, C, lambda, at::zeros({dk, 0}, at::kDouble), mu), solveMemitUpdate(R, K, C, lambda)));
+}
+
+void TestMemit::protectedFactsKeepTheirOutputs()
+{
+    // A heavily weighted protected fact: its MLP output at the subject's last token does not
+    // move, while the edited fact's does (applyMemit reads the protected keys it solves with).
+    auto model = Transformer::load(kDemo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    CovarianceParams cp;
+    cp.layers = {0};
+    cp.maxDocuments = 300;
+    const auto stats = collectSecondMoments(*model, tok, readCorpus(kDemo / "corpus.txt"), cp);
+    const KeyPrompt kept {"{} plays the", "Adam Thateix"};
+    const EditRequest edit {"{} was born in", "Oscar Koutex", "Japan"};
+    auto mlpOut = [&](const std::string &tmpl, const std::string &subject) {
+        c10::NoGradGuard noGrad;
+        const auto ids = at::tensor(tok.encode(fillTemplate(tmpl, subject)), at::kLong).unsqueeze(0);
+        at::Tensor out;
+        Interventions iv;
+        iv.recordAt(Site::MlpOutput, 0, {{0, locateSubject(tok, tmpl, subject).last}}, &out);
+        ForwardOptions fo;
+        fo.interventions = &iv;
+        model->forward(ids, {}, fo);
+        return out.to(at::kFloat);
+    };
+    const at::Tensor keptBefore = mlpOut(kept.promptTemplate, kept.subject);
+    const at::Tensor editBefore = mlpOut(edit.promptTemplate, edit.subject);
+    MemitParams p;
+    p.layers = {0};
+    p.lambda = 100;
+    p.vLr = 4.0;
+    p.contextTemplates = kContexts;
+    p.protect = {kept};
+    p.protectWeight = 1e6;
+    applyMemit(*model, tok, {edit}, p, stats);
+    const double keptMoved = (mlpOut(kept.promptTemplate, kept.subject) - keptBefore).norm().item<double>();
+    const double editMoved = (mlpOut(edit.promptTemplate, edit.subject) - editBefore).norm().item<double>();
+    QVERIFY2(editMoved > 1.0, qPrintable(QString::number(editMoved)));
+    QVERIFY2(keptMoved < 1e-3 * editMoved, qPrintable(QStringLiteral("%1 vs %2").arg(keptMoved).arg(editMoved)));
+}
+
+void TestMemit::factsToKeepSplitIntoPreservationAndProtection()
+{
+    std::vector<EditRequest> requests = {{"{} was born in", "Ann Ka", "Japan"}, {"{} plays the", "Bo Lu", "violin"}};
+    requests[0].relation = "P_BIRTH";
+    const std::vector<FactToKeep> keep = {
+        {"{} works as a", "Ann Ka", "P_JOB"}, // Ann's other relation: preserved
+        {"{} came into the world in", "Ann Ka", "P_BIRTH"}, // the edited relation: not kept
+        {"{} works as a", "Ann Ka", "P_JOB"}, // duplicate: once
+        {"{} plays the", "Bo Lu", ""}, // Bo's edited prompt (relation unknown): not kept
+        {"{} speaks", "Bo Lu", ""}, // another prompt about Bo: preserved
+        {"{} speaks", "Cy Mo", "P_LANG"}, // another subject: protected
+        {"{} works as a", "Cy Mo", "P_JOB"}, {"{} speaks", "Cy Mo", "P_LANG"}, // duplicate prompt: one key
+    };
+    std::vector<KeyPrompt> protect;
+    const KeepPlan plan = attachFactsToKeep(requests, keep, &protect);
+    QCOMPARE(requests[0].preservePrompts, (std::vector<std::string> {"{} works as a"}));
+    QCOMPARE(requests[1].preservePrompts, (std::vector<std::string> {"{} speaks"}));
+    QCOMPARE(plan.preservePrompts, std::size_t(2));
+    QCOMPARE(plan.subjectsPreserved, std::size_t(2));
+    QCOMPARE(plan.protectedKeys, std::size_t(2));
+    QCOMPARE(protect.size(), std::size_t(2));
+    QCOMPARE(protect[1].promptTemplate, std::string("{} works as a"));
+    // Without a protection list only the preservation prompts are attached; a cap applies.
+    std::vector<EditRequest> again = {{"{} was born in", "Ann Ka", "Japan"}};
+    const KeepPlan capped = attachFactsToKeep(
+        again, {{"{} works as a", "Ann Ka", ""}, {"{} speaks", "Ann Ka", ""}, {"{} loves", "Ann Ka", ""}}, nullptr, 2);
+    QCOMPARE(again[0].preservePrompts.size(), std::size_t(2));
+    QCOMPARE(capped.protectedKeys, std::size_t(0));
+    ENGRAM_EXPECT_ERROR(attachFactsToKeep(again, {{"no placeholder", "Ann Ka", ""}}, nullptr),
+        ErrorKind::InvalidArgument, "exactly one {}");
 }
 
 void TestMemit::targetVectorsMakeTheModelSayTheNewObject()
@@ -180,6 +352,9 @@ void TestMemit::rejectsBadRequests()
         "no covariance statistics for layer 1");
     p.layers = {2, 1};
     ENGRAM_EXPECT_ERROR(applyMemit(*model, tok, {{"{} is", "X", "Y"}}, p, {}), ErrorKind::InvalidArgument, "ascending");
+    p.layers = {1};
+    ENGRAM_EXPECT_ERROR(applyMemit(*model, tok, {{"{} is", "X", "Y", {"no placeholder"}}}, p, {}),
+        ErrorKind::InvalidArgument, "exactly one {}");
 }
 
 QTEST_GUILESS_MAIN(TestMemit)

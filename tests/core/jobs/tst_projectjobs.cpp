@@ -146,6 +146,46 @@ private Q_SLOTS:
         QVERIFY(project->check().empty());
     }
 
+    void keepingTheProjectsOtherFactsIsRecorded()
+    {
+        // A project with two records and, disabled, their subjects' other relations and a few
+        // facts of other subjects (the demo's retention set): an edit that keeps the project's
+        // facts preserves the edited subject's other relations and protects the others' keys.
+        const fs::path file = path("keep.engram");
+        auto project = Project::create(file, describeProjectModel(kDemo / "model"));
+        project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+        project->setSetting("stats.max_docs", "300");
+        const auto records = demoFacts(2);
+        project->addFacts(records);
+        std::vector<Fact> known;
+        int outside = 0;
+        for (const auto &r : importDataset(kDemo / "retention.json").records) {
+            const bool recordSubject = r.subject == records[0].subject || r.subject == records[1].subject;
+            if (!recordSubject && ++outside > 5)
+                continue;
+            Fact f = factFromRecord(r);
+            f.targetNew = f.targetTrue; // a project fact needs a target; these stay disabled
+            f.enabled = false;
+            known.push_back(f);
+        }
+        project->addFacts(known);
+        project.reset();
+        EditJobSpec spec = m_spec;
+        spec.factIds = {1};
+        spec.keepProjectFacts = true;
+        spec.memit.protectWeight = 0.01;
+        JobContext context;
+        const auto r = runEditJob(file, spec, context);
+        project = Project::open(file, true);
+        const auto params = nlohmann::json::parse(project->run(r.runId)->paramsJson);
+        const auto &keep = params.at("keep_project_facts");
+        QVERIFY2(keep.at("preserve_prompts").get<int>() >= 2, params.dump().c_str());
+        QCOMPARE(keep.at("subjects_preserved").get<int>(), 1);
+        // The second record's subject (its record and its other relations) and 5 other facts.
+        QVERIFY2(keep.at("protected_keys").get<int>() >= 6, params.dump().c_str());
+        QCOMPARE(params.at("protect_weight").get<double>(), 0.01);
+    }
+
     void revertingAnEarlierRunRebasesTheLaterOne()
     {
         JobContext context;
@@ -295,7 +335,8 @@ private Q_SLOTS:
         QVERIFY2(failed, message.c_str());
         QVERIFY(!fs::exists(spec.out));
         for (const auto &e : fs::directory_iterator(m_dir.path().toStdString()))
-            QVERIFY2(e.path().filename().string().find("too-big-export.partial") == std::string::npos, e.path().c_str());
+            QVERIFY2(
+                e.path().filename().string().find("too-big-export.partial") == std::string::npos, e.path().c_str());
         QVERIFY(runExportJob(m_file, spec, context).shardsRewritten == 1); // and works once space is back
     }
 
