@@ -11,7 +11,7 @@
 //
 // ROME and FT-W edit the first of --layers; ROME applies the records one after another.
 // --preserve-templates adds, per edit, the edited subject's other relations in those demo
-// templates as preservation prompts (EditRequest::preservePrompts); retention is measured
+// templates as preservation prompts (through attachFactsToKeep, at most 8 per edit); retention is measured
 // with template 0. --protect 1 gives every second subject outside the edits (template 1, all
 // its facts) to MemitParams::protect and measures retention on the other subjects only.
 // Peak memory is the process's maximum resident set size (getrusage) after each phase.
@@ -23,6 +23,7 @@
 
 #include "core/data/demoworld.h"
 #include "core/edit/covariance.h"
+#include "core/edit/editor.h"
 #include "core/edit/finetune.h"
 #include "core/edit/memit.h"
 #include "core/edit/rome.h"
@@ -179,18 +180,11 @@ int run(int argc, char **argv)
         const auto &rw = all[i]["requested_rewrite"];
         records.push_back(all[i]);
         requests.push_back({rw["prompt"].get<std::string>(), rw["subject"].get<std::string>(),
-            rw["target_new"]["str"].get<std::string>()});
+            rw["target_new"]["str"].get<std::string>(), {}, rw["relation_id"].get<std::string>()});
         edited.insert({rw["subject"].get<std::string>(), rw["relation_id"].get<std::string>()});
     }
     // Retention: facts of the demo world outside the edited (subject, relation) pairs.
     const DemoWorld world = DemoWorld::load(demo / "world.json");
-    // Preservation prompts: the edited subject's other relations in the chosen templates
-    // (retention below is measured with template 0).
-    for (auto &req : requests)
-        for (const auto &f : world.facts)
-            if (f.subject == req.subject && !edited.count({f.subject, f.relation}))
-                for (int t : preserveTemplates)
-                    req.preservePrompts.push_back(world.relations.at(f.relation).templates.at(t));
     std::vector<FactPrompt> keepOutside, keepSameSubject;
     std::set<std::string> editedSubjects, protectedSubjects;
     for (const auto &e : edited)
@@ -205,17 +199,26 @@ int run(int argc, char **argv)
             }
     }
     p.protectWeight = std::stod(opt["--protect-weight"]);
+    // Facts to keep, handed to the product's attachFactsToKeep: the edited subjects' other
+    // relations in the chosen templates (preservation prompts; retention is measured with
+    // template 0) and the protected subjects' facts in template 1 (protected keys).
+    std::vector<FactToKeep> known;
     for (const auto &f : world.facts) {
         if (edited.count({f.subject, f.relation}))
             continue;
-        FactPrompt fp {world.relations.at(f.relation).templates[0], f.subject, f.object};
-        if (editedSubjects.count(f.subject))
+        const auto &templates = world.relations.at(f.relation).templates;
+        FactPrompt fp {templates[0], f.subject, f.object};
+        if (editedSubjects.count(f.subject)) {
             keepSameSubject.push_back(fp);
-        else if (protectedSubjects.count(f.subject))
-            p.protect.push_back({world.relations.at(f.relation).templates[1], f.subject});
-        else if (static_cast<int>(keepOutside.size()) < std::stoi(opt["--retention"]))
+            for (int t : preserveTemplates)
+                known.push_back({templates.at(t), f.subject, f.relation});
+        } else if (protectedSubjects.count(f.subject)) {
+            known.push_back({templates[1], f.subject, f.relation});
+        } else if (static_cast<int>(keepOutside.size()) < std::stoi(opt["--retention"])) {
             keepOutside.push_back(fp);
+        }
     }
+    attachFactsToKeep(requests, known, &p.protect);
     const Scores pre = score(*model, tok, records);
     const double recallOutsidePre = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPre = measureRecall(*model, tok, keepSameSubject).rate();

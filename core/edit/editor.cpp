@@ -452,10 +452,10 @@ KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector
     std::set<std::string> protectedPrompts;
     std::set<std::string> subjectsPreserved;
     for (const FactToKeep &f : keep) {
-        fillTemplate(f.promptTemplate, f.subject); // throws for a template without exactly one {}
+        const std::string filled = fillTemplate(f.promptTemplate, f.subject); // throws without exactly one {}
         const auto it = requestsOf.find(f.subject);
         if (it == requestsOf.end()) {
-            if (protect && protectedPrompts.insert(fillTemplate(f.promptTemplate, f.subject)).second) {
+            if (protect && protectedPrompts.insert(filled).second) {
                 protect->push_back({f.promptTemplate, f.subject});
                 ++plan.protectedKeys;
             }
