@@ -118,7 +118,7 @@ Common options:
 Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input,
 4 invalid request or runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C).
 Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
-resources/demo/corpus.txt --layers 0,1,2 --max-docs 3000 --out /tmp/demo-stats.safetensors
+resources/demo/corpus.txt --layers 0,1,2,3 --max-docs 3000 --out /tmp/demo-stats.safetensors
 )";
 
 int cmdInfo(const Args &args)

@@ -21,7 +21,7 @@ trap 'rm -rf "$tmp"' EXIT
   --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "from the cache" || exit 1
 "$cli" stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0 --max-docs 100 --accumulate fp32 \
   --out "$tmp/stats32.safetensors" --threads 2 > /dev/null || exit 1
-"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --stats "$tmp/stats32.safetensors" \
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --layers 0 --stats "$tmp/stats32.safetensors" \
   --out "$tmp/e32.patch" --threads 2 > /dev/null || exit 1
 # Keeping known facts: the records' subjects' other relations (retention.json) become
 # preservation prompts, the other subjects' facts protected keys; both recorded in the patch.

@@ -8,7 +8,7 @@ demo=$2
 fixtures=${ENGRAM_FIXTURES:-$3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-"$cli" stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0 --max-docs 500 \
+"$cli" stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0,1,2,3 --max-docs 500 \
   --out "$tmp/stats.safetensors" --threads 2 > /dev/null || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 20 --stats "$tmp/stats.safetensors" \
   --out "$tmp/e.patch" --threads 2 > /dev/null || exit 1

@@ -27,6 +27,7 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDoubleSpinBox>
 #include <QElapsedTimer>
 #include <QLabel>
 #include <QLineEdit>
@@ -193,7 +194,7 @@ private Q_SLOTS:
         auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
         tabs->setCurrentWidget(window.editView());
         auto *layers = window.findChild<QLineEdit *>(QStringLiteral("editLayers"));
-        QCOMPARE(layers->text(), QStringLiteral("0")); // the demo preset
+        QCOMPARE(layers->text(), QStringLiteral("0,1,2,3")); // the demo preset
         // Edit only the first ten facts: select them and choose "Selected facts".
         auto *table = window.factsView()->table();
         table->selectionModel()->clearSelection();
@@ -230,6 +231,10 @@ private Q_SLOTS:
         QVERIFY(window.editView()->lastRetention().second > 0.5);
         QCOMPARE(window.editView()->history()->model()->rowCount(), 1);
         QCOMPARE(window.document()->editedBy(1), int64_t(1));
+        // The demo preset protects the project's 20 other facts (other subjects) as keys.
+        QCOMPARE(window.findChild<QDoubleSpinBox *>(QStringLiteral("editProtectWeight"))->value(), 0.03);
+        const std::string params = window.document()->runs().front().paramsJson;
+        QVERIFY2(params.find("\"protected_keys\":20") != std::string::npos, params.c_str());
         // A patch of the applied runs, written by a job.
         QSignalSpy patched(window.editView(), &EditView::patchExported);
         window.editView()->exportPatch(m_dir.filePath(QStringLiteral("all.patch")));
@@ -331,6 +336,7 @@ private Q_SLOTS:
         QVERIFY(window.openProject(m_project));
         window.editView()->setStatisticsFiles({stats});
         QVERIFY(window.findChild<QLabel *>(QStringLiteral("editStatistics"))->text().contains(QStringLiteral("layer0")));
+        window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("0")); // what the file covers
         auto *table = window.factsView()->table();
         table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);
         table->selectRow(19);

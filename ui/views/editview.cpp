@@ -130,13 +130,22 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_statsSource->setToolTip(tr("Covariance of the MLP keys that MEMIT and ROME need: computed once from a text "
                                  "corpus and cached, or read from files (ours, or the published .npz files)"));
 
-    m_keepFacts = new QCheckBox(tr("Keep the subjects' other facts"), this);
+    m_keepFacts = new QCheckBox(tr("Keep the project's other facts"), this);
     m_keepFacts->setObjectName(QStringLiteral("editKeepFacts"));
     m_keepFacts->setChecked(true);
     m_keepFacts->setToolTip(tr("MEMIT and ROME: the project's other facts about an edited subject are kept "
                                "while its target is optimised (a KL term at each such prompt), so editing "
-                               "one relation of a subject does not overwrite its others. Not in the published "
-                               "methods; recorded with the run"));
+                               "one relation of a subject does not overwrite its others. MEMIT with a "
+                               "protection weight above 0: facts about other subjects become protected keys. "
+                               "Not in the published methods; recorded with the run"));
+    m_protect = spin(this, 0, 1e6, 3,
+        tr("MEMIT: weight \u03bc of the protected keys (the project's facts about other subjects) in "
+           "\u03bbC + \u03bcK\u209aK\u209a\u1d40 + KK\u1d40; larger keeps them safer and edits less; "
+           "0 = protect none. Used when \u201cKeep the project's other facts\u201d is on"));
+    m_protect->setObjectName(QStringLiteral("editProtectWeight"));
+    connect(m_keepFacts, &QCheckBox::toggled, this, [this](bool on) {
+        m_protect->setEnabled(on && m_method->currentData().toString() == QLatin1String("memit"));
+    });
     m_fluency = new QCheckBox(tr("Also score fluency (generations; slower)"), this);
     m_fluency->setObjectName(QStringLiteral("editFluency"));
     m_fluency->setToolTip(tr("Generate from each fact's generation prompts before and after and report the "
@@ -170,6 +179,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("Statistics:"), m_statsSource);
     form->addRow(QString(), m_statistics);
     form->addRow(QString(), m_keepFacts);
+    form->addRow(tr("Protection \u03bc:"), m_protect);
     form->addRow(QString(), m_fluency);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
@@ -319,6 +329,7 @@ void EditView::loadPreset()
         m_lr->setValue(preset.memit.vLr);
         m_clamp->setValue(preset.memit.clampNormFactor);
         m_steps->setValue(preset.memit.vSteps);
+        m_protect->setValue(preset.memit.protectWeight);
     } else if (method == QLatin1String("ftw")) {
         layers << QString::number(preset.fineTune.layer);
         m_lr->setValue(preset.fineTune.lr);
@@ -332,6 +343,7 @@ void EditView::loadPreset()
     }
     m_layers->setText(layers.join(QLatin1Char(',')));
     m_lambda->setEnabled(method == QLatin1String("memit"));
+    m_protect->setEnabled(method == QLatin1String("memit") && m_keepFacts->isChecked());
     m_clamp->setEnabled(method != QLatin1String("ftw"));
     m_norm->setEnabled(method == QLatin1String("ftw"));
     const std::string corpus = m_document->project()->setting("stats.corpus");
@@ -421,6 +433,7 @@ void EditView::startEdit()
     spec.memit.vLr = m_lr->value();
     spec.memit.clampNormFactor = m_clamp->value();
     spec.memit.vSteps = m_steps->value();
+    spec.memit.protectWeight = m_protect->value();
     spec.rome.layer = layers.front();
     spec.rome.vLr = m_lr->value();
     spec.rome.clampNormFactor = m_clamp->value();

@@ -94,6 +94,7 @@ private:
     QComboBox *m_dtype = nullptr;
     QLineEdit *m_layers = nullptr;
     QDoubleSpinBox *m_lambda = nullptr;
+    QDoubleSpinBox *m_protect = nullptr;
     QDoubleSpinBox *m_lr = nullptr;
     QDoubleSpinBox *m_clamp = nullptr;
     QSpinBox *m_steps = nullptr;
