@@ -2,13 +2,15 @@
 // quality for a batch of evaluation records; for MEMIT also the target optimisation batched
 // vs one fact at a time in the same run.
 //
-//   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--layers 1,2] [--lambda 700]
-//               [--steps 25] [--clamp 0.75] [--lr 0.5] [--stats-docs 4000] [--serial 0|1]
+//   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--layers L1,L2] [--lambda X]
+//               [--steps N] [--clamp X] [--lr X] [--stats-docs 3000] [--serial 0|1]
 //               [--compare-serial 0|1] [--ft-lr 5e-4] [--ft-constraint 5e-4] [--ft-steps 25]
 //               [--threads 0] [--retention 1000] [--device cpu|cuda]
 //               [--preserve-templates 1,2,3] [--preserve-factor 1] [--wd 0.5]
-//               [--protect 0|1] [--protect-weight 0.01]
+//               [--protect 0|1] [--protect-weight μ]
 //
+// --layers, --lambda, --steps, --clamp, --lr and --protect-weight default to the model's MEMIT
+// preset (for the demo: layers 0-3, λ 150, 40 steps, clamp 0.75, lr 4, μ 0.03).
 // ROME and FT-W edit the first of --layers; ROME applies the records one after another.
 // --preserve-templates adds, per edit, the edited subject's other relations in those demo
 // templates as preservation prompts (through attachFactsToKeep, at most 8 per edit); retention is measured
@@ -26,6 +28,7 @@
 #include "core/edit/editor.h"
 #include "core/edit/finetune.h"
 #include "core/edit/memit.h"
+#include "core/edit/presets.h"
 #include "core/edit/rome.h"
 #include "core/eval/recall.h"
 #include "core/model/batching.h"
@@ -128,12 +131,11 @@ Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::jso
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--layers", "1,2"},
-        {"--lambda", "700"}, {"--steps", "25"}, {"--clamp", "0.75"}, {"--lr", "0.5"}, {"--stats-docs", "4000"},
+    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--stats-docs", "3000"},
         {"--serial", "0"}, {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"},
         {"--ft-steps", "25"}, {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""},
         {"--preserve-factor", "1"}, {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"},
-        {"--protect-weight", "0.01"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+        {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     configureThreads(std::stoi(opt["--threads"]));
@@ -142,6 +144,18 @@ int run(int argc, char **argv)
     lo.device = opt["--device"];
     auto model = Transformer::load(demo / "model", lo);
     const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
+    // MEMIT settings not given default to the model's preset (the demo's measured values).
+    const ModelConfig &mc = model->config();
+    const MemitParams preset = editPresetFor(mc.family, mc.numLayers, mc.hiddenSize).memit;
+    std::string presetLayers;
+    for (int l : preset.layers)
+        presetLayers += (presetLayers.empty() ? "" : ",") + std::to_string(l);
+    opt.emplace("--layers", presetLayers);
+    opt.emplace("--lambda", std::to_string(preset.lambda));
+    opt.emplace("--steps", std::to_string(preset.vSteps));
+    opt.emplace("--clamp", std::to_string(preset.clampNormFactor));
+    opt.emplace("--lr", std::to_string(preset.vLr));
+    opt.emplace("--protect-weight", std::to_string(preset.protectWeight));
     MemitParams p;
     for (std::stringstream ss(opt["--layers"]); ss.good();) {
         std::string item;
