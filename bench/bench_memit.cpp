@@ -2,15 +2,16 @@
 // quality for a batch of evaluation records; for MEMIT also the target optimisation batched
 // vs one fact at a time in the same run.
 //
-//   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--layers L1,L2] [--lambda X]
+//   bench_memit [--method memit|rome|r-rome|ftw] [--edits 100] [--first 0] [--layers L1,L2] [--lambda X]
 //               [--steps N] [--clamp X] [--lr X] [--stats-docs 3000] [--serial 0|1]
 //               [--compare-serial 0|1] [--ft-lr 5e-4] [--ft-constraint 5e-4] [--ft-steps 25]
 //               [--threads 0] [--retention 1000] [--device cpu|cuda]
 //               [--preserve-templates 1,2,3] [--preserve-factor 1] [--wd 0.5]
 //               [--protect 0|1] [--protect-weight μ]
 //
+// --first K edits records K .. K+edits-1 of the evaluation set (default the first ones).
 // --layers, --lambda, --steps, --clamp, --lr and --protect-weight default to the model's MEMIT
-// preset (for the demo: layers 0-3, λ 150, 40 steps, clamp 0.75, lr 4, μ 0.03).
+// preset (for the demo: layers 0-3, λ 100, 40 steps, clamp 0.75, lr 4, μ 0.03).
 // ROME and FT-W edit the first of --layers; ROME applies the records one after another.
 // --preserve-templates adds, per edit, the edited subject's other relations in those demo
 // templates as preservation prompts (through attachFactsToKeep, at most 8 per edit); retention is measured
@@ -131,7 +132,7 @@ Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::jso
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--stats-docs", "3000"},
+    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--first", "0"}, {"--stats-docs", "3000"},
         {"--serial", "0"}, {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"},
         {"--ft-steps", "25"}, {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""},
         {"--preserve-factor", "1"}, {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"},
@@ -190,7 +191,10 @@ int run(int argc, char **argv)
     nlohmann::json records = nlohmann::json::array();
     std::vector<EditRequest> requests;
     std::set<std::pair<std::string, std::string>> edited;
-    for (int i = 0; i < edits; ++i) {
+    const int first = std::stoi(opt["--first"]);
+    if (first < 0 || first + edits > static_cast<int>(all.size()))
+        throw std::runtime_error("--first/--edits select records outside the evaluation set");
+    for (int i = first; i < first + edits; ++i) {
         const auto &rw = all[i]["requested_rewrite"];
         records.push_back(all[i]);
         requests.push_back({rw["prompt"].get<std::string>(), rw["subject"].get<std::string>(),

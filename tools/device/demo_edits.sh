@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On the GPU machine: trains the demo model with the committed recipe (resources/demo) for each
 # seed, runs check_demo on it (recall, subject swap, causal tracing), then runs bench_memit once
-# per line of SWEEP_FILE on the first seed's model (CUDA). Logs and weights go to $OUT.
+# per line of SWEEP_FILE on the first seed's model (CUDA; SWEEP_ON=committed: on the committed
+# model instead, so the sweep can run with SEEDS=""). Logs and weights go to $OUT.
 #   SEEDS="1 2" SWEEP_FILE=tools/device/edit_sweep.txt tools/device/demo_edits.sh
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -13,7 +14,7 @@ echo "built in $(( $(date +%s) - t0 )) s"
 b=/tmp/engram-build
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 first=""
-for seed in ${SEEDS:-1 2}; do
+for seed in ${SEEDS-1 2}; do
   d=/tmp/demo-seed$seed
   rm -rf "$d"; mkdir -p "$d"
   for f in world.json corpus.txt counterfact.json retention.json; do ln -s "$root/resources/demo/$f" "$d/$f"; done
@@ -27,6 +28,7 @@ for seed in ${SEEDS:-1 2}; do
   cp "$d/model/model.safetensors" "$out/seed$seed.safetensors"
   [ -z "$first" ] && first=$d
 done
+[ "${SWEEP_ON:-}" = committed ] && first=$root/resources/demo
 [ -n "$first" ] || exit 1
 while IFS= read -r args; do
   case "$args" in ''|'#'*) continue ;; esac

@@ -72,7 +72,7 @@ void TestPresets::demoUsesMeasuredValues()
 {
     const EditPreset p = editPresetFor(ModelFamily::Gpt2, 6, 192);
     QCOMPARE(p.memit.layers, (std::vector<int> {0, 1, 2, 3}));
-    QCOMPARE(p.memit.lambda, 150.0);
+    QCOMPARE(p.memit.lambda, 100.0);
     QCOMPARE(p.memit.vLr, 4.0);
     QCOMPARE(p.memit.vSteps, 40);
     QCOMPARE(p.memit.protectWeight, 0.03);
