@@ -50,6 +50,7 @@
 #include <set>
 #include <sstream>
 #include <sys/resource.h>
+#include <type_traits>
 
 using namespace engram;
 using Clock = std::chrono::steady_clock;
@@ -145,28 +146,29 @@ int run(int argc, char **argv)
     lo.device = opt["--device"];
     auto model = Transformer::load(demo / "model", lo);
     const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
-    // MEMIT settings not given default to the model's preset (the demo's measured values).
+    // MEMIT settings not given keep the model's preset (the demo's measured values).
     const ModelConfig &mc = model->config();
-    const MemitParams preset = editPresetFor(mc.family, mc.numLayers, mc.hiddenSize).memit;
-    std::string presetLayers;
-    for (int l : preset.layers)
-        presetLayers += (presetLayers.empty() ? "" : ",") + std::to_string(l);
-    opt.emplace("--layers", presetLayers);
-    opt.emplace("--lambda", std::to_string(preset.lambda));
-    opt.emplace("--steps", std::to_string(preset.vSteps));
-    opt.emplace("--clamp", std::to_string(preset.clampNormFactor));
-    opt.emplace("--lr", std::to_string(preset.vLr));
-    opt.emplace("--protect-weight", std::to_string(preset.protectWeight));
-    MemitParams p;
-    for (std::stringstream ss(opt["--layers"]); ss.good();) {
-        std::string item;
-        std::getline(ss, item, ',');
-        p.layers.push_back(std::stoi(item));
+    MemitParams p = editPresetFor(mc.family, mc.numLayers, mc.hiddenSize).memit;
+    if (opt.count("--layers")) {
+        p.layers.clear();
+        for (std::stringstream ss(opt["--layers"]); ss.good();) {
+            std::string item;
+            std::getline(ss, item, ',');
+            p.layers.push_back(std::stoi(item));
+        }
     }
-    p.lambda = std::stod(opt["--lambda"]);
-    p.vSteps = std::stoi(opt["--steps"]);
-    p.vLr = std::stod(opt["--lr"]);
-    p.clampNormFactor = std::stod(opt["--clamp"]);
+    const auto setIfGiven = [&](const char *key, auto &field) {
+        if (opt.count(key))
+            field = static_cast<std::remove_reference_t<decltype(field)>>(std::stod(opt[key]));
+    };
+    setIfGiven("--lambda", p.lambda);
+    setIfGiven("--steps", p.vSteps);
+    setIfGiven("--lr", p.vLr);
+    setIfGiven("--clamp", p.clampNormFactor);
+    setIfGiven("--protect-weight", p.protectWeight);
+    std::string layerList;
+    for (int l : p.layers)
+        layerList += (layerList.empty() ? "" : ",") + std::to_string(l);
     p.batchedTargets = opt["--serial"] != "1";
     p.preserveFactor = std::stod(opt["--preserve-factor"]);
     p.vWeightDecay = std::stod(opt["--wd"]);
@@ -216,7 +218,6 @@ int run(int argc, char **argv)
                 take = !take;
             }
     }
-    p.protectWeight = std::stod(opt["--protect-weight"]);
     // Facts to keep, handed to the product's attachFactsToKeep: the edited subjects' other
     // relations in the chosen templates (preservation prompts; retention is measured with
     // template 0) and the protected subjects' facts in template 1 (protected keys).
@@ -270,7 +271,7 @@ int run(int argc, char **argv)
         RomeParams rp;
         rp.layer = p.layers.front();
         rp.vLr = p.vLr;
-        rp.vSteps = std::stoi(opt["--steps"]);
+        rp.vSteps = p.vSteps;
         rp.clampNormFactor = p.clampNormFactor;
         rp.consistentKey = method == "r-rome";
         rp.preserveFactor = p.preserveFactor;
@@ -299,7 +300,7 @@ int run(int argc, char **argv)
 
     std::printf("bench_memit: %s, %d edits, layers %s, lambda %g, %d steps, lr %g, clamp %g, %s targets, "
                 "preserve templates [%s] x %g, wd %g, %zu protected keys x %g, threads %d\n",
-        method.c_str(), edits, opt["--layers"].c_str(), p.lambda, p.vSteps, p.vLr, p.clampNormFactor,
+        method.c_str(), edits, layerList.c_str(), p.lambda, p.vSteps, p.vLr, p.clampNormFactor,
         p.batchedTargets ? "batched" : "serial", opt["--preserve-templates"].c_str(), p.preserveFactor, p.vWeightDecay,
         p.protect.size(), p.protectWeight, runtimeInfo().threads);
     std::printf("  statistics      %lld documents, %lld tokens per layer: %.1f s (device %s)\n",

@@ -143,9 +143,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
            "\u03bbC + \u03bcK\u209aK\u209a\u1d40 + KK\u1d40; larger keeps them safer and edits less; "
            "0 = protect none. Used when \u201cKeep the project's other facts\u201d is on"));
     m_protect->setObjectName(QStringLiteral("editProtectWeight"));
-    connect(m_keepFacts, &QCheckBox::toggled, this, [this](bool on) {
-        m_protect->setEnabled(on && m_method->currentData().toString() == QLatin1String("memit"));
-    });
+    connect(m_keepFacts, &QCheckBox::toggled, this, &EditView::updateProtectEnabled);
     m_fluency = new QCheckBox(tr("Also score fluency (generations; slower)"), this);
     m_fluency->setObjectName(QStringLiteral("editFluency"));
     m_fluency->setToolTip(tr("Generate from each fact's generation prompts before and after and report the "
@@ -309,6 +307,12 @@ const EditPreset &EditView::preset()
     return *m_preset;
 }
 
+void EditView::updateProtectEnabled()
+{
+    // Protected keys are a MEMIT term and come from the project's other facts.
+    m_protect->setEnabled(m_keepFacts->isChecked() && m_method->currentData().toString() == QLatin1String("memit"));
+}
+
 void EditView::loadPreset()
 {
     if (!m_document->isOpen())
@@ -343,7 +347,7 @@ void EditView::loadPreset()
     }
     m_layers->setText(layers.join(QLatin1Char(',')));
     m_lambda->setEnabled(method == QLatin1String("memit"));
-    m_protect->setEnabled(method == QLatin1String("memit") && m_keepFacts->isChecked());
+    updateProtectEnabled();
     m_clamp->setEnabled(method != QLatin1String("ftw"));
     m_norm->setEnabled(method == QLatin1String("ftw"));
     const std::string corpus = m_document->project()->setting("stats.corpus");

@@ -75,6 +75,7 @@ Q_SIGNALS:
     void patchExported(const QString &file);
 
 private:
+    void updateProtectEnabled(); // the μ field applies to MEMIT with the keep checkbox on
     void refreshHistory();
     /// The open project's model preset (read on first use after the project opened); throws engram::Error.
     const EditPreset &preset();
