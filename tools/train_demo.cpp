@@ -5,6 +5,7 @@
 //   train_demo [--demo resources/demo] [--layers 6] [--hidden 192] [--inner 4*hidden] [--heads 6] [--context 128]
 //              [--batch 32] [--epochs 14] [--decay-epochs 2] [--lr 2e-3] [--warmup 200]
 //              [--seed 1] [--threads 0] [--device cpu|cuda] [--out DIR (default <demo>/model)]
+//              [--save-dtype fp32|fp16|bf16]  (training is always fp32; this is how the weights are stored)
 //
 // Deterministic for a seed and thread count on one machine. AdamW (0.9, 0.98, wd 0.01),
 // linear warm-up, constant rate, then linear decay to zero over the last --decay-epochs.
@@ -60,7 +61,7 @@ int run(int argc, char **argv)
     std::map<std::string, std::string> opt
         = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"}, {"--inner", "0"}, {"--heads", "6"},
             {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"}, {"--decay-epochs", "2"}, {"--lr", "2e-3"},
-            {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}};
+            {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}, {"--save-dtype", "fp32"}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "train_demo: unknown option %s\n", argv[i]);
@@ -70,6 +71,7 @@ int run(int argc, char **argv)
     }
     const auto num = [&](const char *k) { return std::stoi(opt[k]); };
     configureThreads(num("--threads"));
+    parseDTypeName(opt["--save-dtype"]); // a bad name fails now, not after the training
     const std::filesystem::path demo = opt["--demo"];
     const std::filesystem::path out = opt["--out"].empty() ? demo / "model" : std::filesystem::path(opt["--out"]);
     const Tokenizer tok = Tokenizer::fromTokenizerJson(demo / "model" / "tokenizer.json");
@@ -205,7 +207,7 @@ int run(int argc, char **argv)
     c10::GradMode::set_enabled(false);
     for (const auto &[name, t] : model->namedParameters())
         model->setParameter(name, t.detach().contiguous());
-    saveCheckpoint(*model, out);
+    saveCheckpoint(*model, out, opt["--save-dtype"]);
     for (const char *name : {"config.json", "model.safetensors"})
         ::unlink((scratch / name).c_str());
     ::rmdir(scratch.c_str());

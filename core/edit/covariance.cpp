@@ -157,11 +157,12 @@ void saveSecondMoments(const std::filesystem::path &path, const std::vector<Seco
     writeSafetensors(path, std::move(sources), meta);
 }
 
-std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path)
+namespace {
+
+// The per-layer token counts in an Engram statistics file's metadata (the header only).
+std::vector<std::pair<int, int64_t>> engramStatisticsCounts(const SafetensorsFile &file, const std::filesystem::path &path)
 {
-    const WeightStore store = WeightStore::openFile(path);
-    const auto file = SafetensorsFile::open(path);
-    const auto &meta = file->metadata();
+    const auto &meta = file.metadata();
     const auto fmt = meta.find("format");
     const auto countsText = meta.find("counts");
     if (fmt == meta.end() || fmt->second != "engram-second-moments" || countsText == meta.end())
@@ -169,29 +170,50 @@ std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path)
     const auto counts = nlohmann::json::parse(countsText->second, nullptr, /*allow_exceptions=*/false);
     if (!counts.is_object())
         throw Error(ErrorKind::CorruptFile, path.string() + ": counts metadata is not a JSON object");
-    std::vector<SecondMoment> out;
+    std::vector<std::pair<int, int64_t>> out;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
+        if (!it.value().is_number_integer() || it.key().empty()
+            || it.key().find_first_not_of("0123456789") != std::string::npos)
+            throw Error(ErrorKind::CorruptFile, path.string() + ": counts metadata has a bad entry '" + it.key() + "'");
+        out.emplace_back(std::stoi(it.key()), it.value().get<int64_t>());
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+// The layer in a published statistics file's name (".h.<n>." or ".layers.<n>.").
+int layerFromPublishedName(const std::filesystem::path &path)
+{
+    std::smatch m;
+    const std::string name = path.filename().string();
+    static const std::regex layerRe("\\.(?:h|layers)\\.([0-9]+)\\.");
+    if (!std::regex_search(name, m, layerRe))
+        throw Error(
+            ErrorKind::InvalidArgument, path.string() + ": cannot tell the layer from the file name; give it explicitly");
+    return std::stoi(m[1].str());
+}
+
+} // namespace
+
+std::vector<SecondMoment> loadSecondMoments(const std::filesystem::path &path)
+{
+    const WeightStore store = WeightStore::openFile(path);
+    const auto file = SafetensorsFile::open(path);
+    std::vector<SecondMoment> out;
+    for (const auto &[layer, count] : engramStatisticsCounts(*file, path)) {
         SecondMoment s;
-        s.layer = std::stoi(it.key());
-        s.count = it.value().get<int64_t>();
-        s.sum = store.tensor("layer." + it.key() + ".sum").clone();
+        s.layer = layer;
+        s.count = count;
+        s.sum = store.tensor("layer." + std::to_string(layer) + ".sum").clone();
         out.push_back(std::move(s));
     }
-    std::sort(out.begin(), out.end(), [](const auto &a, const auto &b) { return a.layer < b.layer; });
     return out;
 }
 
 SecondMoment loadPublishedStatistics(const std::filesystem::path &path, int layer)
 {
-    if (layer < 0) {
-        std::smatch m;
-        const std::string name = path.filename().string();
-        static const std::regex layerRe("\\.(?:h|layers)\\.([0-9]+)\\.");
-        if (!std::regex_search(name, m, layerRe))
-            throw Error(ErrorKind::InvalidArgument,
-                path.string() + ": cannot tell the layer from the file name; give it explicitly");
-        layer = std::stoi(m[1].str());
-    }
+    if (layer < 0)
+        layer = layerFromPublishedName(path);
     auto arrays = readNpz(path, {"mom2.mom2", "mom2.count"});
     const at::Tensor sum = arrays["mom2.mom2"];
     if (sum.dim() != 2 || sum.size(0) != sum.size(1))
@@ -226,6 +248,23 @@ std::vector<SecondMoment> loadStatistics(const std::vector<std::filesystem::path
                 add(std::move(s), p);
     }
     return out;
+}
+
+std::vector<int> statisticsFileLayers(const std::vector<std::filesystem::path> &paths)
+{
+    std::vector<int> layers;
+    for (const auto &p : paths) {
+        if (p.extension() == ".npz") {
+            if (!std::filesystem::is_regular_file(p))
+                throw Error(ErrorKind::Io, p.string() + " does not exist");
+            layers.push_back(layerFromPublishedName(p));
+        } else {
+            for (const auto &[layer, count] : engramStatisticsCounts(*SafetensorsFile::open(p), p))
+                layers.push_back(layer);
+        }
+    }
+    std::sort(layers.begin(), layers.end());
+    return layers;
 }
 
 } // namespace engram

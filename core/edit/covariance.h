@@ -4,6 +4,8 @@
 // (memit-spec §4.2). Stored as the raw sum and the token count, so statistics computed on
 // different machines or corpus shards merge by addition.
 
+#include "core/edit/statisticsfiles.h"
+
 #include <ATen/core/Tensor.h>
 
 #include <atomic>

@@ -181,6 +181,12 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
                         "a patch's delta for '" + info.name + "' does not match the base tensor's shape");
                 w = (w.to(at::kFloat) + d->delta.to(at::kCPU).to(at::kFloat)).to(stored);
             }
+            // An edit can move a weight beyond what the checkpoint's type holds (fp16 ends at
+            // 65504): refuse rather than write inf into the exported model.
+            if (!at::isfinite(w).all().item<bool>())
+                throw Error(ErrorKind::InvalidArgument,
+                    "the patched '" + info.name + "' does not fit the checkpoint's " + std::string(dtypeName(info.dtype))
+                        + " weights (a value overflows); nothing was exported");
             sources.push_back(tensorSource(info.name, w.contiguous()));
         }
         writeSafetensors(to, std::move(sources), file->metadata());

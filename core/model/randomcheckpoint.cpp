@@ -121,14 +121,24 @@ void writeRandomCheckpoint(
     writeText(dir / "model.safetensors.index.json", index.dump(2));
 }
 
-void saveCheckpoint(const Transformer &model, const std::filesystem::path &dir)
+void saveCheckpoint(const Transformer &model, const std::filesystem::path &dir, const std::string &storageDtype)
 {
-    std::filesystem::create_directories(dir);
-    writeText(dir / "config.json", model.config().toJson());
+    const c10::ScalarType stored = parseDTypeName(storageDtype);
+    // Convert (and check) every tensor before anything is written.
     std::vector<TensorSource> sources;
-    for (const auto &[name, t] : model.namedParameters())
-        sources.push_back(tensorSource(name, t));
+    for (const auto &[name, t] : model.namedParameters()) {
+        const at::Tensor s = t.detach().to(at::kCPU).to(stored).contiguous();
+        if (!at::isfinite(s).all().item<bool>())
+            throw Error(ErrorKind::InvalidArgument,
+                "weight '" + name + "' does not fit " + storageDtype + " (largest magnitude "
+                    + std::to_string(t.detach().abs().max().item<double>()) + "); save it as fp32");
+        sources.push_back(tensorSource(name, s));
+    }
+    auto config = nlohmann::json::parse(model.config().toJson());
+    config["torch_dtype"] = stored == at::kHalf ? "float16" : stored == at::kBFloat16 ? "bfloat16" : "float32";
+    std::filesystem::create_directories(dir);
     writeSafetensors(dir / "model.safetensors", std::move(sources));
+    writeText(dir / "config.json", config.dump(2));
 }
 
 } // namespace engram

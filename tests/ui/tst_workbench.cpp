@@ -335,7 +335,19 @@ private Q_SLOTS:
         window.show();
         QVERIFY(window.openProject(m_project));
         window.editView()->setStatisticsFiles({stats});
-        QVERIFY(window.findChild<QLabel *>(QStringLiteral("editStatistics"))->text().contains(QStringLiteral("layer0")));
+        const QString line = window.findChild<QLabel *>(QStringLiteral("editStatistics"))->text();
+        QVERIFY2(line.contains(QStringLiteral("layer0")) && line.contains(QStringLiteral("layer(s) 0:")), qPrintable(line));
+        // The preset writes layers 0-3, which the file does not cover: refused before any job starts.
+        const auto runsBefore = window.document()->runs().size();
+        window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("0,1,2,3"));
+        window.editView()->startEdit();
+        QVERIFY(!window.jobs()->isBusy());
+        QCOMPARE(window.document()->runs().size(), runsBefore);
+        const auto boxes = window.findChildren<QMessageBox *>(QStringLiteral("jobMessage"));
+        QCOMPARE(boxes.size(), qsizetype(1));
+        QVERIFY2(boxes.front()->text().contains(QStringLiteral("layer(s) 1, 2, 3 are missing")),
+            qPrintable(boxes.front()->text()));
+        boxes.front()->close();
         window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("0")); // what the file covers
         auto *table = window.factsView()->table();
         table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);

@@ -1,6 +1,7 @@
 #include "ui/views/editview.h"
 
 #include "core/edit/presets.h"
+#include "core/edit/statisticsfiles.h"
 #include "core/jobs/projectjobs.h"
 #include "core/model/modelconfig.h"
 #include "core/model/modelinfo.h"
@@ -31,6 +32,7 @@
 #include <QTableView>
 #include <QVBoxLayout>
 
+#include <algorithm>
 #include <memory>
 
 namespace engram::ui {
@@ -351,9 +353,23 @@ void EditView::loadPreset()
     m_clamp->setEnabled(method != QLatin1String("ftw"));
     m_norm->setEnabled(method == QLatin1String("ftw"));
     const std::string corpus = m_document->project()->setting("stats.corpus");
+    QString filesLine;
+    if (!m_statsFiles.isEmpty()) {
+        std::vector<std::filesystem::path> paths;
+        for (const QString &f : m_statsFiles)
+            paths.push_back(f.toStdString());
+        QStringList covered;
+        try {
+            for (int l : statisticsFileLayers(paths))
+                covered << QString::number(l);
+            filesLine = tr("%n file(s), layer(s) %1: %2", nullptr, static_cast<int>(m_statsFiles.size()))
+                            .arg(covered.join(QStringLiteral(", ")), m_statsFiles.join(QStringLiteral(", ")));
+        } catch (const Error &e) {
+            filesLine = tr("cannot be used: %1").arg(QString::fromUtf8(e.what()));
+        }
+    }
     m_statistics->setText(method == QLatin1String("ftw") ? tr("not needed")
-            : !m_statsFiles.isEmpty() ? tr("%n file(s): %1", nullptr, static_cast<int>(m_statsFiles.size()))
-                                            .arg(m_statsFiles.join(QStringLiteral(", ")))
+            : !m_statsFiles.isEmpty() ? filesLine
             : corpus.empty() ? tr("no corpus set for this project: choose one above")
                              : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
     m_statistics->setToolTip(QString::fromStdString(preset.name + ": " + preset.source));
@@ -450,6 +466,33 @@ void EditView::startEdit()
     spec.load = loadOptions();
     for (const QString &f : m_statsFiles)
         spec.statisticsFiles.push_back(f.toStdString());
+    if (!spec.statisticsFiles.empty() && spec.method != "ftw") {
+        // Check the chosen files against the layers now (headers only), not minutes into the job.
+        const std::vector<int> needed = spec.method == "memit" ? layers : std::vector<int> {layers.front()};
+        QStringList missing, covered;
+        try {
+            const auto have = statisticsFileLayers(
+                std::vector<std::filesystem::path>(spec.statisticsFiles.begin(), spec.statisticsFiles.end()));
+            for (int l : have)
+                covered << QString::number(l);
+            for (int l : needed)
+                if (std::find(have.begin(), have.end(), l) == have.end())
+                    missing << QString::number(l);
+        } catch (const Error &e) {
+            showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
+                tr("The statistics files cannot be used: %1").arg(QString::fromUtf8(e.what())));
+            return;
+        }
+        if (!missing.isEmpty()) {
+            showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
+                tr("The statistics files cover layer(s) %1, but the edit writes layer(s) %2: statistics for "
+                   "layer(s) %3 are missing. Add files for them, or choose \"Project corpus\" to compute and "
+                   "cache what is needed.")
+                    .arg(covered.isEmpty() ? tr("none") : covered.join(QStringLiteral(", ")),
+                        m_layers->text(), missing.join(QStringLiteral(", "))));
+            return;
+        }
+    }
     if (m_scope->currentIndex() == 1) {
         spec.factIds = m_selection ? m_selection() : std::vector<int64_t>();
         if (spec.factIds.empty()) {

@@ -337,6 +337,10 @@ void TestMemit::secondMomentsMergeByAddition()
     QCOMPARE(loaded[1].layer, 3);
     QCOMPARE(loaded[1].count, whole[1].count);
     QVERIFY(at::equal(loaded[1].sum, whole[1].sum));
+    // The layers a file covers, from its header alone; a foreign safetensors file is refused.
+    QCOMPARE(statisticsFileLayers({file}), (std::vector<int> {0, 3}));
+    ENGRAM_EXPECT_ERROR(
+        statisticsFileLayers({kDemo / "model" / "model.safetensors"}), ErrorKind::CorruptFile, "not an Engram statistics");
 }
 
 void TestMemit::rejectsBadRequests()

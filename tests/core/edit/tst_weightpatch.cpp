@@ -2,6 +2,7 @@
 
 #include "core/edit/weightpatch.h"
 #include "core/io/checkpoint.h"
+#include "core/jobs/export.h"
 #include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
@@ -38,6 +39,7 @@ private Q_SLOTS:
     void refusesOtherWeights();
     void roundTripsThroughAFile();
     void composesInOrder();
+    void exportRefusesAnOverflowingHalfWeight();
 };
 
 void TestWeightPatch::appliesAndRevertsBitExactly()
@@ -120,4 +122,25 @@ void TestWeightPatch::composesInOrder()
 }
 
 QTEST_GUILESS_MAIN(TestWeightPatch)
+void TestWeightPatch::exportRefusesAnOverflowingHalfWeight()
+{
+    // A fp16 checkpoint whose patched weight would exceed 65504: the export names the tensor
+    // and the type and leaves no directory behind; a patch that fits exports as fp16.
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Gpt2), root / "fp32", 4);
+    saveCheckpoint(*Transformer::load(root / "fp32"), root / "fp16", "fp16");
+    auto model = Transformer::load(root / "fp16");
+    const WeightPatch huge = makePatch(*model, 1, 1e5f);
+    ENGRAM_EXPECT_ERROR(exportPatchedCheckpoint(root / "fp16", {huge}, "{}", root / "out"), ErrorKind::InvalidArgument,
+        "does not fit the checkpoint's F16");
+    QVERIFY(!std::filesystem::exists(root / "out"));
+    const WeightPatch fits = makePatch(*model, 1, 0.5f);
+    exportPatchedCheckpoint(root / "fp16", {fits}, "{}", root / "out");
+    const WeightStore out = WeightStore::openDirectory(root / "out");
+    QVERIFY(out.info(fits.deltas[0].name).dtype == DType::F16);
+    QVERIFY(at::equal(out.tensor(fits.deltas[0].name).to(at::kFloat),
+        (model->parameter(fits.deltas[0].name) + 0.5f).to(at::kHalf).to(at::kFloat)));
+}
+
 #include "tst_weightpatch.moc"

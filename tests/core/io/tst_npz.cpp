@@ -101,6 +101,9 @@ void TestNpz::layersComeFromFileNames()
     QCOMPARE(both.size(), std::size_t(2));
     QCOMPARE(both[0].layer, 3);
     QCOMPARE(both[1].layer, 7);
+    QCOMPARE(statisticsFileLayers({kNpz / kDeflated, kNpz / kStored}), (std::vector<int> {3, 7}));
+    ENGRAM_EXPECT_ERROR(statisticsFileLayers({kNpz / "fortran.npz"}), ErrorKind::InvalidArgument, "layer");
+    ENGRAM_EXPECT_ERROR(statisticsFileLayers({kNpz / "missing.h.2.npz"}), ErrorKind::Io, "does not exist");
 }
 
 void TestNpz::duplicateLayersAreRejected()

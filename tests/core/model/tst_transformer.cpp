@@ -202,6 +202,7 @@ private Q_SLOTS:
     void neoxSequentialResidualMatchesReference();
     void savedCheckpointReloadsIdentically_data() { engram::test::addFamilyRows(); }
     void savedCheckpointReloadsIdentically();
+    void savesHalfPrecisionStorage();
     void shardedCheckpointLoads();
     void rightPaddedBatchEqualsSingleSequences_data() { engram::test::addFamilyRows(); }
     void rightPaddedBatchEqualsSingleSequences();
@@ -255,6 +256,33 @@ void TestTransformer::savedCheckpointReloadsIdentically()
     const std::vector<int64_t> ids = {1, 2, 3, 60, 4};
     QVERIFY(at::equal(forwardLogits(*a, ids), forwardLogits(*b, ids)));
     QCOMPARE(b->namedParameters().size(), a->namedParameters().size());
+}
+
+void TestTransformer::savesHalfPrecisionStorage()
+{
+    // fp16 storage: torch_dtype says so, the file holds F16 tensors, and loading it in fp32
+    // gives exactly the fp32 model's weights rounded to fp16.
+    QTemporaryDir dir;
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Gpt2), pathOf(dir, "a"), 5);
+    const auto a = Transformer::load(pathOf(dir, "a"));
+    saveCheckpoint(*a, pathOf(dir, "half"), "fp16");
+    const auto config = nlohmann::json::parse(std::ifstream(pathOf(dir, "half") / "config.json"));
+    QCOMPARE(config["torch_dtype"].get<std::string>(), std::string("float16"));
+    const WeightStore store = WeightStore::openDirectory(pathOf(dir, "half"));
+    for (const auto &name : store.names())
+        QVERIFY2(store.info(name).dtype == DType::F16, name.c_str());
+    const auto b = Transformer::load(pathOf(dir, "half"));
+    for (const auto &[name, t] : a->namedParameters())
+        QVERIFY2(at::equal(b->parameter(name), t.to(at::kHalf).to(at::kFloat)), name.c_str());
+
+    // A weight beyond fp16's range (65504) is refused and nothing is written.
+    const std::string big = a->mlpOutputWeightName(0);
+    a->setParameter(big, a->parameter(big) * 1e6);
+    ENGRAM_EXPECT_ERROR(saveCheckpoint(*a, pathOf(dir, "overflow"), "fp16"), ErrorKind::InvalidArgument,
+        "does not fit fp16");
+    QVERIFY(!std::filesystem::exists(pathOf(dir, "overflow") / "model.safetensors"));
+    QVERIFY(!std::filesystem::exists(pathOf(dir, "overflow") / "config.json"));
+    ENGRAM_EXPECT_ERROR(saveCheckpoint(*a, pathOf(dir, "x"), "fp8"), ErrorKind::InvalidArgument, "unknown dtype");
 }
 
 void TestTransformer::shardedCheckpointLoads()
