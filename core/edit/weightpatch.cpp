@@ -39,7 +39,8 @@ void WeightPatch::apply(Transformer &model, bool checkBase) const
         if (checkBase && tensorHash(w) != d.baseHash)
             throw Error(ErrorKind::ShapeMismatch,
                 "patch for '" + d.name + "' was computed for different weights (base hash " + d.baseHash
-                    + ", model has " + tensorHash(w) + "); apply it to the same base model");
+                    + ", model has " + tensorHash(w) + " as " + std::string(c10::toString(w.scalar_type()))
+                    + "); apply it to the same base model, loaded in the weight type it was computed in");
     }
     for (const auto &d : deltas) {
         const at::Tensor w = model.parameter(d.name);

@@ -71,6 +71,9 @@ void TestWeightPatch::refusesOtherWeights()
     // Applying the same patch again would double the edit: its base hash no longer matches.
     ENGRAM_EXPECT_ERROR(first.apply(*model), ErrorKind::ShapeMismatch, "computed for different weights");
     QVERIFY(at::equal(model->parameter(first.deltas[0].name), edited)); // untouched
+    // The same base loaded as bf16 is other weights too; the message names the weight type.
+    auto bf16 = Transformer::load(root, LoadOptions {"cpu", "bf16"});
+    ENGRAM_EXPECT_ERROR(first.apply(*bf16), ErrorKind::ShapeMismatch, "as BFloat16");
 }
 
 void TestWeightPatch::roundTripsThroughAFile()
