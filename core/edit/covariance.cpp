@@ -172,7 +172,7 @@ std::vector<std::pair<int, int64_t>> engramStatisticsCounts(const SafetensorsFil
         throw Error(ErrorKind::CorruptFile, path.string() + ": counts metadata is not a JSON object");
     std::vector<std::pair<int, int64_t>> out;
     for (auto it = counts.begin(); it != counts.end(); ++it) {
-        if (!it.value().is_number_integer() || it.key().empty()
+        if (!it.value().is_number_integer() || it.key().empty() || it.key().size() > 6
             || it.key().find_first_not_of("0123456789") != std::string::npos)
             throw Error(ErrorKind::CorruptFile, path.string() + ": counts metadata has a bad entry '" + it.key() + "'");
         out.emplace_back(std::stoi(it.key()), it.value().get<int64_t>());
