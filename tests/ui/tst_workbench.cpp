@@ -347,6 +347,7 @@ private Q_SLOTS:
         QCOMPARE(boxes.size(), qsizetype(1));
         QVERIFY2(boxes.front()->text().contains(QStringLiteral("layer(s) 1, 2, 3 are missing")),
             qPrintable(boxes.front()->text()));
+        screenshot(*boxes.front(), "edit-statistics-check.png");
         boxes.front()->close();
         window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("0")); // what the file covers
         auto *table = window.factsView()->table();
