@@ -69,6 +69,15 @@ void showNonModal(QWidget *parent, QMessageBox::Icon icon, const QString &title,
     box->open();
 }
 
+// Layer numbers as "0, 1, 3".
+QString layerText(const std::vector<int> &layers)
+{
+    QStringList items;
+    for (int l : layers)
+        items << QString::number(l);
+    return items.join(QStringLiteral(", "));
+}
+
 QString pct(double v)
 {
     return std::isnan(v) ? QStringLiteral("\u2013") : QString::number(v, 'f', 1);
@@ -355,15 +364,10 @@ void EditView::loadPreset()
     const std::string corpus = m_document->project()->setting("stats.corpus");
     QString filesLine;
     if (!m_statsFiles.isEmpty()) {
-        std::vector<std::filesystem::path> paths;
-        for (const QString &f : m_statsFiles)
-            paths.push_back(f.toStdString());
-        QStringList covered;
         try {
-            for (int l : statisticsFileLayers(paths))
-                covered << QString::number(l);
             filesLine = tr("%n file(s), layer(s) %1: %2", nullptr, static_cast<int>(m_statsFiles.size()))
-                            .arg(covered.join(QStringLiteral(", ")), m_statsFiles.join(QStringLiteral(", ")));
+                            .arg(layerText(statisticsFileLayers(statisticsPaths())),
+                                m_statsFiles.join(QStringLiteral(", ")));
         } catch (const Error &e) {
             filesLine = tr("cannot be used: %1").arg(QString::fromUtf8(e.what()));
         }
@@ -388,6 +392,14 @@ void EditView::setLayers(const QString &layers)
 {
     m_layers->setText(layers);
     Q_EMIT message(tr("Layers for the next edit: %1").arg(layers));
+}
+
+std::vector<std::filesystem::path> EditView::statisticsPaths() const
+{
+    std::vector<std::filesystem::path> paths;
+    for (const QString &f : m_statsFiles)
+        paths.push_back(f.toStdString());
+    return paths;
 }
 
 void EditView::setStatisticsFiles(const QStringList &files)
@@ -466,30 +478,25 @@ void EditView::startEdit()
     spec.load = loadOptions();
     for (const QString &f : m_statsFiles)
         spec.statisticsFiles.push_back(f.toStdString());
-    if (!spec.statisticsFiles.empty() && spec.method != "ftw") {
-        // Check the chosen files against the layers now (headers only), not minutes into the job.
-        const std::vector<int> needed = spec.method == "memit" ? layers : std::vector<int> {layers.front()};
-        QStringList missing, covered;
+    if (!spec.statisticsFiles.empty() && spec.method != "ftw") { // FT-W needs no statistics
+        // Check the chosen files against the layers now (headers only), not after the model loads.
+        std::vector<int> have, missing;
         try {
-            const auto have = statisticsFileLayers(
-                std::vector<std::filesystem::path>(spec.statisticsFiles.begin(), spec.statisticsFiles.end()));
-            for (int l : have)
-                covered << QString::number(l);
-            for (int l : needed)
-                if (std::find(have.begin(), have.end(), l) == have.end())
-                    missing << QString::number(l);
+            have = statisticsFileLayers(statisticsPaths());
         } catch (const Error &e) {
             showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
                 tr("The statistics files cannot be used: %1").arg(QString::fromUtf8(e.what())));
             return;
         }
-        if (!missing.isEmpty()) {
+        for (int l : statisticsLayers(spec))
+            if (std::find(have.begin(), have.end(), l) == have.end())
+                missing.push_back(l);
+        if (!missing.empty()) {
             showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
                 tr("The statistics files cover layer(s) %1, but the edit writes layer(s) %2: statistics for "
                    "layer(s) %3 are missing. Add files for them, or choose \"Project corpus\" to compute and "
                    "cache what is needed.")
-                    .arg(covered.isEmpty() ? tr("none") : covered.join(QStringLiteral(", ")),
-                        m_layers->text(), missing.join(QStringLiteral(", "))));
+                    .arg(have.empty() ? tr("none") : layerText(have), m_layers->text(), layerText(missing)));
             return;
         }
     }

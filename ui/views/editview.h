@@ -12,8 +12,10 @@
 #include <QStringList>
 #include <QWidget>
 
+#include <filesystem>
 #include <functional>
 #include <optional>
+#include <vector>
 
 class QCheckBox;
 class QComboBox;
@@ -76,6 +78,7 @@ Q_SIGNALS:
 
 private:
     void updateProtectEnabled(); // the μ field applies to MEMIT with the keep checkbox on
+    std::vector<std::filesystem::path> statisticsPaths() const; // the chosen statistics files
     void refreshHistory();
     /// The open project's model preset (read on first use after the project opened); throws engram::Error.
     const EditPreset &preset();
