@@ -24,7 +24,6 @@
 // the paraphrase prompts, neighborhood = share of neighborhood prompts where p(true) > p(new);
 // retention = greedy top-1 recall of facts outside the edited (subject, relation) pairs.
 
-#include "core/data/demoworld.h"
 #include "core/edit/covariance.h"
 #include "core/edit/editor.h"
 #include "core/edit/finetune.h"
@@ -37,6 +36,7 @@
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
+#include "devkit/demoworld.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -133,11 +133,11 @@ Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::jso
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt = {{"--method", "memit"}, {"--edits", "100"}, {"--first", "0"}, {"--stats-docs", "3000"},
-        {"--serial", "0"}, {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"},
-        {"--ft-steps", "25"}, {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""},
-        {"--preserve-factor", "1"}, {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"},
-        {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+    std::map<std::string, std::string> opt
+        = {{"--method", "memit"}, {"--edits", "100"}, {"--first", "0"}, {"--stats-docs", "3000"}, {"--serial", "0"},
+            {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"}, {"--ft-steps", "25"},
+            {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""}, {"--preserve-factor", "1"},
+            {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
     for (int i = 1; i + 1 < argc; i += 2)
         opt[argv[i]] = argv[i + 1];
     configureThreads(std::stoi(opt["--threads"]));

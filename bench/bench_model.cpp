@@ -10,8 +10,8 @@
 
 #include "core/model/generator.h"
 #include "core/model/modelinfo.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
+#include "devkit/randomcheckpoint.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>

@@ -11,10 +11,10 @@
 // the batched and the one-cell scores.
 
 #include "core/model/modelinfo.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/text/tokenizer.h"
 #include "core/trace/causaltrace.h"
+#include "devkit/randomcheckpoint.h"
 
 #include <algorithm>
 #include <chrono>

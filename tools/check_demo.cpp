@@ -5,13 +5,13 @@
 // (4-5, split by whether the subject saw them in training). Storage: subject swap at the
 // subject's last token, per layer, over pairs of one relation with different objects.
 
-#include "core/data/demoworld.h"
 #include "core/model/modelinfo.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/trace/causaltrace.h"
-#include "core/trace/subjectswap.h"
+#include "devkit/demoworld.h"
+#include "devkit/subjectswap.h"
 
 #include <cstdio>
 #include <map>

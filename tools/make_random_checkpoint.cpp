@@ -2,8 +2,8 @@
 //   make_random_checkpoint --family gpt2|gptj|gpt_neox|llama --out DIR [--seed S]
 //       [--vocab 64] [--hidden 32] [--layers 2] [--heads 4] [--shards 1]
 
-#include "core/model/randomcheckpoint.h"
 #include "core/util/error.h"
+#include "devkit/randomcheckpoint.h"
 
 #include <cstdio>
 #include <cstdlib>

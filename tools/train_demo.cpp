@@ -13,9 +13,9 @@
 
 #include "core/model/batching.h"
 #include "core/model/modelinfo.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/text/tokenizer.h"
+#include "devkit/randomcheckpoint.h"
 
 #include <ATen/ATen.h>
 #include <c10/core/GradMode.h>
@@ -58,10 +58,10 @@ std::vector<std::vector<int64_t>> packSequences(
 
 int run(int argc, char **argv)
 {
-    std::map<std::string, std::string> opt
-        = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"}, {"--inner", "0"}, {"--heads", "6"},
-            {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"}, {"--decay-epochs", "2"}, {"--lr", "2e-3"},
-            {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"}, {"--device", "cpu"}, {"--out", ""}, {"--save-dtype", "fp32"}};
+    std::map<std::string, std::string> opt = {{"--demo", "resources/demo"}, {"--layers", "6"}, {"--hidden", "192"},
+        {"--inner", "0"}, {"--heads", "6"}, {"--context", "128"}, {"--batch", "32"}, {"--epochs", "14"},
+        {"--decay-epochs", "2"}, {"--lr", "2e-3"}, {"--warmup", "200"}, {"--seed", "1"}, {"--threads", "0"},
+        {"--device", "cpu"}, {"--out", ""}, {"--save-dtype", "fp32"}};
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!opt.count(argv[i])) {
             std::fprintf(stderr, "train_demo: unknown option %s\n", argv[i]);

@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -28,8 +28,8 @@ std::optional<std::string> Args::value(const std::string &name) const
 
 Args parseArgs(int argc, char **argv)
 {
-    static const std::vector<std::string> kFlags = {"--greedy", "--no-cache", "--ids-only", "--help", "-h",
-        "--version", "--one-cell", "--verbose", "--allow-conflicts", "--overwrite", "--copy", "--disabled", "--ids"};
+    static const std::vector<std::string> kFlags = {"--greedy", "--no-cache", "--ids-only", "--help", "-h", "--version",
+        "--one-cell", "--verbose", "--allow-conflicts", "--overwrite", "--copy", "--disabled", "--ids"};
     Args args;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
@@ -45,7 +45,8 @@ Args parseArgs(int argc, char **argv)
             isFlag = isFlag || f == a;
         // "--ids" is a value option for project commands ("--ids 1,2") and a flag for
         // generate ("--ids": print token ids): a value when a list of numbers follows.
-        if (a == "--ids" && i + 1 < argc && std::string(argv[i + 1]).find_first_not_of("0123456789,") == std::string::npos)
+        if (a == "--ids" && i + 1 < argc
+            && std::string(argv[i + 1]).find_first_not_of("0123456789,") == std::string::npos)
             isFlag = false;
         if (a == "--json" && (i + 1 >= argc || argv[i + 1][0] == '-'))
             isFlag = true;
@@ -63,6 +64,11 @@ Args parseArgs(int argc, char **argv)
         args.values[a] = argv[++i];
     }
     return args;
+}
+
+std::ostream &humanOut(const Args &args)
+{
+    return args.flag("--json") ? std::cerr : std::cout;
 }
 
 long toInt(const Args &args, const std::string &name, long fallback, long min, long max)

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iosfwd>
 #include <map>
 #include <optional>
 #include <string>
@@ -43,6 +44,8 @@ double toDouble(const Args &args, const std::string &name, double fallback);
 std::string requireValue(const Args &args, const std::string &name);
 engram::LoadOptions loadOptions(const Args &args);
 std::string humanBytes(uint64_t bytes);
+/// Where human-readable lines go: stderr when --json is given, so stdout holds only JSON.
+std::ostream &humanOut(const Args &args);
 /// "1,2,5" -> ids; UsageError naming the option otherwise.
 std::vector<int64_t> parseIds(const std::string &option, const std::string &text);
 

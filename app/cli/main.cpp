@@ -1,11 +1,12 @@
-// engram-cli: the headless front end of engram_core. Needs only core, so it builds on a GPU
-// server that has LibTorch but no desktop libraries; when Qt is present it also links
-// engram_plots to draw trace heatmaps (ENGRAM_CLI_WITH_PLOTS).
+// engram-cli: the headless front end of engram_core. Links only core (no Qt, in every build),
+// so it is the same program on a GPU server that has LibTorch but no desktop libraries.
+// Images of traces are drawn by engram-plot from `trace --json` output.
 
 #include "core/data/datasets.h"
 #include "core/edit/editor.h"
 #include "core/edit/presets.h"
 #include "core/eval/counterfact.h"
+#include "core/eval/evaljson.h"
 #include "core/eval/recall.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
@@ -15,10 +16,6 @@
 
 #include "cli/cliargs.h"
 #include "cli/projectcommands.h"
-
-#ifdef ENGRAM_CLI_WITH_PLOTS
-#include "ui/plots/traceplot.h"
-#endif
 
 #include <unistd.h>
 
@@ -87,7 +84,7 @@ Commands:
   trace     --model DIR --prompt TEXT --subject S
             [--expect OBJECT]           causal trace of one fact: p(answer) with the subject
             [--kind hidden|mlp|attn|all]  corrupted and one (token, layer) restored
-            [--json OUT] [--png OUT]    matrices as JSON; heatmaps as PNG (Qt builds)
+            [--json OUT]                matrices as JSON (engram-plot OUT --out x.png draws them)
   trace     --model DIR --facts FILE    average indirect effects over a fact list (known
             [--limit N] [--json OUT]    facts, CounterFact or {prompt, subject, expected}),
                                         MLP/attention-severed effects, suggested edit layers
@@ -193,28 +190,6 @@ int cmdStats(const Args &args)
     return kExitOk;
 }
 
-// --stats FILE[,FILE..], or --corpus PATH: statistics from the cache, computed when missing.
-std::string statisticsFor(const Args &args, const engram::ModelSession &session, const std::vector<int> &layers)
-{
-    if (const auto stats = args.value("--stats"))
-        return *stats;
-    const auto corpus = args.value("--corpus");
-    if (!corpus)
-        throw UsageError {"give --stats FILE[,FILE..] or --corpus PATH (statistics computed once and cached)"};
-    const std::filesystem::path cacheDir = args.value("--cache-dir") ? std::filesystem::path(*args.value("--cache-dir"))
-                                                                     : engram::defaultStatisticsCacheDir();
-    const auto cached = engram::cachedStatisticsFiles(session, *corpus, layers,
-        toInt(args, "--max-docs", 0, 0, 1L << 40), cacheDir, documentProgress(), accumulateFloat64(args));
-    std::string list;
-    for (const auto &f : cached.files)
-        list += (list.empty() ? "" : ",") + f.string();
-    std::cout << "statistics: " << (cached.computedLayers.empty() ? "all layers from the cache" : "computed layers");
-    for (int l : cached.computedLayers)
-        std::cout << " " << l;
-    std::cout << " (" << cacheDir.string() << ")\n";
-    return list;
-}
-
 void printEditSummary(const std::string &label, std::size_t edits, const engram::EditSummary &s, const std::string &out)
 {
     std::cout << label << ": " << edits << " edits in " << s.seconds << " s, mean target probability "
@@ -232,40 +207,43 @@ void printEditSummary(const std::string &label, std::size_t edits, const engram:
 
 int cmdEdit(const Args &args)
 {
-    const std::string method = args.value("--method").value_or("memit");
     auto requests = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     engram::EditJobSpec spec = editSpecFromArgs(args, session->summary());
+    engram::EditConfig &config = spec.config;
     if (const auto keepFile = args.value("--keep")) {
-        if (method == "ftw")
+        if (config.method() == engram::EditMethod::FineTune)
             throw UsageError {"--keep works with memit, rome and r-rome"};
         const engram::Dataset kept = engram::importDataset(*keepFile);
         std::vector<engram::FactToKeep> keep;
         for (const auto &r : kept.records)
             keep.push_back({r.promptTemplate, r.subject, r.relationId});
-        const bool protect = method == "memit" && spec.memit.protectWeight > 0;
-        const engram::KeepPlan plan
-            = engram::attachFactsToKeep(requests, keep, protect ? &spec.memit.protect : nullptr);
+        const engram::KeepPlan plan = engram::keepFacts(config, requests, keep);
         std::cout << "keep: " << kept.records.size() << " facts from " << *keepFile << ": " << plan.preservePrompts
                   << " preservation prompts for " << plan.subjectsPreserved << " edited subjects";
-        if (protect)
-            std::cout << ", " << plan.protectedKeys << " protected keys (weight " << spec.memit.protectWeight << ")";
+        if (engram::protectsKeys(config))
+            std::cout << ", " << plan.protectedKeys << " protected keys (weight " << config.memit().protectWeight
+                      << ")";
         std::cout << "\n";
     }
-    ProgressPrinter progress("edit");
-    if (method == "memit") {
-        const std::string stats = statisticsFor(args, *session, spec.memit.layers);
-        printEditSummary("MEMIT", requests.size(),
-            engram::editWithMemit(*session, requests, spec.memit, stats, out, std::ref(progress)), out);
-    } else if (method == "rome" || method == "r-rome") {
-        const std::string stats = statisticsFor(args, *session, {spec.rome.layer});
-        printEditSummary(method == "rome" ? "ROME" : "r-ROME", requests.size(),
-            engram::editWithRome(*session, requests, spec.rome, stats, out, std::ref(progress)), out);
-    } else {
-        printEditSummary("FT-W", requests.size(),
-            engram::editWithFineTune(*session, requests, spec.fineTune, out, std::ref(progress)), out);
+    engram::ResolvedStatistics stats;
+    if (config.needsStatistics()) {
+        spec.statistics = statisticsSourceFromArgs(args, /*defaultMaxDocuments=*/0);
+        if (spec.statistics.kind == engram::StatisticsSource::Kind::ProjectCorpus)
+            throw UsageError {"give --stats FILE[,FILE..] or --corpus PATH (statistics computed once and cached)"};
+        stats = engram::resolveStatistics(spec.statistics, *session, config.statisticsLayers(), documentProgress());
+        if (!stats.corpus.empty()) {
+            std::cout << "statistics: "
+                      << (stats.computedLayers.empty() ? "all layers from the cache" : "computed layers");
+            for (int l : stats.computedLayers)
+                std::cout << " " << l;
+            std::cout << " (" << stats.cacheDir.string() << ")\n";
+        }
     }
+    ProgressPrinter progress("edit");
+    printEditSummary(std::string(engram::editMethodLabel(config.method())), requests.size(),
+        engram::runEdit(*session, requests, config, stats.files, out, std::ref(progress)), out);
     return kExitOk;
 }
 
@@ -303,12 +281,8 @@ engram::NoiseSettings parseNoise(
         std::vector<std::string> subjects;
         for (const auto &f : from)
             subjects.push_back(f.subject);
-        const double sigma = engram::subjectEmbeddingStd(session.model(), session.tokenizer(), subjects);
-        n.scale = k * sigma;
-        std::ostringstream origin;
-        origin << spec.substr(1) << " x sigma = " << k << " x " << sigma << " (subject embeddings of "
-               << subjects.size() << " subject" << (subjects.size() == 1 ? "" : "s") << ")";
-        n.origin = origin.str();
+        n = engram::subjectNoise(
+            session.model(), session.tokenizer(), subjects, subjects.size() == 1 ? "subject" : "subjects", k, n);
     } else if (!spec.empty() && spec[0] == 'u') {
         n.mode = engram::NoiseMode::Uniform;
         n.scale = number(spec.substr(1));
@@ -408,21 +382,17 @@ int cmdTraceAverage(const Args &args, const engram::ModelSession &session, const
 
 int cmdTrace(const Args &args)
 {
+    if (args.value("--png"))
+        throw UsageError {"engram-cli draws no images (it has no Qt): write --json FILE and draw it with "
+                          "'engram-plot FILE --out heatmaps.png' (or .svg, .pdf)"};
     const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     if (const auto facts = args.value("--facts")) {
-        if (args.value("--png"))
-            throw UsageError {"--png draws one fact; use --prompt and --subject with it"};
         return cmdTraceAverage(args, *session, *facts);
     }
     engram::TraceRequest request;
     request.prompt = requireValue(args, "--prompt");
     request.subject = requireValue(args, "--subject");
     request.expected = args.value("--expect").value_or("");
-#ifndef ENGRAM_CLI_WITH_PLOTS
-    if (args.value("--png"))
-        throw engram::Error(engram::ErrorKind::Unsupported,
-            "this engram-cli was built without Qt, so it cannot draw images; use --json and plot elsewhere");
-#endif
     engram::TraceParams p;
     p.kinds = parseKinds(args);
     p.noise = parseNoise(args, *session, {request});
@@ -445,14 +415,6 @@ int cmdTrace(const Args &args)
         writeOutputFile(*json, engram::traceResultToJson(r));
         std::cout << "JSON written to " << *json << "\n";
     }
-#ifdef ENGRAM_CLI_WITH_PLOTS
-    if (const auto png = args.value("--png")) {
-        QString error;
-        if (!engram::ui::saveTracePngHeadless(r, QString::fromStdString(*png), &error))
-            throw engram::Error(engram::ErrorKind::Io, error.toStdString());
-        std::cout << "heatmaps written to " << *png << "\n";
-    }
-#endif
     return kExitOk;
 }
 
@@ -465,36 +427,6 @@ std::string fmtMetric(const engram::MetricSummary &m)
     char buf[32];
     std::snprintf(buf, sizeof buf, "%6.1f ±%4.1f", m.mean, m.ci95);
     return buf;
-}
-
-nlohmann::json metricJson(const engram::MetricSummary &m)
-{
-    if (m.count == 0 || std::isnan(m.mean))
-        return nullptr;
-    return {{"mean", m.mean}, {"ci95", m.ci95}, {"count", m.count}};
-}
-
-nlohmann::json summaryJson(const engram::EvalSummary &e)
-{
-    return {{"records", e.records}, {"score", std::isnan(e.score) ? nlohmann::json(nullptr) : nlohmann::json(e.score)},
-        {"efficacy_score", metricJson(e.es)}, {"paraphrase_score", metricJson(e.ps)},
-        {"neighborhood_score", metricJson(e.ns)}, {"efficacy_magnitude", metricJson(e.em)},
-        {"paraphrase_magnitude", metricJson(e.pm)}, {"neighborhood_magnitude", metricJson(e.nm)},
-        {"rewrite_acc", metricJson(e.rewriteAcc)}, {"paraphrase_acc", metricJson(e.paraphraseAcc)},
-        {"neighborhood_acc", metricJson(e.neighborhoodAcc)}, {"ngram_entropy", metricJson(e.fluency)},
-        {"reference_score", metricJson(e.consistency)}};
-}
-
-nlohmann::json recordJson(const engram::RecordScores &r)
-{
-    auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
-    nlohmann::json j {{"es", num(r.es)}, {"em", num(r.em)}, {"ps", num(r.ps)}, {"pm", num(r.pm)}, {"ns", num(r.ns)},
-        {"nm", num(r.nm)}, {"rewrite_acc", num(r.rewriteAcc)}, {"paraphrase_acc", num(r.paraphraseAcc)},
-        {"neighborhood_acc", num(r.neighborhoodAcc)}, {"p_new", num(r.pNew)}, {"p_true", num(r.pTrue)},
-        {"ngram_entropy", num(r.fluency)}, {"reference_score", num(r.consistency)}};
-    if (!r.generations.empty())
-        j["generations"] = r.generations;
-    return j;
 }
 
 std::vector<engram::FactPrompt> retentionFacts(
@@ -623,15 +555,13 @@ int cmdEval(const Args &args)
         for (const auto &r : data.rejected)
             rejected.push_back({{"record", r.index}, {"field", r.field}, {"reason", r.reason}});
         doc["rejected"] = rejected;
-        for (const auto &ph : phases) {
-            doc[ph.name] = summaryJson(ph.summary);
-            doc[ph.name]["retention"] = {{"recalled", ph.recall.recalled}, {"total", ph.recall.total}};
-        }
+        for (const auto &ph : phases)
+            doc[ph.name] = engram::evalPhaseToJson(ph.summary, ph.recall);
         nlohmann::json recs = nlohmann::json::array();
         for (std::size_t i = 0; i < data.records.size(); ++i) {
             nlohmann::json r {{"case_id", data.records[i].caseId}, {"subject", data.records[i].subject}};
             for (const auto &ph : phases)
-                r[ph.name] = recordJson(ph.scores[i]);
+                r[ph.name] = engram::recordScoresToJson(ph.scores[i]);
             if (phases.size() == 2) { // per-fact change, post − pre
                 nlohmann::json delta;
                 for (const char *k : {"es", "em", "ps", "pm", "ns", "nm", "p_new", "p_true"}) {

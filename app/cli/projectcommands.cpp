@@ -331,15 +331,7 @@ engram::EditJobSpec projectEditSpec(const Args &args, const fs::path &file)
         model = engram::summarizeCheckpoint(project->model().path);
     }
     engram::EditJobSpec spec = editSpecFromArgs(args, model);
-    if (const auto stats = args.value("--stats"))
-        for (const auto &p : engram::splitPathList(*stats))
-            spec.statisticsFiles.push_back(p);
-    if (const auto corpus = args.value("--corpus"))
-        spec.corpus = *corpus;
-    spec.maxDocuments = toInt(args, "--max-docs", -1, -1, 1L << 40);
-    if (const auto dir = args.value("--cache-dir"))
-        spec.cacheDir = *dir;
-    spec.float64Statistics = args.value("--accumulate").value_or("fp64") != "fp32";
+    spec.statistics = statisticsSourceFromArgs(args, /*defaultMaxDocuments=*/-1);
     spec.load = loadOptions(args);
     return spec;
 }
@@ -357,17 +349,18 @@ int cmdProjectEdit(const Args &args)
     auto context = jobContext(printer);
     const auto r = engram::runEditJob(file, spec, context);
     if (wantJson(args)) {
-        std::cout << json {{"run", r.runId}, {"method", spec.method}, {"facts", r.facts}, {"layers", r.summary.layers},
-            {"relative_norms", r.summary.relativeNorms}, {"seconds", r.summary.seconds},
-            {"state_before", r.stateBefore}, {"state_after", r.stateAfter}, {"conflicts", conflictsJson(r.conflicts)}}
+        std::cout << json {{"run", r.runId}, {"method", engram::editMethodName(spec.config.method())},
+            {"facts", r.facts}, {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
+            {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
+            {"conflicts", conflictsJson(r.conflicts)}}
                          .dump(2)
                   << "\n";
         return kExitOk;
     }
     for (const auto &c : r.conflicts)
         std::cout << "conflict (allowed): " << c.message << "\n";
-    std::cout << "run " << r.runId << ": " << spec.method << " on " << r.facts << " fact(s) in " << std::fixed
-              << std::setprecision(1) << r.summary.seconds << " s\n";
+    std::cout << "run " << r.runId << ": " << engram::editMethodName(spec.config.method()) << " on " << r.facts
+              << " fact(s) in " << std::fixed << std::setprecision(1) << r.summary.seconds << " s\n";
     for (std::size_t i = 0; i < r.summary.layers.size(); ++i)
         std::cout << "  layer " << r.summary.layers[i] << ": |dW|/|W| = " << std::setprecision(4)
                   << r.summary.relativeNorms[i] << "\n";
@@ -379,10 +372,12 @@ int cmdProjectStats(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
     const engram::EditJobSpec spec = projectEditSpec(args, file);
-    const std::vector<int> layers = args.value("--layers") ? parseLayers(args) : spec.memit.layers;
+    const std::vector<int> layers = args.value("--layers") ? parseLayers(args) : spec.config.statisticsLayers();
+    if (layers.empty())
+        throw UsageError {"ftw needs no statistics; give --layers to compute some anyway"};
     ProgressPrinter printer("stats");
     auto context = jobContext(printer);
-    const auto stats = engram::runStatisticsJob(file, spec, layers, context);
+    const auto stats = engram::runStatisticsJob(file, spec.statistics, layers, spec.load, context);
     for (std::size_t i = 0; i < layers.size(); ++i)
         std::cout << "layer " << layers[i] << ": " << stats.files[i].string() << "\n";
     return kExitOk;
@@ -488,9 +483,9 @@ int cmdHistory(const Args &args)
                     {"target_new", f.targetNew}});
             list.push_back({{"run", r.id}, {"status", engram::runStatusName(r.status)}, {"method", r.method},
                 {"params", json::parse(r.paramsJson, nullptr, false)}, {"seed", r.seed}, {"device", r.device},
-                {"created_at", r.createdAt}, {"seconds", r.seconds},
-                {"summary", json::parse(r.summaryJson, nullptr, false)}, {"base_state", r.baseState},
-                {"result_state", r.resultState}, {"message", r.message}, {"facts", facts}});
+                {"created_at", r.createdAt}, {"seconds", r.seconds}, {"summary", json::parse(r.summary.toJson())},
+                {"base_state", r.baseState}, {"result_state", r.resultState}, {"message", r.message},
+                {"facts", facts}});
         }
         std::cout << list.dump(2) << "\n";
         return kExitOk;
@@ -498,12 +493,11 @@ int cmdHistory(const Args &args)
     if (runs.empty())
         std::cout << "no edit runs yet\n";
     for (const auto &r : runs) {
-        const auto summary = json::parse(r.summaryJson, nullptr, false);
         std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(9) << engram::runStatusName(r.status)
                   << std::setw(9) << r.method << std::right << std::setw(5) << r.facts.size() << " fact(s)  "
                   << r.createdAt << "  " << std::fixed << std::setprecision(1) << r.seconds << " s";
-        if (summary.is_object() && summary.contains("layers"))
-            std::cout << "  layers " << summary["layers"].dump();
+        if (!r.summary.layers.empty())
+            std::cout << "  layers " << json(r.summary.layers).dump();
         if (!r.resultState.empty())
             std::cout << "  state " << r.resultState;
         if (!r.message.empty())
@@ -573,20 +567,20 @@ int cmdPatch(const Args &args)
 
 engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model)
 {
-    engram::EditJobSpec spec;
-    spec.method = args.value("--method").value_or("memit");
-    if (spec.method != "memit" && spec.method != "rome" && spec.method != "r-rome" && spec.method != "ftw")
-        throw UsageError {"--method must be memit, rome, r-rome or ftw"};
+    const std::string name = args.value("--method").value_or("memit");
+    const auto method = engram::parseEditMethod(name);
+    if (!method)
+        throw UsageError {"--method must be one of " + engram::editMethodNames()};
     const auto family = engram::familyFromModelType(model.modelType);
     const engram::EditPreset preset
         = engram::editPresetFor(family.value_or(engram::ModelFamily::Gpt2), model.layers, model.hiddenSize);
-    std::cout << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
+    humanOut(args) << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
     const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
-    spec.memit = preset.memit;
-    spec.rome = preset.rome;
-    spec.fineTune = preset.fineTune;
-    if (spec.method == "memit") {
-        auto &p = spec.memit;
+    engram::EditJobSpec spec;
+    spec.config = preset.configFor(*method);
+    switch (*method) {
+    case engram::EditMethod::Memit: {
+        auto &p = spec.config.memit();
         if (args.value("--layers"))
             p.layers = parseLayers(args);
         p.lambda = toDouble(args, "--lambda", p.lambda);
@@ -596,25 +590,51 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointS
         p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
         p.protectWeight = toDouble(args, "--protect-weight", p.protectWeight);
         p.seed = seed;
-    } else if (spec.method == "rome" || spec.method == "r-rome") {
-        auto &p = spec.rome;
+        break;
+    }
+    case engram::EditMethod::Rome:
+    case engram::EditMethod::RRome: {
+        auto &p = spec.config.rome();
         if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, spec.method);
+            p.layer = singleLayer(args, name);
         p.vLr = toDouble(args, "--v-lr", p.vLr);
         p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
         p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-        p.consistentKey = spec.method == "r-rome";
         p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
         p.seed = seed;
-    } else {
-        auto &p = spec.fineTune;
+        break;
+    }
+    case engram::EditMethod::FineTune: {
+        auto &p = spec.config.fineTune();
         if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, spec.method);
+            p.layer = singleLayer(args, name);
         p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
         p.lr = toDouble(args, "--lr", p.lr);
         p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
+        break;
+    }
     }
     return spec;
+}
+
+engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defaultMaxDocuments)
+{
+    engram::StatisticsSource source;
+    if (const auto stats = args.value("--stats")) {
+        source = engram::StatisticsSource::fromFiles(engram::splitPathList(*stats));
+        if (source.files.empty())
+            throw UsageError {"--stats needs at least one file"};
+    } else if (const auto corpus = args.value("--corpus")) {
+        source = engram::StatisticsSource::fromCorpus(*corpus);
+    }
+    source.maxDocuments = toInt(args, "--max-docs", defaultMaxDocuments, -1, 1L << 40);
+    if (const auto dir = args.value("--cache-dir"))
+        source.cacheDir = *dir;
+    const std::string accumulate = args.value("--accumulate").value_or("fp64");
+    if (accumulate != "fp64" && accumulate != "fp32")
+        throw UsageError {"--accumulate must be fp64 or fp32"};
+    source.float64 = accumulate == "fp64";
+    return source;
 }
 
 bool isProjectCommand(const Args &args)

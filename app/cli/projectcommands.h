@@ -19,6 +19,11 @@ int runProjectCommand(const Args &args);
 /// --norm-constraint) applied on top.
 engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model);
 
+/// The statistics source of --stats FILE[,FILE..] | --corpus PATH, with --max-docs (default
+/// `defaultMaxDocuments`), --cache-dir and --accumulate fp64|fp32. No --stats or --corpus:
+/// the project's corpus (StatisticsSource::Kind::ProjectCorpus).
+engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defaultMaxDocuments);
+
 extern const char *kProjectUsage;
 
 } // namespace cli

@@ -94,14 +94,21 @@ nlohmann::json requestsJson(const std::vector<EditRequest> &requests)
     return list;
 }
 
-// Provenance shared by the methods that optimise target vectors (MEMIT, ROME).
-nlohmann::json targetProvenance(const char *method, const ModelSession &session, const std::filesystem::path &stats,
-    int vSteps, double vLr, double clamp, double kl, double weightDecay, uint64_t seed,
-    const std::vector<std::string> &contexts)
+// Provenance every patch records: the method, its parameters in the shape run records use
+// (EditConfig::paramsJson), the model and the statistics it was computed with.
+nlohmann::json provenanceOf(
+    const EditConfig &config, const ModelSession &session, const std::vector<std::filesystem::path> &statistics)
 {
-    return {{"method", method}, {"model", session.summary().directory.string()}, {"statistics", stats.string()},
-        {"v_steps", vSteps}, {"v_lr", vLr}, {"clamp_norm_factor", clamp}, {"kl_factor", kl},
-        {"v_weight_decay", weightDecay}, {"seed", seed}, {"context_templates", contexts}};
+    nlohmann::json prov = nlohmann::json::parse(config.paramsJson());
+    prov["method"] = std::string(editMethodName(config.method()));
+    prov["model"] = session.summary().directory.string();
+    if (config.needsStatistics()) {
+        std::vector<std::string> files;
+        for (const auto &f : statistics)
+            files.push_back(f.string());
+        prov["statistics"] = files;
+    }
+    return prov;
 }
 
 // Fills the patch from the per-layer updates, saves it when asked, and summarises.
@@ -169,23 +176,19 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
 }
 
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut, const ProgressSink &progress)
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
+    const ProgressSink &progress)
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
-    const auto stats = loadStatistics(splitPathList(statisticsFile.string()));
+    const auto stats = loadStatistics(statistics);
     WeightPatch patch = patchFor(model, params.layers);
     const MemitResult r = guardedEdit(model, params.layers,
         [&] { return applyMemit(model, session.tokenizer(), requests, params, stats, progress); });
-    nlohmann::json prov = targetProvenance("memit", session, statisticsFile, params.vSteps, params.vLr,
-        params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
-    prov["layers"] = params.layers;
-    prov["lambda"] = params.lambda;
-    prov["preserve_factor"] = params.preserveFactor;
-    if (!params.protect.empty()) {
-        prov["protect_weight"] = params.protectWeight;
+    nlohmann::json prov = provenanceOf(EditConfig::make(EditMethod::Memit, params), session, statistics);
+    prov["context_templates"] = r.contextTemplates;
+    if (!params.protect.empty())
         prov["protected_keys"] = params.protect.size();
-    }
     EditSummary s = finish(patch, r.updates, prov, requests, patchOut);
     s.residualAfter = r.residualAfter;
     for (double p : r.targets.targetProb)
@@ -196,19 +199,18 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
 }
 
 EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &requests, const RomeParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut, const ProgressSink &progress)
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
+    const ProgressSink &progress)
 {
     const auto start = std::chrono::steady_clock::now();
     Transformer &model = session.model();
-    const auto stats = loadStatistics(splitPathList(statisticsFile.string()));
+    const auto stats = loadStatistics(statistics);
     WeightPatch patch = patchFor(model, {params.layer});
     const RomeResult r = guardedEdit(model, {params.layer},
         [&] { return applyRome(model, session.tokenizer(), requests, params, stats, progress); });
-    nlohmann::json prov
-        = targetProvenance(params.consistentKey ? "r-rome" : "rome", session, statisticsFile, params.vSteps, params.vLr,
-            params.clampNormFactor, params.klFactor, params.vWeightDecay, params.seed, r.contextTemplates);
-    prov["layer"] = params.layer;
-    prov["preserve_factor"] = params.preserveFactor;
+    nlohmann::json prov = provenanceOf(
+        EditConfig::make(params.consistentKey ? EditMethod::RRome : EditMethod::Rome, params), session, statistics);
+    prov["context_templates"] = r.contextTemplates;
     EditSummary s = finish(patch, {r.update}, prov, requests, patchOut);
     for (const auto &st : r.steps)
         s.meanTargetProbability += st.targetProbability / static_cast<double>(r.steps.size());
@@ -225,17 +227,27 @@ EditSummary editWithFineTune(ModelSession &session, const std::vector<EditReques
     WeightPatch patch = patchFor(model, {params.layer});
     const FineTuneResult r = guardedEdit(
         model, {params.layer}, [&] { return applyFineTune(model, session.tokenizer(), requests, params, progress); });
-    nlohmann::json prov;
-    prov["method"] = "ft-w";
-    prov["model"] = session.summary().directory.string();
-    prov["layer"] = params.layer;
-    prov["steps"] = params.steps;
-    prov["lr"] = params.lr;
-    prov["norm_constraint"] = params.normConstraint;
+    const nlohmann::json prov = provenanceOf(EditConfig::make(EditMethod::FineTune, params), session, {});
     EditSummary s = finish(patch, {r.update}, prov, requests, patchOut);
     s.meanTargetProbability = std::exp(-r.finalLoss); // per-token geometric mean
     s.seconds = secondsSince(start);
     return s;
+}
+
+EditSummary runEdit(ModelSession &session, const std::vector<EditRequest> &requests, const EditConfig &config,
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
+    const ProgressSink &progress)
+{
+    switch (config.method()) {
+    case EditMethod::Memit:
+        return editWithMemit(session, requests, config.memit(), statistics, patchOut, progress);
+    case EditMethod::Rome:
+    case EditMethod::RRome:
+        return editWithRome(session, requests, config.rome(), statistics, patchOut, progress);
+    case EditMethod::FineTune:
+        break;
+    }
+    return editWithFineTune(session, requests, config.fineTune(), patchOut, progress);
 }
 
 std::vector<std::filesystem::path> splitPathList(const std::string &list)
@@ -477,6 +489,18 @@ KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector
     }
     plan.subjectsPreserved = subjectsPreserved.size();
     return plan;
+}
+
+bool protectsKeys(const EditConfig &config)
+{
+    return config.method() == EditMethod::Memit && config.memit().protectWeight > 0;
+}
+
+KeepPlan keepFacts(EditConfig &config, std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep)
+{
+    if (config.method() == EditMethod::FineTune)
+        throw Error(ErrorKind::InvalidArgument, "keeping known facts works with memit, rome and r-rome, not ftw");
+    return attachFactsToKeep(requests, keep, protectsKeys(config) ? &config.memit().protect : nullptr);
 }
 
 } // namespace engram

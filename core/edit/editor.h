@@ -2,6 +2,7 @@
 // Editing entry points for the CLI and the UI, with plain types only (no torch headers):
 // covariance statistics to a file, a MEMIT edit saved as a patch, applying a patch file.
 
+#include "core/edit/editmethod.h"
 #include "core/edit/editparams.h"
 #include "core/util/progress.h"
 
@@ -73,22 +74,28 @@ struct EditSummary {
 };
 
 /// Runs MEMIT on the session's model (which stays edited), and saves the change as a patch
-/// file when `patchOut` is not empty. Throws engram::Error.
+/// file when `patchOut` is not empty. `statistics` must cover params.layers. Throws engram::Error.
 /// On any failure or cancellation (via `progress`) the session's weights are restored and no
 /// patch file is written.
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut,
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
     const ProgressSink &progress = {});
 
 /// ROME, one request after another, on the session's model (which stays edited); the patch
-/// holds the summed rank-one updates of the layer. `statisticsFile` must cover params.layer.
+/// holds the summed rank-one updates of the layer. `statistics` must cover params.layer.
 EditSummary editWithRome(ModelSession &session, const std::vector<EditRequest> &requests, const RomeParams &params,
-    const std::filesystem::path &statisticsFile, const std::filesystem::path &patchOut,
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
     const ProgressSink &progress = {});
 
 /// The constrained fine-tuning baseline (FT-W) on the session's model; saved like the others.
 EditSummary editWithFineTune(ModelSession &session, const std::vector<EditRequest> &requests,
     const FineTuneParams &params, const std::filesystem::path &patchOut, const ProgressSink &progress = {});
+
+/// The edit `config` names, with the method's entry point above (statistics ignored for FT-W).
+/// The one dispatch from an EditConfig to a method, used by project jobs and the CLI.
+EditSummary runEdit(ModelSession &session, const std::vector<EditRequest> &requests, const EditConfig &config,
+    const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
+    const ProgressSink &progress = {});
 
 /// Applies a patch file to the session's model (checks that it was made for these weights);
 /// "a.patch,b.patch" applies several in order (composed first, so a wrong order changes nothing).
@@ -121,5 +128,13 @@ struct KeepPlan {
 /// is given (one per distinct prompt). Throws engram::Error(InvalidArgument) for a bad template.
 KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep,
     std::vector<KeyPrompt> *protect, std::size_t maxPerRequest = 8);
+
+/// attachFactsToKeep for an edit of `config`: protected keys only for MEMIT with a protect
+/// weight > 0 (added to config's MEMIT parameters). Error(InvalidArgument) for FT-W, which
+/// has no way to keep facts.
+KeepPlan keepFacts(EditConfig &config, std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep);
+
+/// True when keepFacts adds protected keys for `config`.
+bool protectsKeys(const EditConfig &config);
 
 } // namespace engram

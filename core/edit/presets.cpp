@@ -17,6 +17,20 @@ std::vector<int> range(int first, int last)
 
 } // namespace
 
+EditConfig EditPreset::configFor(EditMethod method) const
+{
+    switch (method) {
+    case EditMethod::Memit:
+        return EditConfig::make(method, memit);
+    case EditMethod::Rome:
+    case EditMethod::RRome:
+        return EditConfig::make(method, rome);
+    case EditMethod::FineTune:
+        break;
+    }
+    return EditConfig::make(method, fineTune);
+}
+
 EditPreset editPresetFor(ModelFamily family, int layers, int hidden)
 {
     EditPreset p;

@@ -4,6 +4,7 @@
 // chosen by measurement for the embedded demo, and a depth-scaled starting point otherwise.
 // Torch-free: the CLI and the UI fill their forms from it.
 
+#include "core/edit/editmethod.h"
 #include "core/edit/editparams.h"
 #include "core/model/modelconfig.h"
 
@@ -17,6 +18,9 @@ struct EditPreset {
     MemitParams memit;
     RomeParams rome;
     FineTuneParams fineTune;
+
+    /// `method` with this preset's parameters for it.
+    EditConfig configFor(EditMethod method) const;
 };
 
 /// The preset for a model of `family` with `layers` blocks and hidden size `hidden`.

@@ -1,6 +1,7 @@
 #include "core/jobs/projectjobs.h"
 
 #include "core/edit/weightpatch.h"
+#include "core/eval/evaljson.h"
 #include "core/model/modelconfig.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
@@ -93,6 +94,13 @@ std::vector<Fact> selectFacts(const Project &project, const std::vector<int64_t>
     return out;
 }
 
+EditRequest editRequestOf(const Fact &f)
+{
+    EditRequest req {f.promptTemplate, f.subject, f.targetNew};
+    req.relation = f.relation;
+    return req;
+}
+
 std::vector<std::string> editedWeightNames(const Transformer &model, const std::vector<int> &layers)
 {
     std::vector<std::string> names;
@@ -101,65 +109,42 @@ std::vector<std::string> editedWeightNames(const Transformer &model, const std::
     return names;
 }
 
-json memitJson(const MemitParams &p)
+// The project's corpus setting in place of StatisticsSource::Kind::ProjectCorpus.
+StatisticsSource withProjectDefaults(StatisticsSource source, const Project &project)
 {
-    return {{"layers", p.layers}, {"lambda", p.lambda}, {"v_steps", p.vSteps}, {"v_lr", p.vLr},
-        {"clamp_norm_factor", p.clampNormFactor}, {"kl_factor", p.klFactor}, {"v_weight_decay", p.vWeightDecay},
-        {"early_stop_loss", p.earlyStopLoss}, {"seed", p.seed}, {"batched_targets", p.batchedTargets},
-        {"context_templates", p.contextTemplates}, {"preserve_factor", p.preserveFactor},
-        {"protect_weight", p.protectWeight}};
+    if (source.kind == StatisticsSource::Kind::ProjectCorpus) {
+        source.kind = StatisticsSource::Kind::Corpus;
+        source.corpus = project.setting("stats.corpus");
+        if (source.corpus.empty())
+            throw Error(ErrorKind::InvalidArgument,
+                "no statistics for the edit: give statistics files or a corpus (or set the project's statistics "
+                "corpus)");
+    }
+    if (source.kind == StatisticsSource::Kind::Corpus && source.maxDocuments < 0)
+        source.maxDocuments = std::stoll(project.setting("stats.max_docs", "0"));
+    return source;
 }
 
-json romeJson(const RomeParams &p)
-{
-    return {{"layer", p.layer}, {"v_steps", p.vSteps}, {"v_lr", p.vLr}, {"clamp_norm_factor", p.clampNormFactor},
-        {"kl_factor", p.klFactor}, {"v_weight_decay", p.vWeightDecay}, {"early_stop_loss", p.earlyStopLoss},
-        {"seed", p.seed}, {"consistent_key", p.consistentKey}, {"preserve_factor", p.preserveFactor}};
-}
-
-json fineTuneJson(const FineTuneParams &p)
-{
-    return {{"layer", p.layer}, {"steps", p.steps}, {"lr", p.lr}, {"norm_constraint", p.normConstraint},
-        {"early_stop_loss", p.earlyStopLoss}};
-}
-
-std::string joinPaths(const std::vector<fs::path> &paths)
-{
-    std::string out;
-    for (const auto &p : paths)
-        out += (out.empty() ? "" : ",") + p.string();
-    return out;
-}
-
-// Statistics for an edit, from files or the cache (computed on the base model when missing).
-std::string statisticsFor(Project &project, const ModelSession &base, const EditJobSpec &spec,
+// Statistics for an edit on the project's base model, from files or the cache (computed when
+// missing); corpus statistics are recorded in the project.
+ResolvedStatistics statisticsFor(Project &project, const ModelSession &base, const StatisticsSource &source,
     const std::vector<int> &layers, JobContext &context)
 {
     if (layers.empty())
         return {};
-    if (!spec.statisticsFiles.empty())
-        return joinPaths(spec.statisticsFiles);
-    const fs::path corpus = spec.corpus.empty() ? fs::path(project.setting("stats.corpus")) : spec.corpus;
-    if (corpus.empty())
-        throw Error(ErrorKind::InvalidArgument,
-            "no statistics for the edit: give statistics files or a corpus (or set the project's statistics corpus)");
-    const int64_t maxDocs
-        = spec.maxDocuments >= 0 ? spec.maxDocuments : std::stoll(project.setting("stats.max_docs", "0"));
-    const fs::path cacheDir = spec.cacheDir.empty() ? defaultStatisticsCacheDir() : spec.cacheDir;
-    const auto cached = cachedStatisticsFiles(
-        base, corpus, layers, maxDocs, cacheDir,
-        [&](int64_t done, int64_t total) {
-            ProgressUpdate u;
-            u.stage = "covariance statistics (documents)";
-            u.done = done;
-            u.total = total;
-            return context.progress()(u);
-        },
-        spec.float64Statistics);
-    for (std::size_t i = 0; i < layers.size(); ++i)
-        project.recordStatistics(cached.files[i].filename().string(), layers[i], cached.files[i], corpus.string(),
-            maxDocs, spec.float64Statistics ? "float64" : "float32");
-    return joinPaths(cached.files);
+    const StatisticsSource resolved = withProjectDefaults(source, project);
+    const ResolvedStatistics stats = resolveStatistics(resolved, base, layers, [&](int64_t done, int64_t total) {
+        ProgressUpdate u;
+        u.stage = "covariance statistics (documents)";
+        u.done = done;
+        u.total = total;
+        return context.progress()(u);
+    });
+    if (!stats.corpus.empty())
+        for (std::size_t i = 0; i < layers.size(); ++i)
+            project.recordStatistics(stats.files[i].filename().string(), layers[i], stats.files[i],
+                stats.corpus.string(), stats.maxDocuments, resolved.float64 ? "float64" : "float32");
+    return stats;
 }
 
 std::unique_ptr<ModelSession> openBaseModel(const Project &project, const LoadOptions &load, JobContext &context)
@@ -255,20 +240,8 @@ std::unique_ptr<ModelSession> openProjectModel(
     return session;
 }
 
-std::vector<int> statisticsLayers(const EditJobSpec &spec)
-{
-    if (spec.method == "memit")
-        return spec.memit.layers;
-    if (spec.method == "rome" || spec.method == "r-rome")
-        return {spec.rome.layer};
-    return {};
-}
-
 EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, JobContext &context)
 {
-    if (spec.method != "memit" && spec.method != "rome" && spec.method != "r-rome" && spec.method != "ftw")
-        throw Error(
-            ErrorKind::InvalidArgument, "unknown editing method '" + spec.method + "' (memit, rome, r-rome, ftw)");
     auto project = Project::open(projectFile);
     const std::vector<Fact> facts = selectFacts(*project, spec.factIds);
     if (facts.empty())
@@ -291,14 +264,12 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     std::vector<EditRequest> requests;
     EditRun run;
     for (const auto &f : facts) {
-        EditRequest req {f.promptTemplate, f.subject, f.targetNew};
-        req.relation = f.relation;
-        requests.push_back(std::move(req));
+        requests.push_back(editRequestOf(f));
         run.facts.push_back({f.id, f.subject, f.promptTemplate, f.relation, f.targetNew});
     }
-    MemitParams memit = spec.memit;
+    EditConfig config = spec.config;
     KeepPlan keep;
-    if (spec.keepProjectFacts && spec.method != "ftw") {
+    if (spec.keepProjectFacts && config.method() != EditMethod::FineTune) {
         std::set<int64_t> inBatch;
         for (const auto &f : facts)
             inBatch.insert(f.id);
@@ -306,23 +277,12 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         for (const auto &f : project->facts())
             if (!inBatch.count(f.id))
                 others.push_back({f.promptTemplate, f.subject, f.relation});
-        const bool protect = spec.method == "memit" && memit.protectWeight > 0;
-        keep = attachFactsToKeep(requests, others, protect ? &memit.protect : nullptr);
+        keep = keepFacts(config, requests, others);
     }
-    run.method = spec.method;
+    run.method = std::string(editMethodName(config.method()));
     run.device = spec.load.device;
-    json params;
-    if (spec.method == "memit") {
-        params = memitJson(memit);
-        run.seed = memit.seed;
-    } else if (spec.method == "ftw") {
-        params = fineTuneJson(spec.fineTune);
-    } else {
-        RomeParams p = spec.rome;
-        p.consistentKey = spec.method == "r-rome";
-        params = romeJson(p);
-        run.seed = p.seed;
-    }
+    run.seed = config.seed();
+    json params = json::parse(config.paramsJson());
     params["dtype"] = spec.load.dtype;
     if (spec.keepProjectFacts)
         params["keep_project_facts"] = {{"preserve_prompts", keep.preservePrompts},
@@ -333,10 +293,12 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     HistoryState before;
     try {
         auto session = openBaseModel(*project, spec.load, context);
-        const std::vector<int> layers
-            = spec.method == "ftw" ? std::vector<int> {spec.fineTune.layer} : statisticsLayers(spec);
-        const std::string stats = statisticsFor(*project, *session, spec, statisticsLayers(spec), context);
-        params["statistics"] = stats;
+        const ResolvedStatistics stats
+            = statisticsFor(*project, *session, spec.statistics, config.statisticsLayers(), context);
+        std::vector<std::string> statsFiles;
+        for (const auto &f : stats.files)
+            statsFiles.push_back(f.string());
+        params["statistics"] = statsFiles;
         run.paramsJson = params.dump();
         context.stage("applying the project's history");
         before = applyHistory(*session, *project);
@@ -344,19 +306,10 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
 
         // The weights the edit will change, to rebuild "before ⊕ patch" exactly afterwards.
         std::vector<std::pair<std::string, at::Tensor>> saved;
-        for (const auto &n : editedWeightNames(session->model(), layers))
+        for (const auto &n : editedWeightNames(session->model(), config.editedLayers()))
             saved.emplace_back(n, session->model().parameter(n).detach().clone());
 
-        const ProgressSink sink = context.progress();
-        if (spec.method == "memit") {
-            result.summary = editWithMemit(*session, requests, memit, stats, {}, sink);
-        } else if (spec.method == "ftw") {
-            result.summary = editWithFineTune(*session, requests, spec.fineTune, {}, sink);
-        } else {
-            RomeParams p = spec.rome;
-            p.consistentKey = spec.method == "r-rome";
-            result.summary = editWithRome(*session, requests, p, stats, {}, sink);
-        }
+        result.summary = runEdit(*session, requests, config, stats.files, {}, context.progress());
         context.throwIfCancelled();
         // The state a replay of the history gives: the pre-edit weights plus the patch.
         for (const auto &[name, w] : saved)
@@ -377,11 +330,13 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     run.seconds = secondsSince(start);
     run.resultState = result.stateAfter;
     run.provenanceJson = result.summary.patch->provenanceJson;
-    json summary {{"layers", result.summary.layers}, {"relative_norms", result.summary.relativeNorms},
-        {"residual_before", result.summary.residualBefore}, {"residual_after", result.summary.residualAfter},
-        {"mean_target_probability", result.summary.meanTargetProbability}, {"seconds", result.summary.seconds},
-        {"rebased_history", before.rebasedRuns}};
-    run.summaryJson = summary.dump();
+    run.summary.layers = result.summary.layers;
+    run.summary.relativeNorms = result.summary.relativeNorms;
+    run.summary.residualBefore = result.summary.residualBefore;
+    run.summary.residualAfter = result.summary.residualAfter;
+    run.summary.meanTargetProbability = result.summary.meanTargetProbability;
+    run.summary.seconds = result.summary.seconds;
+    run.summary.rebasedHistory = before.rebasedRuns;
     context.stage("saving the run");
     result.runId = project->recordRun(run, toStored(*result.summary.patch));
     return result;
@@ -438,15 +393,7 @@ RevertResult revertRun(
 
 std::string evaluationSummaryJson(const EvalJobResult &r)
 {
-    auto metric = [](const MetricSummary &s) { return json {{"mean", s.mean}, {"ci95", s.ci95}, {"count", s.count}}; };
-    auto summary = [&](const EvalSummary &e) {
-        return json {{"score", e.score}, {"records", e.records}, {"es", metric(e.es)}, {"ps", metric(e.ps)},
-            {"ns", metric(e.ns)}, {"em", metric(e.em)}, {"pm", metric(e.pm)}, {"nm", metric(e.nm)},
-            {"fluency", metric(e.fluency)}};
-    };
-    auto recall = [](const RecallResult &x) { return json {{"recalled", x.recalled}, {"total", x.total}}; };
-    return json {{"pre", summary(r.pre)}, {"post", summary(r.post)},
-        {"retention", {{"pre", recall(r.retentionPre)}, {"post", recall(r.retentionPost)}}}}
+    return json {{"pre", evalPhaseToJson(r.pre, r.retentionPre)}, {"post", evalPhaseToJson(r.post, r.retentionPost)}}
         .dump();
 }
 
@@ -545,10 +492,8 @@ TraceJobResult runTraceJob(const fs::path &projectFile, const TraceJobSpec &spec
         std::vector<std::string> subjects;
         for (const auto &f : project->facts())
             subjects.push_back(f.subject);
-        const double sigma = subjectEmbeddingStd(session->model(), session->tokenizer(), subjects);
-        params.noise.scale = 3 * sigma;
-        params.noise.origin = "3 x sigma = 3 x " + std::to_string(sigma) + " (subject embeddings of "
-            + std::to_string(subjects.size()) + " project subjects)";
+        params.noise = subjectNoise(
+            session->model(), session->tokenizer(), subjects, "project subjects", /*multiple=*/3.0, params.noise);
     }
     TraceJobResult result;
     for (const auto &f : facts) {
@@ -599,10 +544,8 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
     if (params.trace.window <= 0)
         params.trace.window = defaultTraceWindow(session->model().config().numLayers);
     if (params.trace.noise.scale <= 0) {
-        const double sigma = subjectEmbeddingStd(session->model(), session->tokenizer(), subjects);
-        params.trace.noise.scale = 3 * sigma;
-        params.trace.noise.origin = "3 x sigma = 3 x " + std::to_string(sigma) + " (subject embeddings of "
-            + std::to_string(subjects.size()) + " traced subjects)";
+        params.trace.noise = subjectNoise(session->model(), session->tokenizer(), subjects, "traced subjects",
+            /*multiple=*/3.0, params.trace.noise);
     }
     AverageEffects effects
         = averageEffects(session->model(), session->tokenizer(), requests, params, context.progress());
@@ -611,15 +554,51 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
     return effects;
 }
 
-CachedStatistics runStatisticsJob(
-    const fs::path &projectFile, const EditJobSpec &spec, const std::vector<int> &layers, JobContext &context)
+ModelTraceJobResult runModelTraceJob(
+    const ModelTraceJobSpec &spec, std::shared_ptr<ModelSession> session, JobContext &context)
+{
+    if (!session) {
+        context.stage("loading the model");
+        session = std::shared_ptr<ModelSession>(ModelSession::open(spec.model, spec.load));
+    }
+    context.stage("estimating the noise scale");
+    TraceParams params;
+    params.noise.samples = spec.samples;
+    params.noise.seed = spec.seed;
+    const bool own = spec.noiseSubjects.empty();
+    params.noise = subjectNoise(session->model(), session->tokenizer(),
+        own ? std::vector<std::string> {spec.request.subject} : spec.noiseSubjects, own ? "traced subject" : "subjects",
+        /*multiple=*/3.0, params.noise);
+    params.window = defaultTraceWindow(session->model().config().numLayers);
+    // One bar over every kind: each kind's scan is a stage of equal weight.
+    const ProgressSink sink = context.progress();
+    const double kinds = static_cast<double>(params.kinds.size());
+    int stage = 0;
+    std::string lastStage;
+    ModelTraceJobResult out;
+    out.trace = traceFact(session->model(), session->tokenizer(), spec.request, params, [&](const ProgressUpdate &u) {
+        if (u.stage != lastStage && u.stage.rfind("tracing", 0) == 0) {
+            lastStage = u.stage;
+            ++stage;
+        }
+        ProgressUpdate whole = u;
+        const double f = stage == 0 ? 0.0 : ((stage - 1) + u.fraction()) / kinds;
+        whole.total = 1000;
+        whole.done = static_cast<int64_t>(1000 * f);
+        whole.etaSeconds = f > 0.01 ? u.elapsedSeconds * (1 - f) / f : -1;
+        return sink(whole);
+    });
+    context.throwIfCancelled();
+    out.session = std::move(session);
+    return out;
+}
+
+ResolvedStatistics runStatisticsJob(const fs::path &projectFile, const StatisticsSource &source,
+    const std::vector<int> &layers, const LoadOptions &load, JobContext &context)
 {
     auto project = Project::open(projectFile);
-    auto session = openBaseModel(*project, spec.load, context);
-    const std::string list = statisticsFor(*project, *session, spec, layers, context);
-    CachedStatistics out;
-    out.files = splitPathList(list);
-    return out;
+    auto session = openBaseModel(*project, load, context);
+    return statisticsFor(*project, *session, source, layers, context);
 }
 
 TextGeneration runGenerateJob(const fs::path &projectFile, const std::string &prompt, const GenerationParams &params,

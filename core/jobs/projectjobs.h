@@ -10,8 +10,10 @@
 // tensor a stored patch names) identifies the weights a run started from and produced, so
 // reverting can be verified against the history.
 
+#include "core/edit/editmethod.h"
 #include "core/edit/editor.h"
 #include "core/edit/editparams.h"
+#include "core/edit/statisticssource.h"
 #include "core/eval/counterfact.h"
 #include "core/eval/recall.h"
 #include "core/jobs/export.h"
@@ -58,18 +60,11 @@ std::unique_ptr<ModelSession> openProjectModel(
 // ---- Edit ---------------------------------------------------------------------------------
 
 struct EditJobSpec {
-    std::string method = "memit"; // memit | rome | r-rome | ftw
-    MemitParams memit;
-    RomeParams rome; // consistentKey is set from the method
-    FineTuneParams fineTune;
+    EditConfig config; // the method and its parameters
     std::vector<int64_t> factIds; // empty: every enabled fact that no applied run has edited
-    // Statistics: files, or a corpus (from the project's "stats.corpus" setting when empty)
-    // computed once and cached in cacheDir (default: defaultStatisticsCacheDir()).
-    std::vector<std::filesystem::path> statisticsFiles;
-    std::filesystem::path corpus;
-    int64_t maxDocuments = -1; // -1: the project's "stats.max_docs" setting, else all
-    std::filesystem::path cacheDir;
-    bool float64Statistics = true;
+    /// Statistics: files, a corpus, or (default) the project's corpus setting ("stats.corpus",
+    /// "stats.max_docs" when maxDocuments is -1), computed once and cached.
+    StatisticsSource statistics;
     bool allowConflicts = false; // false: refuse a batch with conflicts (listed in the error)
     /// Keep the project's other facts (our extension): facts about an edited subject become
     /// preservation prompts (MEMIT, ROME; weight memit/rome.preserveFactor), facts about other
@@ -89,9 +84,6 @@ struct EditJobResult {
 /// Edits the selected facts on top of the project's current state and records the run and
 /// its patch. A cancelled or failed edit is recorded with that status (no patch) and rethrown.
 EditJobResult runEditJob(const std::filesystem::path &projectFile, const EditJobSpec &spec, JobContext &context);
-
-/// Layers whose statistics an edit spec needs (empty for FT-W).
-std::vector<int> statisticsLayers(const EditJobSpec &spec);
 
 // ---- History ------------------------------------------------------------------------------
 
@@ -127,8 +119,8 @@ struct EvalJobResult {
     RecallResult retentionPre, retentionPost;
 };
 
-/// {"pre": summary, "post": summary, "retention": {"pre", "post"}} as stored with an evaluation
-/// (summary: score, records and mean/ci95/count of es, ps, ns, em, pm, nm, fluency).
+/// {"pre": phase, "post": phase} as stored with an evaluation, a phase in the one evaluation
+/// schema (evalPhaseToJson: the summary with its "retention").
 std::string evaluationSummaryJson(const EvalJobResult &result);
 
 /// CounterFact metrics of the facts on the base model and on the current state, stored per
@@ -151,6 +143,27 @@ struct TraceJobResult {
 /// stored in the project.
 TraceJobResult runTraceJob(const std::filesystem::path &projectFile, const TraceJobSpec &spec, JobContext &context);
 
+struct ModelTraceJobSpec {
+    std::filesystem::path model; // checkpoint directory, read when no session is given
+    TraceRequest request; // the full prompt and its subject; the model's own answer is traced
+    int samples = 10; // noise samples per restoration
+    uint64_t seed = 1;
+    /// Subjects whose embeddings set the noise scale (3σ, subjectNoise); empty: the traced one.
+    std::vector<std::string> noiseSubjects;
+    LoadOptions load;
+};
+
+struct ModelTraceJobResult {
+    TraceResult trace;
+    std::shared_ptr<ModelSession> session; // the model traced, for the next trace to reuse
+};
+
+/// A causal trace of one prompt on a model (not a project), with progress over all kinds:
+/// the workbench's Causal trace tab. Uses `session` when given (read only; one job at a time
+/// uses it), else loads spec.model.
+ModelTraceJobResult runModelTraceJob(
+    const ModelTraceJobSpec &spec, std::shared_ptr<ModelSession> session, JobContext &context);
+
 struct AverageTraceJobSpec {
     std::vector<int64_t> factIds; // empty: the first `limit` enabled facts
     int64_t limit = 20;
@@ -170,10 +183,10 @@ struct AverageTraceJobSpec {
 AverageEffects runAverageTraceJob(
     const std::filesystem::path &projectFile, const AverageTraceJobSpec &spec, JobContext &context);
 
-/// Statistics of `layers` for the project's base model over the corpus (see EditJobSpec),
-/// from the cache or computed, recorded in the project.
-CachedStatistics runStatisticsJob(const std::filesystem::path &projectFile, const EditJobSpec &spec,
-    const std::vector<int> &layers, JobContext &context);
+/// Statistics of `layers` for the project's base model from `source` (see EditJobSpec), from
+/// the cache or computed; statistics computed from a corpus are recorded in the project.
+ResolvedStatistics runStatisticsJob(const std::filesystem::path &projectFile, const StatisticsSource &source,
+    const std::vector<int> &layers, const LoadOptions &load, JobContext &context);
 
 /// Generation on the current state.
 TextGeneration runGenerateJob(const std::filesystem::path &projectFile, const std::string &prompt,

@@ -101,8 +101,7 @@ json factJson(const Fact &f)
         {"relation", f.relation}, {"target_true", f.targetTrue}, {"target_new", f.targetNew},
         {"paraphrases", f.paraphrasePrompts}, {"neighborhood", f.neighborhoodPrompts},
         {"attribute_prompts", f.attributePrompts}, {"generation_prompts", f.generationPrompts}, {"tags", f.tags},
-        {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt},
-        {"updated_at", f.updatedAt}};
+        {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt}, {"updated_at", f.updatedAt}};
 }
 
 Fact factFromJson(const json &j)
@@ -336,7 +335,8 @@ std::unique_ptr<Project> Project::create(const std::filesystem::path &file, cons
             db.exec(kMigration2);
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)
                 + "; PRAGMA user_version = " + std::to_string(kSchemaVersion));
-            db.prepare("INSERT INTO model(path, content_hash, family, summary_json, added_at) VALUES (?1, ?2, ?3, ?4, ?5)")
+            db.prepare(
+                  "INSERT INTO model(path, content_hash, family, summary_json, added_at) VALUES (?1, ?2, ?3, ?4, ?5)")
                 .bind(1, model.path.string())
                 .bind(2, model.contentHash)
                 .bind(3, model.family)
@@ -370,14 +370,16 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
         const int64_t version = probe.scalar("PRAGMA user_version");
         if (app != kApplicationId)
             throw Error(ErrorKind::CorruptFile,
-                file.string() + " is not an Engram project (an SQLite database of another program); it was not changed");
+                file.string()
+                    + " is not an Engram project (an SQLite database of another program); it was not changed");
         if (version > kSchemaVersion)
             throw Error(ErrorKind::Unsupported,
                 file.string() + " was saved by a newer Engram (project schema " + std::to_string(version)
                     + "; this version reads up to " + std::to_string(kSchemaVersion)
                     + "). Update Engram to open it; the file was not changed");
         if (version < 1)
-            throw Error(ErrorKind::CorruptFile, file.string() + " has no project schema (version 0); it was not changed");
+            throw Error(
+                ErrorKind::CorruptFile, file.string() + " has no project schema (version 0); it was not changed");
     }
     auto db = std::make_unique<Database>(file, readOnly ? Database::Mode::ReadOnly : Database::Mode::ReadWrite);
     db->exec("PRAGMA foreign_keys = ON");
@@ -385,7 +387,9 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
     if (!readOnly) {
         // Take and release the write lock now: a file another process is writing is refused
         // here, with a clear message, instead of failing halfway through the user's work.
-        { Transaction probe(*project->m_db); }
+        {
+            Transaction probe(*project->m_db);
+        }
         project->m_db->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
         project->migrate();
     } else if (project->schemaVersion() < kSchemaVersion) {
@@ -570,7 +574,8 @@ std::string Project::undoLastFactChange()
     };
     std::vector<Step> steps;
     {
-        auto st = m_db->prepare("SELECT id, fact_id, action, before_json FROM fact_event WHERE batch = ?1 ORDER BY id DESC");
+        auto st = m_db->prepare(
+            "SELECT id, fact_id, action, before_json FROM fact_event WHERE batch = ?1 ORDER BY id DESC");
         st.bind(1, batch);
         while (st.step())
             steps.push_back({st.integer(0), st.integer(1), st.text(2), st.text(3)});
@@ -653,6 +658,39 @@ std::vector<Conflict> Project::checkConflicts(const std::vector<Fact> &batch) co
     return out;
 }
 
+std::string RunSummary::toJson() const
+{
+    return nlohmann::json {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
+        {"residual_after", residualAfter}, {"mean_target_probability", meanTargetProbability}, {"seconds", seconds},
+        {"rebased_history", rebasedHistory}}
+        .dump();
+}
+
+RunSummary RunSummary::fromJson(const std::string &text)
+{
+    const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object())
+        throw Error(ErrorKind::CorruptFile, "the run summary is not a JSON object");
+    RunSummary s;
+    const auto read = [&](const char *key, auto &value) {
+        if (const auto it = j.find(key); it != j.end() && !it->is_null())
+            it->get_to(value);
+    };
+    try {
+        read("layers", s.layers);
+        read("relative_norms", s.relativeNorms);
+        read("residual_before", s.residualBefore);
+        read("residual_after", s.residualAfter);
+        read("mean_target_probability", s.meanTargetProbability);
+        read("seconds", s.seconds);
+        read("rebased_history", s.rebasedHistory);
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(
+            ErrorKind::CorruptFile, std::string("the run summary has a value of the wrong type (") + e.what() + ")");
+    }
+    return s;
+}
+
 int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas)
 {
     Transaction t(*m_db);
@@ -667,15 +705,16 @@ int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &d
         .bind(6, runStatusName(run.status))
         .bind(7, run.createdAt.empty() ? utcTimestamp() : run.createdAt)
         .bind(8, run.seconds)
-        .bind(9, run.summaryJson)
+        .bind(9, run.summary.toJson())
         .bind(10, run.provenanceJson)
         .bind(11, run.baseState)
         .bind(12, run.resultState)
         .bind(13, run.message)
         .run();
     const int64_t id = m_db->lastInsertId();
-    auto factSt = m_db->prepare("INSERT INTO run_fact(run_id, position, fact_id, subject, prompt, relation, target_new) "
-                                "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    auto factSt
+        = m_db->prepare("INSERT INTO run_fact(run_id, position, fact_id, subject, prompt, relation, target_new) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (std::size_t i = 0; i < run.facts.size(); ++i) {
         const auto &f = run.facts[i];
         factSt.bind(1, id).bind(2, static_cast<int64_t>(i));
@@ -732,7 +771,11 @@ std::optional<EditRun> Project::run(int64_t id) const
     r.status = parseStatus(st.text(5));
     r.createdAt = st.text(6);
     r.seconds = st.real(7);
-    r.summaryJson = st.text(8);
+    try {
+        r.summary = RunSummary::fromJson(st.text(8));
+    } catch (const Error &e) {
+        throw Error(ErrorKind::CorruptFile, m_file.string() + ", run " + std::to_string(id) + ": " + e.what());
+    }
     r.provenanceJson = st.text(9);
     r.baseState = st.text(10);
     r.resultState = st.text(11);
@@ -758,8 +801,8 @@ std::vector<StoredDelta> Project::patch(int64_t runId) const
             numel *= s;
         if (static_cast<int64_t>(d.data.size()) != numel * 4)
             throw Error(ErrorKind::CorruptFile,
-                m_file.string() + ": the stored patch of run " + std::to_string(runId) + " for '" + d.name
-                    + "' has " + std::to_string(d.data.size()) + " bytes, its shape needs " + std::to_string(numel * 4));
+                m_file.string() + ": the stored patch of run " + std::to_string(runId) + " for '" + d.name + "' has "
+                    + std::to_string(d.data.size()) + " bytes, its shape needs " + std::to_string(numel * 4));
         out.push_back(std::move(d));
     }
     return out;
@@ -786,8 +829,9 @@ void Project::setRunStatus(int64_t runId, RunStatus status, const std::string &r
 
 std::vector<std::pair<int64_t, int64_t>> Project::editedFacts() const
 {
-    auto st = m_db->prepare("SELECT f.fact_id, MAX(r.id) FROM run_fact f JOIN edit_run r ON r.id = f.run_id "
-                            "WHERE r.status = 'applied' AND f.fact_id IS NOT NULL GROUP BY f.fact_id ORDER BY f.fact_id");
+    auto st
+        = m_db->prepare("SELECT f.fact_id, MAX(r.id) FROM run_fact f JOIN edit_run r ON r.id = f.run_id "
+                        "WHERE r.status = 'applied' AND f.fact_id IS NOT NULL GROUP BY f.fact_id ORDER BY f.fact_id");
     std::vector<std::pair<int64_t, int64_t>> out;
     while (st.step())
         out.emplace_back(st.integer(0), st.integer(1));
@@ -805,7 +849,8 @@ int64_t Project::recordEvaluation(
         st.bindNull(1);
     st.bind(2, utcTimestamp()).bind(3, evaluation.state).bind(4, evaluation.summaryJson).run();
     const int64_t id = m_db->lastInsertId();
-    auto ms = m_db->prepare("INSERT INTO metric(evaluation_id, fact_id, phase, kind, value) VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto ms
+        = m_db->prepare("INSERT INTO metric(evaluation_id, fact_id, phase, kind, value) VALUES (?1, ?2, ?3, ?4, ?5)");
     for (const auto &m : metrics) {
         ms.bind(1, id).bind(2, m.factId).bind(3, m.phase).bind(4, m.kind);
         if (m.value == m.value)
@@ -824,7 +869,8 @@ int64_t Project::recordEvaluation(
 
 std::vector<Evaluation> Project::evaluations() const
 {
-    auto st = m_db->prepare("SELECT id, COALESCE(run_id, 0), created_at, state, summary_json FROM evaluation ORDER BY id");
+    auto st
+        = m_db->prepare("SELECT id, COALESCE(run_id, 0), created_at, state, summary_json FROM evaluation ORDER BY id");
     std::vector<Evaluation> out;
     while (st.step())
         out.push_back({st.integer(0), st.integer(1), st.text(2), st.text(3), st.text(4)});
@@ -855,8 +901,8 @@ std::vector<Generation> Project::generations(int64_t evaluationId) const
 
 int64_t Project::recordTrace(const StoredTrace &trace)
 {
-    auto st = m_db->prepare(
-        "INSERT INTO trace(fact_id, state, kind, created_at, result_json) VALUES (?1, ?2, ?3, ?4, ?5)");
+    auto st
+        = m_db->prepare("INSERT INTO trace(fact_id, state, kind, created_at, result_json) VALUES (?1, ?2, ?3, ?4, ?5)");
     if (trace.factId > 0)
         st.bind(1, trace.factId);
     else
@@ -879,8 +925,9 @@ std::vector<StoredTrace> Project::traces(int64_t factId) const
 void Project::recordStatistics(const std::string &key, int layer, const std::filesystem::path &file,
     const std::string &corpus, int64_t samples, const std::string &dtype)
 {
-    m_db->prepare("INSERT OR REPLACE INTO stats_cache(key, layer, file, corpus, samples, dtype, created_at) VALUES (?1, "
-                  "?2, ?3, ?4, ?5, ?6, ?7)")
+    m_db->prepare(
+            "INSERT OR REPLACE INTO stats_cache(key, layer, file, corpus, samples, dtype, created_at) VALUES (?1, "
+            "?2, ?3, ?4, ?5, ?6, ?7)")
         .bind(1, key)
         .bind(2, layer)
         .bind(3, file.string())

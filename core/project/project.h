@@ -96,6 +96,23 @@ struct RunFact {
     std::string targetNew;
 };
 
+/// What an edit run reports about its change; stored as JSON in edit_run.summary_json and read
+/// back typed (the one place that knows the JSON keys).
+struct RunSummary {
+    std::vector<int> layers;
+    std::vector<double> relativeNorms; // ‖ΔW‖ / ‖W‖ per layer
+    std::vector<double> residualBefore; // MEMIT: mean ‖z − z_cur‖ before each layer's update
+    double residualAfter = 0;
+    double meanTargetProbability = 0; // after the target optimisation
+    double seconds = 0; // of the method itself (the run's seconds include loading)
+    std::vector<int64_t> rebasedHistory; // earlier runs applied on other weights than recorded
+
+    std::string toJson() const;
+    /// Reads what toJson wrote; keys it lacks keep their defaults (failed runs store "{}").
+    /// Error(CorruptFile) for text that is not a JSON object of these types.
+    static RunSummary fromJson(const std::string &json);
+};
+
 struct EditRun {
     int64_t id = 0;
     std::string method; // memit, rome, r-rome, ftw, imported
@@ -105,7 +122,7 @@ struct EditRun {
     RunStatus status = RunStatus::Applied;
     std::string createdAt;
     double seconds = 0;
-    std::string summaryJson = "{}"; // layers, ‖ΔW‖/‖W‖, residuals, statistics used
+    RunSummary summary; // empty for runs that did not finish
     std::string provenanceJson = "{}"; // the patch's provenance
     std::string baseState; // model state hash before the run (see modelStateHash in core/jobs)
     std::string resultState; // after it
@@ -219,8 +236,8 @@ public:
     std::vector<std::pair<int64_t, int64_t>> editedFacts() const;
 
     // Evaluations, traces, statistics.
-    int64_t recordEvaluation(const Evaluation &evaluation, const std::vector<Metric> &metrics,
-        const std::vector<Generation> &generations);
+    int64_t recordEvaluation(
+        const Evaluation &evaluation, const std::vector<Metric> &metrics, const std::vector<Generation> &generations);
     std::vector<Evaluation> evaluations() const;
     std::vector<Metric> metrics(int64_t evaluationId) const;
     std::vector<Generation> generations(int64_t evaluationId) const;

@@ -9,11 +9,13 @@
 #include "core/util/torcherrors.h"
 
 #include <ATen/ATen.h>
+
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 namespace engram {
 
@@ -109,6 +111,19 @@ int64_t firstObjectToken(const Tokenizer &tok, const std::string &object)
 } // namespace
 
 // The public entry points below translate LibTorch errors around these.
+NoiseSettings subjectNoise(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<std::string> &subjects, const std::string &whose, double multiple, NoiseSettings base)
+{
+    const double sigma = subjectEmbeddingStd(model, tokenizer, subjects);
+    std::ostringstream origin;
+    origin << multiple << " x sigma = " << multiple << " x " << sigma << " (subject embeddings of " << subjects.size()
+           << " " << whose << ")";
+    base.mode = NoiseMode::Gaussian;
+    base.scale = multiple * sigma;
+    base.origin = origin.str();
+    return base;
+}
+
 TraceResult traceFactUnchecked(const Transformer &model, const Tokenizer &tokenizer, const TraceRequest &request,
     const TraceParams &params, const ProgressSink &progress);
 AverageEffects averageEffectsUnchecked(const Transformer &model, const Tokenizer &tokenizer,

@@ -141,6 +141,12 @@ TraceResult traceFact(const Transformer &model, const Tokenizer &tokenizer, cons
 double subjectEmbeddingStd(
     const Transformer &model, const Tokenizer &tokenizer, const std::vector<std::string> &subjects);
 
+/// The reference's noise recipe, the one every front end uses: Gaussian noise of scale
+/// `multiple` × σ, σ = subjectEmbeddingStd of `subjects`; origin records σ and whose subjects
+/// (`whose`, e.g. "project subjects"). Samples and seed stay at `base`'s.
+NoiseSettings subjectNoise(const Transformer &model, const Tokenizer &tokenizer,
+    const std::vector<std::string> &subjects, const std::string &whose, double multiple = 3.0, NoiseSettings base = {});
+
 // ---- Averages over a fact set -------------------------------------------------------------
 
 /// The six token groups of the reference's average-indirect-effect plots. A position may
@@ -206,6 +212,9 @@ std::vector<TraceRequest> readTraceRequests(const std::filesystem::path &file, i
 
 /// JSON documents for the CLI and the project store (numbers as plain doubles).
 std::string traceResultToJson(const TraceResult &result);
+/// Reads what traceResultToJson wrote (e.g. to draw it elsewhere); `where` names the source in
+/// errors. Error(CorruptFile) for anything else or inconsistent sizes.
+TraceResult traceResultFromJson(const std::string &json, const std::string &where);
 std::string averageEffectsToJson(const AverageEffects &effects);
 
 } // namespace engram

@@ -1,25 +1,91 @@
-# Fails when core/ includes Qt headers or ui/ and app/ include torch headers.
+# Fails when the layers of ../shared/docs/architecture.md are crossed:
+#  - core/ includes Qt headers;
+#  - ui/ or app/ include torch headers, or a core header that exposes torch types (found
+#    here, not listed by hand: a core header that includes torch/ATen/c10, or includes such a
+#    core header, is torch-exposing);
+#  - engram-cli (app/cli) includes Qt or ui/ headers (it links core only);
+#  - core/, ui/ or app/ include the developer kit (devkit/: tools, bench and tests only).
 # Run as: cmake -DROOT=<source dir> -P checklayering.cmake
+cmake_policy(SET CMP0057 NEW)
 set(violations "")
+set(qt_regex "^[ \t]*#[ \t]*include[ \t]*[<\"](Q[A-Z][A-Za-z]*|QtCore|QtGui|QtWidgets|QtSql|QtConcurrent)[/>\"]")
+set(torch_regex "^[ \t]*#[ \t]*include[ \t]*[<\"](torch/|ATen/|c10/)")
+
 file(GLOB_RECURSE core_files "${ROOT}/core/*.h" "${ROOT}/core/*.cpp")
 foreach(f IN LISTS core_files)
-  file(STRINGS "${f}" hits REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](Q[A-Z][A-Za-z]*|QtCore|QtGui|QtWidgets|QtSql|QtConcurrent)[/>\"]")
+  file(STRINGS "${f}" hits REGEX "${qt_regex}")
   if(hits)
     list(APPEND violations "${f}: Qt header in core: ${hits}")
   endif()
 endforeach()
+# The developer kit (demo world, random checkpoints) is for tools, bench and tests only.
+file(GLOB_RECURSE shipped_files "${ROOT}/core/*.h" "${ROOT}/core/*.cpp" "${ROOT}/ui/*.h" "${ROOT}/ui/*.cpp"
+  "${ROOT}/app/*.h" "${ROOT}/app/*.cpp")
+foreach(f IN LISTS shipped_files)
+  file(STRINGS "${f}" hits REGEX "^[ \t]*#[ \t]*include[ \t]*\"devkit/")
+  if(hits)
+    list(APPEND violations "${f}: the shipped program includes the developer kit: ${hits}")
+  endif()
+endforeach()
+
+# The torch-exposing core headers: direct includes, then the closure over core includes.
+file(GLOB_RECURSE core_headers RELATIVE "${ROOT}" "${ROOT}/core/*.h")
+set(exposing "")
+foreach(h IN LISTS core_headers)
+  file(STRINGS "${ROOT}/${h}" hits REGEX "${torch_regex}")
+  if(hits)
+    list(APPEND exposing "${h}")
+  endif()
+endforeach()
+set(changed TRUE)
+while(changed)
+  set(changed FALSE)
+  foreach(h IN LISTS core_headers)
+    if(h IN_LIST exposing)
+      continue()
+    endif()
+    file(STRINGS "${ROOT}/${h}" includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"core/[^\"]+\\.h\"")
+    foreach(line IN LISTS includes)
+      string(REGEX REPLACE ".*\"(core/[^\"]+\\.h)\".*" "\\1" included "${line}")
+      if(included IN_LIST exposing)
+        list(APPEND exposing "${h}")
+        set(changed TRUE)
+        break()
+      endif()
+    endforeach()
+  endforeach()
+endwhile()
+list(SORT exposing)
+string(REPLACE ";" ", " exposing_text "${exposing}")
+message(STATUS "torch-exposing core headers: ${exposing_text}")
+
 file(GLOB_RECURSE front_files "${ROOT}/ui/*.h" "${ROOT}/ui/*.cpp" "${ROOT}/app/*.h" "${ROOT}/app/*.cpp")
 foreach(f IN LISTS front_files)
-  file(STRINGS "${f}" hits REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"](torch/|ATen/|c10/)")
+  file(STRINGS "${f}" hits REGEX "${torch_regex}")
   if(hits)
     list(APPEND violations "${f}: torch header outside core: ${hits}")
   endif()
-  # Core headers that expose torch types must not be included from ui/app either.
-  file(STRINGS "${f}" hits REGEX "^[ \t]*#[ \t]*include[ \t]*\"core/(model/transformer|model/interventions|io/checkpoint|edit/covariance)\\.h\"")
+  file(STRINGS "${f}" includes REGEX "^[ \t]*#[ \t]*include[ \t]*\"core/[^\"]+\\.h\"")
+  foreach(line IN LISTS includes)
+    string(REGEX REPLACE ".*\"(core/[^\"]+\\.h)\".*" "\\1" included "${line}")
+    if(included IN_LIST exposing)
+      list(APPEND violations "${f}: includes ${included}, which exposes torch types")
+    endif()
+  endforeach()
+endforeach()
+
+file(GLOB_RECURSE cli_files "${ROOT}/app/cli/*.h" "${ROOT}/app/cli/*.cpp")
+foreach(f IN LISTS cli_files)
+  file(STRINGS "${f}" hits REGEX "${qt_regex}")
   if(hits)
-    list(APPEND violations "${f}: includes a torch-exposing core header: ${hits}")
+    list(APPEND violations "${f}: Qt header in engram-cli: ${hits}")
+  endif()
+  file(STRINGS "${f}" hits REGEX "^[ \t]*#[ \t]*include[ \t]*\"ui/")
+  if(hits)
+    list(APPEND violations "${f}: ui header in engram-cli: ${hits}")
   endif()
 endforeach()
+
 if(violations)
   string(REPLACE ";" "\n" text "${violations}")
   message(FATAL_ERROR "Layering rules broken (see ../shared/docs/architecture.md):\n${text}")

@@ -28,9 +28,9 @@ r = json.load(open(sys.argv[1]))
 rw = json.load(open(sys.argv[2]))[0]["requested_rewrite"]
 pre, post = r["pre"], r["post"]
 assert pre["records"] == 20 and len(r["records"]) == 20
-assert pre["efficacy_score"]["mean"] <= 10, pre["efficacy_score"]
-assert post["efficacy_score"]["mean"] >= 80, post["efficacy_score"]
-assert pre["neighborhood_score"]["mean"] >= 90
+assert pre["es"]["mean"] <= 10, pre["es"]
+assert post["es"]["mean"] >= 80, post["es"]
+assert pre["ns"]["mean"] >= 90
 # Retention defaults to the records outside the patch's edits: all 20 were edited.
 assert pre["retention"]["total"] == 0, pre["retention"]
 for rec in r["records"]:

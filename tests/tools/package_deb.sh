@@ -39,7 +39,7 @@ fi
 
 root="$tmp/root"
 dpkg-deb -x "$deb" "$root" || fail "dpkg-deb -x"
-for f in usr/bin/engram usr/bin/engram-cli usr/share/engram/demo/model/model.safetensors \
+for f in usr/bin/engram usr/bin/engram-cli usr/bin/engram-plot usr/share/man/man1/engram-plot.1.gz usr/share/engram/demo/model/model.safetensors \
          usr/share/applications/io.engram.Engram.desktop usr/share/metainfo/io.engram.Engram.metainfo.xml \
          usr/share/mime/packages/io.engram.Engram.xml usr/share/icons/hicolor/scalable/apps/io.engram.Engram.svg \
          usr/share/icons/hicolor/48x48/apps/io.engram.Engram.png usr/share/man/man1/engram-cli.1.gz \
@@ -47,6 +47,7 @@ for f in usr/bin/engram usr/bin/engram-cli usr/share/engram/demo/model/model.saf
   [ -e "$root/$f" ] || fail "missing $f"
 done
 "$root/usr/bin/engram-cli" --version | grep -q "^engram-cli " || fail "engram-cli --version"
+"$root/usr/bin/engram-plot" --version | grep -q "^engram-plot " || fail "engram-plot --version"
 QT_QPA_PLATFORM=offscreen "$root/usr/bin/engram" --version | grep -q "^Engram " || fail "engram --version"
 "$root/usr/bin/engram-cli" info --model "$root/usr/share/engram/demo/model" | grep -q "layers: *6" || fail "engram-cli info"
 

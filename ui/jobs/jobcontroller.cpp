@@ -7,8 +7,7 @@
 
 #include <chrono>
 
-Q_DECLARE_METATYPE(std::shared_ptr<engram::Job>)
-Q_DECLARE_METATYPE(std::shared_ptr<std::atomic<bool>>)
+Q_DECLARE_METATYPE(std::any)
 
 namespace engram::ui {
 
@@ -16,8 +15,9 @@ JobController::JobController(QObject *parent)
     : QObject(parent)
 {
     qRegisterMetaType<JobProgress>();
-    qRegisterMetaType<std::shared_ptr<engram::Job>>();
-    qRegisterMetaType<std::shared_ptr<std::atomic<bool>>>();
+    qRegisterMetaType<JobOutcome>();
+    qRegisterMetaType<JobId>("engram::ui::JobId");
+    qRegisterMetaType<std::any>();
     m_thread = new QThread(this);
     m_thread->setObjectName(QStringLiteral("EngramJobs"));
     m_worker = new JobWorker;
@@ -31,79 +31,110 @@ JobController::JobController(QObject *parent)
 JobController::~JobController()
 {
     m_queue.clear();
-    if (m_cancel)
-        m_cancel->store(true);
+    if (m_running)
+        m_running->cancel->store(true);
     m_thread->quit();
     m_thread->wait();
 }
 
-void JobController::submit(std::unique_ptr<Job> job)
+QString JobController::currentJob() const
 {
-    m_queue.push_back(std::shared_ptr<Job>(std::move(job)));
+    return m_running ? m_running->name : QString();
+}
+
+JobId JobController::currentId() const
+{
+    return m_running ? m_running->id : 0;
+}
+
+JobId JobController::enqueue(std::shared_ptr<Entry> entry)
+{
+    entry->id = m_nextId++;
+    const JobId id = entry->id;
+    m_queue.push_back(std::move(entry));
     if (!m_running)
         startNext();
     else
         Q_EMIT busyChanged(true, queued());
-}
-
-void JobController::whenFinished(const QString &job, QObject *context, std::function<void()> onFinished)
-{
-    // A one-shot listener, removed whichever way the job ends.
-    auto *guard = new QObject(context);
-    connect(this, &JobController::finished, guard, [guard, job, onFinished](const QString &name) {
-        if (name != job)
-            return;
-        guard->deleteLater();
-        onFinished();
-    });
-    auto drop = [guard, job](const QString &name) {
-        if (name == job)
-            guard->deleteLater();
-    };
-    connect(this, &JobController::failed, guard, drop);
-    connect(this, &JobController::cancelled, guard, drop);
+    return id;
 }
 
 void JobController::cancel()
 {
-    if (m_cancel)
-        m_cancel->store(true);
+    if (m_running)
+        m_running->cancel->store(true);
+}
+
+void JobController::cancelJob(JobId id)
+{
+    if (m_running && m_running->id == id) {
+        m_running->cancel->store(true);
+        return;
+    }
+    for (auto it = m_queue.begin(); it != m_queue.end(); ++it) {
+        if ((*it)->id != id)
+            continue;
+        const std::shared_ptr<Entry> e = *it;
+        m_queue.erase(it);
+        Q_EMIT cancelled(e->name);
+        Q_EMIT ended(e->id, JobOutcome::Cancelled);
+        if (e->onEnded && contextAlive(*e))
+            e->onEnded(JobOutcome::Cancelled, tr("Cancelled before it started"));
+        Q_EMIT busyChanged(isBusy(), queued());
+        return;
+    }
 }
 
 void JobController::startNext()
 {
+    m_running.reset();
     if (m_queue.empty()) {
-        m_running = false;
-        m_current.clear();
         Q_EMIT busyChanged(false, 0);
         return;
     }
-    std::shared_ptr<Job> job = m_queue.front();
+    m_running = m_queue.front();
     m_queue.pop_front();
-    m_running = true;
-    m_current = QString::fromStdString(job->name());
-    m_cancel = std::make_shared<std::atomic<bool>>(false);
-    Q_EMIT started(m_current);
+    Q_EMIT started(m_running->name);
     Q_EMIT busyChanged(true, queued());
     QMetaObject::invokeMethod(
-        m_worker, [worker = m_worker, job, cancel = m_cancel] { worker->run(job, cancel); }, Qt::QueuedConnection);
+        m_worker,
+        [worker = m_worker, id = m_running->id, name = m_running->name, body = m_running->body,
+            cancel = m_running->cancel] { worker->run(id, name, body, cancel); },
+        Qt::QueuedConnection);
 }
 
-void JobController::onDone(const QString &job, int outcome, const QString &message)
+void JobController::onDone(JobId id, JobOutcome outcome, const QString &message, const std::any &result)
 {
-    if (outcome == 0)
-        Q_EMIT finished(job);
-    else if (outcome == 1)
-        Q_EMIT cancelled(job);
-    else
-        Q_EMIT failed(job, message);
+    const std::shared_ptr<Entry> e = m_running;
+    if (!e || e->id != id) // cannot happen: one job runs at a time
+        return;
+    switch (outcome) {
+    case JobOutcome::Finished:
+        Q_EMIT finished(e->name);
+        break;
+    case JobOutcome::Cancelled:
+        Q_EMIT cancelled(e->name);
+        break;
+    case JobOutcome::Failed:
+        Q_EMIT failed(e->name, message);
+        break;
+    }
+    Q_EMIT ended(id, outcome);
+    if (contextAlive(*e)) {
+        if (outcome == JobOutcome::Finished) {
+            std::any value = result;
+            e->onFinished(value);
+        } else if (e->onEnded) {
+            e->onEnded(outcome, message);
+        }
+    }
     startNext();
 }
 
-void JobWorker::run(std::shared_ptr<engram::Job> job, std::shared_ptr<std::atomic<bool>> cancel)
+void JobWorker::run(JobId id, const QString &name, const std::function<std::any(JobContext &)> &body,
+    const std::shared_ptr<std::atomic<bool>> &cancel)
 {
     using Clock = std::chrono::steady_clock;
-    const QString name = QString::fromStdString(job->name());
     Clock::time_point last {};
     std::string lastStage;
     JobContext context(
@@ -114,17 +145,19 @@ void JobWorker::run(std::shared_ptr<engram::Job> job, std::shared_ptr<std::atomi
                 return true;
             last = now;
             lastStage = u.stage;
-            Q_EMIT progress({name, QString::fromStdString(u.stage), u.fraction(), u.etaSeconds});
+            Q_EMIT progress({id, name, QString::fromStdString(u.stage), u.fraction(), u.etaSeconds});
             return true;
         },
         cancel.get());
     try {
-        job->run(context);
-        Q_EMIT done(name, 0, {}); // it completed (and committed) even if a cancel came late
+        std::any result = body(context);
+        // It completed (and committed) even if a cancel came late.
+        Q_EMIT done(id, JobOutcome::Finished, {}, result);
     } catch (const Error &e) {
-        Q_EMIT done(name, e.kind() == ErrorKind::Cancelled ? 1 : 2, QString::fromUtf8(e.what()));
+        Q_EMIT done(id, e.kind() == ErrorKind::Cancelled ? JobOutcome::Cancelled : JobOutcome::Failed,
+            QString::fromUtf8(e.what()), {});
     } catch (const std::exception &e) {
-        Q_EMIT done(name, 2, QString::fromUtf8(e.what()));
+        Q_EMIT done(id, JobOutcome::Failed, QString::fromUtf8(e.what()), {});
     }
 }
 

@@ -122,34 +122,6 @@ void populateTracePlot(QCustomPlot *plot, const TraceResult &r)
     plot->replot();
 }
 
-bool saveTracePng(const TraceResult &result, const QString &path, QString *error)
-{
-    QCustomPlot plot;
-    const QSize size = tracePlotSize(result);
-    plot.resize(size);
-    populateTracePlot(&plot, result);
-    if (!plot.savePng(path, size.width(), size.height())) {
-        if (error)
-            *error = QStringLiteral("could not write the image %1").arg(QFileInfo(path).absoluteFilePath());
-        return false;
-    }
-    return true;
-}
-
-bool saveTracePngHeadless(const TraceResult &result, const QString &path, QString *error)
-{
-    std::unique_ptr<QApplication> app;
-    if (!QApplication::instance()) {
-        if (qEnvironmentVariableIsEmpty("QT_QPA_PLATFORM"))
-            qputenv("QT_QPA_PLATFORM", "offscreen");
-        static int argc = 1;
-        static char name[] = "engram-cli";
-        static char *argv[] = {name, nullptr};
-        app = std::make_unique<QApplication>(argc, argv);
-    }
-    return saveTracePng(result, path, error);
-}
-
 QString traceCellText(QCustomPlot *plot, const TraceResult &r, const QPoint &pos)
 {
     const auto rows = static_cast<int>(r.tokens.size());

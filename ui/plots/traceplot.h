@@ -3,7 +3,7 @@
 // attention) side by side; rows are tokens (subject tokens marked with *), columns are
 // layers, colour is p(answer) from the corrupted floor (low score) to the panel's maximum,
 // in the reference's colours (purple, green, red). Used by the workbench's trace view and by
-// `engram-cli trace --png` (rendered offscreen).
+// engram-plot (which draws `engram-cli trace --json` output offscreen).
 
 #include "core/trace/causaltrace.h"
 
@@ -27,13 +27,5 @@ QSize tracePlotSize(const TraceResult &result);
 
 /// Saves what `plot` shows as PNG, PDF or SVG (by the file's extension) at `size`.
 bool savePlot(QCustomPlot *plot, const QString &file, const QSize &size);
-
-/// Renders `result` to a PNG file without a window. Needs a QApplication; returns false and
-/// fills *error when the file cannot be written.
-bool saveTracePng(const TraceResult &result, const QString &path, QString *error);
-
-/// For tools without a GUI of their own (engram-cli): creates an offscreen QApplication when
-/// none exists, then saves the PNG.
-bool saveTracePngHeadless(const TraceResult &result, const QString &path, QString *error);
 
 } // namespace engram::ui

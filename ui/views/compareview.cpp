@@ -152,23 +152,27 @@ void CompareView::compareSelected()
     GenerationParams params;
     params.maxNewTokens = 24;
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<std::vector<GenerationPair>>();
     const QString name = tr("Generate before/after for fact %1").arg(factId);
-    m_jobs->submit(makeJob(name.toStdString(), [file, prompts, params, result](JobContext &context) {
-        *result = runCompareGenerationJob(file, prompts, params, {}, context);
-    }));
-    m_jobs->whenFinished(name, this, [this, result] {
-        QString before, after;
-        for (const auto &g : *result) {
-            const WordDiff d = diffWords(QString::fromStdString(g.before), QString::fromStdString(g.after));
-            const QString prompt = QStringLiteral("<i>%1</i>").arg(QString::fromStdString(g.prompt).toHtmlEscaped());
-            before += QStringLiteral("<p>%1%2</p>").arg(prompt, highlightedHtml(d.before, d.beforeChanged, QStringLiteral("#f3c4c4")));
-            after += QStringLiteral("<p>%1%2</p>").arg(prompt, highlightedHtml(d.after, d.afterChanged, QStringLiteral("#c8e6c9")));
-        }
-        m_before->setHtml(before);
-        m_after->setHtml(after);
-        Q_EMIT generationsShown();
-    });
+    m_jobs->submit(
+        name,
+        [file, prompts, params](
+            JobContext &context) { return runCompareGenerationJob(file, prompts, params, {}, context); },
+        this,
+        [this](const std::vector<GenerationPair> &result) {
+            QString before, after;
+            for (const auto &g : result) {
+                const WordDiff d = diffWords(QString::fromStdString(g.before), QString::fromStdString(g.after));
+                const QString prompt
+                    = QStringLiteral("<i>%1</i>").arg(QString::fromStdString(g.prompt).toHtmlEscaped());
+                before += QStringLiteral("<p>%1%2</p>")
+                              .arg(prompt, highlightedHtml(d.before, d.beforeChanged, QStringLiteral("#f3c4c4")));
+                after += QStringLiteral("<p>%1%2</p>")
+                             .arg(prompt, highlightedHtml(d.after, d.afterChanged, QStringLiteral("#c8e6c9")));
+            }
+            m_before->setHtml(before);
+            m_after->setHtml(after);
+            Q_EMIT generationsShown();
+        });
 }
 
 } // namespace engram::ui

@@ -2,6 +2,7 @@
 
 #include "core/edit/presets.h"
 #include "core/edit/statisticsfiles.h"
+#include "core/edit/statisticssource.h"
 #include "core/jobs/projectjobs.h"
 #include "core/model/modelconfig.h"
 #include "core/model/modelinfo.h"
@@ -72,10 +73,7 @@ void showNonModal(QWidget *parent, QMessageBox::Icon icon, const QString &title,
 // Layer numbers as "0, 1, 3".
 QString layerText(const std::vector<int> &layers)
 {
-    QStringList items;
-    for (int l : layers)
-        items << QString::number(l);
-    return items.join(QStringLiteral(", "));
+    return QString::fromStdString(layerListText(layers));
 }
 
 QString pct(double v)
@@ -92,10 +90,10 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     setObjectName(QStringLiteral("editView"));
     m_method = new QComboBox(this);
     m_method->setObjectName(QStringLiteral("editMethod"));
-    m_method->addItem(tr("MEMIT (batch)"), QStringLiteral("memit"));
-    m_method->addItem(tr("ROME (one by one)"), QStringLiteral("rome"));
-    m_method->addItem(tr("r-ROME (consistent key)"), QStringLiteral("r-rome"));
-    m_method->addItem(tr("FT-W (constrained fine-tuning)"), QStringLiteral("ftw"));
+    m_method->addItem(tr("MEMIT (batch)"), static_cast<int>(EditMethod::Memit));
+    m_method->addItem(tr("ROME (one by one)"), static_cast<int>(EditMethod::Rome));
+    m_method->addItem(tr("r-ROME (consistent key)"), static_cast<int>(EditMethod::RRome));
+    m_method->addItem(tr("FT-W (constrained fine-tuning)"), static_cast<int>(EditMethod::FineTune));
     m_method->setToolTip(tr("MEMIT writes all facts at once over a range of layers; ROME one fact at a time "
                             "at one layer; FT-W fine-tunes one layer's MLP output inside an L\u221e ball"));
     m_scope = new QComboBox(this);
@@ -308,6 +306,11 @@ void EditView::setSelectionProvider(std::function<std::vector<int64_t>()> provid
     m_selection = std::move(provider);
 }
 
+EditMethod EditView::currentMethod() const
+{
+    return static_cast<EditMethod>(m_method->currentData().toInt());
+}
+
 const EditPreset &EditView::preset()
 {
     if (!m_preset) {
@@ -321,7 +324,7 @@ const EditPreset &EditView::preset()
 void EditView::updateProtectEnabled()
 {
     // Protected keys are a MEMIT term and come from the project's other facts.
-    m_protect->setEnabled(m_keepFacts->isChecked() && m_method->currentData().toString() == QLatin1String("memit"));
+    m_protect->setEnabled(m_keepFacts->isChecked() && currentMethod() == EditMethod::Memit);
 }
 
 void EditView::loadPreset()
@@ -335,46 +338,49 @@ void EditView::loadPreset()
         m_statistics->setText(tr("The project's model cannot be read: %1").arg(QString::fromUtf8(e.what())));
         return;
     }
-    const QString method = m_method->currentData().toString();
+    const EditConfig config = preset.configFor(currentMethod());
     QStringList layers;
-    if (method == QLatin1String("memit")) {
-        for (int l : preset.memit.layers)
-            layers << QString::number(l);
-        m_lambda->setValue(preset.memit.lambda);
-        m_lr->setValue(preset.memit.vLr);
-        m_clamp->setValue(preset.memit.clampNormFactor);
-        m_steps->setValue(preset.memit.vSteps);
-        m_protect->setValue(preset.memit.protectWeight);
-    } else if (method == QLatin1String("ftw")) {
-        layers << QString::number(preset.fineTune.layer);
-        m_lr->setValue(preset.fineTune.lr);
-        m_steps->setValue(preset.fineTune.steps);
-        m_norm->setValue(preset.fineTune.normConstraint);
-    } else {
-        layers << QString::number(preset.rome.layer);
-        m_lr->setValue(preset.rome.vLr);
-        m_clamp->setValue(preset.rome.clampNormFactor);
-        m_steps->setValue(preset.rome.vSteps);
+    for (int l : config.editedLayers())
+        layers << QString::number(l);
+    switch (config.method()) {
+    case EditMethod::Memit:
+        m_lambda->setValue(config.memit().lambda);
+        m_lr->setValue(config.memit().vLr);
+        m_clamp->setValue(config.memit().clampNormFactor);
+        m_steps->setValue(config.memit().vSteps);
+        m_protect->setValue(config.memit().protectWeight);
+        break;
+    case EditMethod::Rome:
+    case EditMethod::RRome:
+        m_lr->setValue(config.rome().vLr);
+        m_clamp->setValue(config.rome().clampNormFactor);
+        m_steps->setValue(config.rome().vSteps);
+        break;
+    case EditMethod::FineTune:
+        m_lr->setValue(config.fineTune().lr);
+        m_steps->setValue(config.fineTune().steps);
+        m_norm->setValue(config.fineTune().normConstraint);
+        break;
     }
     m_layers->setText(layers.join(QLatin1Char(',')));
-    m_lambda->setEnabled(method == QLatin1String("memit"));
+    m_lambda->setEnabled(config.method() == EditMethod::Memit);
     updateProtectEnabled();
-    m_clamp->setEnabled(method != QLatin1String("ftw"));
-    m_norm->setEnabled(method == QLatin1String("ftw"));
+    m_clamp->setEnabled(config.needsStatistics());
+    m_norm->setEnabled(config.method() == EditMethod::FineTune);
     const std::string corpus = m_document->project()->setting("stats.corpus");
     QString filesLine;
     if (!m_statsFiles.isEmpty()) {
         try {
-            filesLine = tr("%n file(s), layer(s) %1: %2", nullptr, static_cast<int>(m_statsFiles.size()))
-                            .arg(layerText(statisticsFileLayers(statisticsPaths())),
-                                m_statsFiles.join(QStringLiteral(", ")));
+            filesLine
+                = tr("%n file(s), layer(s) %1: %2", nullptr, static_cast<int>(m_statsFiles.size()))
+                      .arg(layerText(statisticsFileLayers(statisticsPaths())), m_statsFiles.join(QStringLiteral(", ")));
         } catch (const Error &e) {
             filesLine = tr("cannot be used: %1").arg(QString::fromUtf8(e.what()));
         }
     }
-    m_statistics->setText(method == QLatin1String("ftw") ? tr("not needed")
-            : !m_statsFiles.isEmpty() ? filesLine
-            : corpus.empty() ? tr("no corpus set for this project: choose one above")
+    m_statistics->setText(!config.needsStatistics() ? tr("not needed")
+            : !m_statsFiles.isEmpty()               ? filesLine
+            : corpus.empty()                        ? tr("no corpus set for this project: choose one above")
                              : tr("%1 (computed once, then cached)").arg(QString::fromStdString(corpus)));
     m_statistics->setToolTip(QString::fromStdString(preset.name + ": " + preset.source));
     refreshHistory();
@@ -420,14 +426,11 @@ void EditView::refreshHistory()
 
     m_historyModel->removeRows(0, m_historyModel->rowCount());
     for (const auto &r : m_document->runs()) {
-        const auto summary = nlohmann::json::parse(r.summaryJson, nullptr, false);
         QStringList layers, norms;
-        if (summary.is_object()) {
-            for (const auto &l : summary.value("layers", nlohmann::json::array()))
-                layers << QString::number(l.get<int>());
-            for (const auto &n : summary.value("relative_norms", nlohmann::json::array()))
-                norms << QString::number(n.get<double>(), 'g', 3);
-        }
+        for (int l : r.summary.layers)
+            layers << QString::number(l);
+        for (double n : r.summary.relativeNorms)
+            norms << QString::number(n, 'g', 3);
         QList<QStandardItem *> row {new QStandardItem(QString::number(r.id)),
             new QStandardItem(QString::fromUtf8(runStatusName(r.status))),
             new QStandardItem(QString::fromStdString(r.method)), new QStandardItem(QString::number(r.facts.size())),
@@ -445,52 +448,61 @@ void EditView::startEdit()
     if (!m_document->isOpen())
         return;
     EditJobSpec spec;
-    spec.method = m_method->currentData().toString().toStdString();
     const auto layers = parseLayerList(m_layers->text());
     if (layers.empty()) {
         QMessageBox::warning(this, tr("Cannot edit"), tr("Layers must be a list of layer numbers, e.g. 0,1,2"));
         return;
     }
     try {
-        const EditPreset &preset = this->preset();
-        spec.memit = preset.memit;
-        spec.rome = preset.rome;
-        spec.fineTune = preset.fineTune;
+        spec.config = preset().configFor(currentMethod());
     } catch (const Error &e) {
         QMessageBox::warning(this, tr("Cannot edit"), QString::fromUtf8(e.what()));
         return;
     }
-    spec.memit.layers = layers;
-    spec.memit.lambda = m_lambda->value();
-    spec.memit.vLr = m_lr->value();
-    spec.memit.clampNormFactor = m_clamp->value();
-    spec.memit.vSteps = m_steps->value();
-    spec.memit.protectWeight = m_protect->value();
-    spec.rome.layer = layers.front();
-    spec.rome.vLr = m_lr->value();
-    spec.rome.clampNormFactor = m_clamp->value();
-    spec.rome.vSteps = m_steps->value();
-    spec.fineTune.layer = layers.front();
-    spec.fineTune.lr = m_lr->value();
-    spec.fineTune.steps = m_steps->value();
-    spec.fineTune.normConstraint = m_norm->value();
+    switch (spec.config.method()) {
+    case EditMethod::Memit: {
+        MemitParams &p = spec.config.memit();
+        p.layers = layers;
+        p.lambda = m_lambda->value();
+        p.vLr = m_lr->value();
+        p.clampNormFactor = m_clamp->value();
+        p.vSteps = m_steps->value();
+        p.protectWeight = m_protect->value();
+        break;
+    }
+    case EditMethod::Rome:
+    case EditMethod::RRome: {
+        RomeParams &p = spec.config.rome();
+        p.layer = layers.front();
+        p.vLr = m_lr->value();
+        p.clampNormFactor = m_clamp->value();
+        p.vSteps = m_steps->value();
+        break;
+    }
+    case EditMethod::FineTune: {
+        FineTuneParams &p = spec.config.fineTune();
+        p.layer = layers.front();
+        p.lr = m_lr->value();
+        p.steps = m_steps->value();
+        p.normConstraint = m_norm->value();
+        break;
+    }
+    }
     spec.keepProjectFacts = m_keepFacts->isChecked();
     spec.load = loadOptions();
-    for (const QString &f : m_statsFiles)
-        spec.statisticsFiles.push_back(f.toStdString());
-    if (!spec.statisticsFiles.empty() && spec.method != "ftw") { // FT-W needs no statistics
+    if (!m_statsFiles.isEmpty())
+        spec.statistics = StatisticsSource::fromFiles(statisticsPaths());
+    if (!m_statsFiles.isEmpty() && spec.config.needsStatistics()) {
         // Check the chosen files against the layers now (headers only), not after the model loads.
         std::vector<int> have, missing;
         try {
             have = statisticsFileLayers(statisticsPaths());
+            missing = missingStatisticsLayers(statisticsPaths(), spec.config.statisticsLayers());
         } catch (const Error &e) {
             showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
                 tr("The statistics files cannot be used: %1").arg(QString::fromUtf8(e.what())));
             return;
         }
-        for (int l : statisticsLayers(spec))
-            if (std::find(have.begin(), have.end(), l) == have.end())
-                missing.push_back(l);
         if (!missing.empty()) {
             showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
                 tr("The statistics files cover layer(s) %1, but the edit writes layer(s) %2: statistics for "
@@ -512,37 +524,35 @@ void EditView::startEdit()
         return;
     }
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<EditJobResult>();
     const QString name = tr("Edit with %1").arg(m_method->currentText());
-    m_jobs->submit(makeJob(
-        name.toStdString(), [file, spec, result](JobContext &context) { *result = runEditJob(file, spec, context); }));
-    m_jobs->whenFinished(name, this, [this, result] {
-        m_document->reload();
-        Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result->runId).arg(result->facts));
-        Q_EMIT editFinished(result->runId);
-        queueEvaluation();
-    });
+    m_jobs->submit(
+        name, [file, spec](JobContext &context) { return runEditJob(file, spec, context); }, this,
+        [this](const EditJobResult &result) {
+            m_document->reload();
+            Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result.runId).arg(result.facts));
+            Q_EMIT editFinished(result.runId);
+            queueEvaluation();
+        });
 }
 
 void EditView::queueEvaluation()
 {
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<EvalJobResult>();
     const QString name = tr("Score the edited facts");
     EvalJobSpec spec;
     spec.load = loadOptions();
     spec.generationInterval = m_fluency->isChecked() ? 1 : 0;
-    m_jobs->submit(makeJob(
-        name.toStdString(), [file, spec, result](JobContext &context) { *result = runEvalJob(file, spec, context); }));
-    m_jobs->whenFinished(name, this, [this, result] {
-        m_pre = result->pre;
-        m_post = result->post;
-        m_retentionPre = result->retentionPre.total ? result->retentionPre.rate() : -1;
-        m_retentionPost = result->retentionPost.total ? result->retentionPost.rate() : -1;
-        showScores();
-        m_document->reload();
-        Q_EMIT evaluationFinished();
-    });
+    m_jobs->submit(
+        name, [file, spec](JobContext &context) { return runEvalJob(file, spec, context); }, this,
+        [this](const EvalJobResult &result) {
+            m_pre = result.pre;
+            m_post = result.post;
+            m_retentionPre = result.retentionPre.total ? result.retentionPre.rate() : -1;
+            m_retentionPost = result.retentionPost.total ? result.retentionPost.rate() : -1;
+            showScores();
+            m_document->reload();
+            Q_EMIT evaluationFinished();
+        });
 }
 
 void EditView::showScores()
@@ -603,18 +613,17 @@ void EditView::revert(bool reapply)
     }
     const qlonglong run = m_historyModel->item(rows.front().row())->data(Qt::UserRole).toLongLong();
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<RevertResult>();
     const QString name = reapply ? tr("Re-apply run %1").arg(run) : tr("Revert run %1").arg(run);
     const LoadOptions load = loadOptions();
-    m_jobs->submit(makeJob(name.toStdString(), [file, run, reapply, load, result](JobContext &context) {
-        *result = revertRun(file, run, reapply, load, context);
-    }));
-    m_jobs->whenFinished(name, this, [this, name, result] {
-        m_document->reload();
-        Q_EMIT message(tr("%1: state %2%3")
-                           .arg(name, QString::fromStdString(result->stateAfter),
-                               result->verified ? tr(" (verified)") : QString()));
-    });
+    m_jobs->submit(
+        name, [file, run, reapply, load](JobContext &context) { return revertRun(file, run, reapply, load, context); },
+        this,
+        [this, name](const RevertResult &result) {
+            m_document->reload();
+            Q_EMIT message(tr("%1: state %2%3")
+                               .arg(name, QString::fromStdString(result.stateAfter),
+                                   result.verified ? tr(" (verified)") : QString()));
+        });
 }
 
 void EditView::exportModel(const QString &directory)
@@ -627,24 +636,23 @@ void EditView::exportModel(const QString &directory)
     if (out.isEmpty())
         return;
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<ExportSummary>();
     ExportJobSpec spec;
     spec.out = out.toStdString();
     const QString name = tr("Export to %1").arg(out);
-    m_jobs->submit(makeJob(name.toStdString(),
-        [file, spec, result](JobContext &context) { *result = runExportJob(file, spec, context); }));
-    m_jobs->whenFinished(name, this, [this, out, result] {
-        const QString summary = tr("Wrote %1: %2 tensor(s) patched, %3 shard(s) written, %4 linked, %5 file(s) "
-                                   "copied; the layout matches the base model.")
-                                    .arg(out)
-                                    .arg(result->tensorsPatched)
-                                    .arg(result->shardsRewritten)
-                                    .arg(result->shardsLinked)
-                                    .arg(result->filesCopied);
-        Q_EMIT message(summary);
-        showNonModal(this, QMessageBox::Information, tr("Export finished"), summary);
-        Q_EMIT exportFinished(out);
-    });
+    m_jobs->submit(
+        name, [file, spec](JobContext &context) { return runExportJob(file, spec, context); }, this,
+        [this, out](const ExportSummary &result) {
+            const QString summary = tr("Wrote %1: %2 tensor(s) patched, %3 shard(s) written, %4 linked, %5 file(s) "
+                                       "copied; the layout matches the base model.")
+                                        .arg(out)
+                                        .arg(result.tensorsPatched)
+                                        .arg(result.shardsRewritten)
+                                        .arg(result.shardsLinked)
+                                        .arg(result.filesCopied);
+            Q_EMIT message(summary);
+            showNonModal(this, QMessageBox::Information, tr("Export finished"), summary);
+            Q_EMIT exportFinished(out);
+        });
 }
 
 void EditView::exportPatch(const QString &file)
@@ -659,14 +667,16 @@ void EditView::exportPatch(const QString &file)
     const std::filesystem::path project = m_document->project()->file();
     const LoadOptions load = loadOptions();
     const QString name = tr("Export patch to %1").arg(out);
-    m_jobs->submit(makeJob(name.toStdString(),
-        [project, out, load](JobContext &context) { exportPatchFile(project, 0, out.toStdString(), load, context); }));
-    m_jobs->whenFinished(name, this, [this, out] {
-        Q_EMIT message(tr("Wrote the applied runs as one patch to %1 (engram-cli patch import applies it to the same "
-                          "base model)")
-                           .arg(out));
-        Q_EMIT patchExported(out);
-    });
+    m_jobs->submit(
+        name,
+        [project, out, load](JobContext &context) { exportPatchFile(project, 0, out.toStdString(), load, context); },
+        this,
+        [this, out] {
+            Q_EMIT message(tr("Wrote the applied runs as one patch to %1 (engram-cli patch import applies it to the "
+                              "same base model)")
+                               .arg(out));
+            Q_EMIT patchExported(out);
+        });
 }
 
 void EditView::onProgress(const JobProgress &p)

@@ -82,6 +82,7 @@ private:
     void refreshHistory();
     /// The open project's model preset (read on first use after the project opened); throws engram::Error.
     const EditPreset &preset();
+    EditMethod currentMethod() const; // the method chosen in the form
     void showScores();
     void queueEvaluation();
     void revert(bool reapply);

@@ -25,7 +25,8 @@ LocateView::LocateView(ProjectDocument *document, JobController *jobs, QWidget *
     m_facts = new QSpinBox(this);
     m_facts->setRange(1, 10000);
     m_facts->setValue(20);
-    m_facts->setToolTip(tr("How many of the project's enabled facts to trace (facts the model gets wrong are skipped)"));
+    m_facts->setToolTip(
+        tr("How many of the project's enabled facts to trace (facts the model gets wrong are skipped)"));
     m_samples = new QSpinBox(this);
     m_samples->setRange(1, 100);
     m_samples->setValue(5);
@@ -80,17 +81,15 @@ void LocateView::startTrace()
     spec.params.trace.noise.samples = m_samples->value();
     spec.params.trace.noise.scale = 0; // 3σ of the traced subjects
     const std::filesystem::path file = m_document->project()->file();
-    auto result = std::make_shared<AverageEffects>();
     const QString name = tr("Locate facts (%n trace(s))", nullptr, m_facts->value());
-    m_jobs->submit(makeJob(name.toStdString(), [file, spec, result](JobContext &context) {
-        *result = runAverageTraceJob(file, spec, context);
-    }));
+    m_jobs->submit(
+        name, [file, spec](JobContext &context) { return runAverageTraceJob(file, spec, context); }, this,
+        [this](const AverageEffects &result) {
+            m_effects = result;
+            showEffects();
+            Q_EMIT traced();
+        });
     m_summary->setText(tr("Tracing\u2026 (progress in the Edit tab and the status bar)"));
-    m_jobs->whenFinished(name, this, [this, result] {
-        m_effects = *result;
-        showEffects();
-        Q_EMIT traced();
-    });
 }
 
 void LocateView::showEffects()

@@ -16,17 +16,17 @@
 #include <QApplication>
 #include <QCloseEvent>
 #include <QDir>
-#include <QFile>
-#include <QTimer>
-#include <QFileInfo>
 #include <QDockWidget>
+#include <QFile>
 #include <QFileDialog>
+#include <QFileInfo>
 #include <QLabel>
 #include <QMenu>
 #include <QMenuBar>
 #include <QMessageBox>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTimer>
 #include <QUndoStack>
 #include <QVBoxLayout>
 
@@ -67,7 +67,7 @@ MainWindow::MainWindow(QWidget *parent)
     m_compareView = new CompareView(m_document, m_jobs, tabs);
     tabs->addTab(m_compareView, tr("Before / after"));
     connect(m_editView, &EditView::evaluationFinished, m_compareView, &CompareView::refresh);
-    m_traceView = new TraceView(tabs);
+    m_traceView = new TraceView(m_jobs, tabs);
     tabs->addTab(m_traceView, tr("Causal trace"));
     m_locateView = new LocateView(m_document, m_jobs, tabs);
     tabs->addTab(m_locateView, tr("Where facts live"));
@@ -119,15 +119,14 @@ MainWindow::MainWindow(QWidget *parent)
     statusBar()->addPermanentWidget(m_jobLabel);
     statusBar()->addPermanentWidget(m_runtimeLabel);
     connect(m_jobs, &JobController::busyChanged, this, [this](bool busy, int queued) {
-        m_jobLabel->setText(busy ? tr("Running: %1%2").arg(m_jobs->currentJob(),
-                                       queued ? tr(" (+%1 queued)").arg(queued) : QString())
-                                 : QString());
+        m_jobLabel->setText(busy
+                ? tr("Running: %1%2").arg(m_jobs->currentJob(), queued ? tr(" (+%1 queued)").arg(queued) : QString())
+                : QString());
     });
     connect(m_factsView, &FactsView::message, this, &MainWindow::showStatus);
     connect(m_editView, &EditView::message, this, &MainWindow::showStatus);
-    connect(m_document, &ProjectDocument::opened, this, [this](const QString &file) {
-        setWindowTitle(tr("%1 \u2014 Engram").arg(QFileInfo(file).fileName()));
-    });
+    connect(m_document, &ProjectDocument::opened, this,
+        [this](const QString &file) { setWindowTitle(tr("%1 \u2014 Engram").arg(QFileInfo(file).fileName())); });
     statusBar()->showMessage(tr("Ready"), 3000);
 
     connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this, [this](const QString &dir) {
@@ -247,6 +246,10 @@ bool MainWindow::openProject(const QString &file)
     showStatus(tr("Opened project %1").arg(file));
     const QString model = QString::fromStdString(m_document->project()->model().path.string());
     m_traceView->setModelDirectory(model); // now, not when the model panel has read the summary
+    std::vector<std::string> subjects; // the noise scale from the project's subjects, as `trace FILE` does
+    for (const auto &f : m_document->project()->facts())
+        subjects.push_back(f.subject);
+    m_traceView->setNoiseSubjects(std::move(subjects));
     openModel(model);
     if (auto *tabs = findChild<QTabWidget *>(QStringLiteral("centralTabs")))
         tabs->setCurrentWidget(m_factsView);

@@ -1,5 +1,6 @@
 #include "ui/views/traceview.h"
 
+#include "core/jobs/projectjobs.h"
 #include "core/model/modelsession.h"
 #include "core/util/error.h"
 #include "ui/plots/qcustomplot.h"
@@ -14,15 +15,14 @@
 #include <QPushButton>
 #include <QShortcut>
 #include <QSpinBox>
-#include <QTimer>
 #include <QToolTip>
 #include <QVBoxLayout>
-#include <QtConcurrent>
 
 namespace engram::ui {
 
-TraceView::TraceView(QWidget *parent)
+TraceView::TraceView(JobController *jobs, QWidget *parent)
     : QWidget(parent)
+    , m_jobs(jobs)
 {
     setObjectName(QStringLiteral("traceView"));
     m_prompt = new QLineEdit(this);
@@ -32,7 +32,8 @@ TraceView::TraceView(QWidget *parent)
     m_subject = new QLineEdit(this);
     m_subject->setObjectName(QStringLiteral("traceSubject"));
     m_subject->setPlaceholderText(tr("The subject as it appears in the prompt"));
-    m_subject->setToolTip(tr("Its token embeddings are corrupted with noise (3\u03c3 of its embeddings)"));
+    m_subject->setToolTip(tr("Its token embeddings are corrupted with noise: 3\u03c3 of the subjects' token "
+                             "embeddings (the open project's subjects, else this one)"));
     m_samples = new QSpinBox(this);
     m_samples->setRange(1, 100);
     m_samples->setValue(10);
@@ -71,12 +72,7 @@ TraceView::TraceView(QWidget *parent)
     layout->addWidget(m_status);
     layout->addWidget(m_plot, 1);
 
-    m_poll = new QTimer(this);
-    m_poll->setInterval(50);
-    connect(m_poll, &QTimer::timeout, this, [this] {
-        if (m_permille)
-            m_progress->setValue(m_permille->load());
-    });
+    connect(m_jobs, &JobController::progress, this, &TraceView::onProgress);
     // Exact values under the mouse.
     m_plot->setMouseTracking(true);
     connect(m_plot, &QCustomPlot::mouseMove, this, [this](QMouseEvent *event) {
@@ -95,30 +91,26 @@ TraceView::TraceView(QWidget *parent)
     connect(m_subject, &QLineEdit::returnPressed, this, &TraceView::startTrace);
     auto *shortcut = new QShortcut(QKeySequence(Qt::CTRL | Qt::Key_Return), this);
     connect(shortcut, &QShortcut::activated, this, &TraceView::startTrace);
-    connect(&m_watcher, &QFutureWatcher<Outcome>::finished, this, &TraceView::onFinished);
     setRunning(false);
     m_export->setEnabled(false);
 }
 
-TraceView::~TraceView()
-{
-    if (m_cancel)
-        m_cancel->store(true);
-    m_watcher.waitForFinished(); // shutdown only: the worker stops at its next progress report
-}
+TraceView::~TraceView() = default; // the controller cancels and joins its jobs
 
 void TraceView::setModelDirectory(const QString &directory)
 {
     if (directory == m_directory)
         return;
     m_directory = directory;
-    if (isRunning()) {
-        // Never wait on the worker here: cancel it, and drop its session when it reports back.
-        m_staleSession = true;
-        cancelTrace();
-        return;
-    }
+    // A running trace keeps its own reference to the old model; the next one loads the new.
     m_session.reset();
+    if (isRunning())
+        cancelTrace();
+}
+
+void TraceView::setNoiseSubjects(std::vector<std::string> subjects)
+{
+    m_noiseSubjects = std::move(subjects);
 }
 
 void TraceView::setPrompt(const QString &prompt, const QString &subject)
@@ -129,21 +121,16 @@ void TraceView::setPrompt(const QString &prompt, const QString &subject)
 
 bool TraceView::isRunning() const
 {
-    // Until onFinished has taken the outcome, not merely until the worker returns.
-    return m_running;
+    // Until the outcome has been taken (onEnded / showResult), not merely until the worker returns.
+    return m_job != 0;
 }
 
 void TraceView::setRunning(bool running)
 {
-    m_running = running;
     m_run->setEnabled(!running);
     m_cancelButton->setEnabled(running);
     m_prompt->setReadOnly(running);
     m_subject->setReadOnly(running);
-    if (running)
-        m_poll->start();
-    else
-        m_poll->stop();
 }
 
 void TraceView::startTrace()
@@ -163,73 +150,59 @@ void TraceView::startTrace()
         m_status->setText(tr("The subject \u201c%1\u201d does not occur in the prompt.").arg(subject));
         return;
     }
-    m_cancel = std::make_shared<std::atomic<bool>>(false);
-    m_permille = std::make_shared<std::atomic<int>>(0);
     m_progress->setValue(0);
     m_status->setText(m_session ? tr("Tracing\u2026") : tr("Loading the model and tracing\u2026"));
-    setRunning(true);
 
-    TraceRequest request {prompt.toStdString(), subject.toStdString(), ""};
-    const int samples = m_samples->value();
-    m_watcher.setFuture(QtConcurrent::run([dir = m_directory.toStdString(), session = m_session, request, samples,
-                                              cancel = m_cancel, permille = m_permille]() mutable {
-        Outcome out;
-        try {
-            if (!session)
-                session = std::shared_ptr<ModelSession>(ModelSession::open(dir));
-            out.session = session;
-            TraceParams p;
-            p.noise.samples = samples;
-            p.noise.scale = 3 * subjectEmbeddingStd(session->model(), session->tokenizer(), {request.subject});
-            p.noise.origin = "3 sigma of the subject's embeddings";
-            p.window = defaultTraceWindow(session->summary().layers);
-            int stage = 0;
-            std::string lastStage;
-            out.result = traceFact(session->model(), session->tokenizer(), request, p, [&](const ProgressUpdate &u) {
-                if (u.stage != lastStage && u.stage.rfind("tracing", 0) == 0) {
-                    lastStage = u.stage;
-                    ++stage;
-                }
-                const double kinds = static_cast<double>(p.kinds.size());
-                const double f = stage == 0 ? 0.0 : ((stage - 1) + u.fraction()) / kinds;
-                permille->store(static_cast<int>(1000 * f));
-                return !cancel->load();
-            });
-        } catch (const Error &e) {
-            out.error = QString::fromStdString(e.what());
-        } catch (const std::exception &e) {
-            out.error = QString::fromStdString(e.what());
-        }
-        return out;
-    }));
+    ModelTraceJobSpec spec;
+    spec.model = m_directory.toStdString();
+    spec.request = {prompt.toStdString(), subject.toStdString(), ""};
+    spec.samples = m_samples->value();
+    spec.noiseSubjects = m_noiseSubjects;
+    const QString directory = m_directory;
+    m_job = m_jobs->submit(
+        tr("Trace \u201c%1\u201d").arg(prompt),
+        [spec, session = m_session](JobContext &context) { return runModelTraceJob(spec, session, context); }, this,
+        [this, directory](const ModelTraceJobResult &r) {
+            if (directory == m_directory) // not changed while it ran
+                m_session = r.session;
+            showResult(r.trace);
+        },
+        [this](JobOutcome outcome, const QString &message) { onEnded(outcome, message); });
+    setRunning(true);
 }
 
 void TraceView::cancelTrace()
 {
-    if (m_cancel)
-        m_cancel->store(true);
+    if (!isRunning())
+        return;
+    m_jobs->cancelJob(m_job);
     m_status->setText(tr("Cancelling\u2026"));
 }
 
-void TraceView::onFinished()
+void TraceView::onProgress(const JobProgress &progress)
 {
-    Outcome out = m_watcher.result();
+    if (progress.id == m_job && m_job != 0)
+        m_progress->setValue(static_cast<int>(1000 * progress.fraction));
+}
+
+void TraceView::onEnded(JobOutcome outcome, const QString &message)
+{
+    m_job = 0;
     setRunning(false);
-    if (out.session && !m_staleSession)
-        m_session = out.session;
-    if (m_staleSession) {
-        m_session.reset();
-        m_staleSession = false;
-    }
-    if (!out.result) {
-        m_progress->setValue(0);
-        const bool cancelled = m_cancel && m_cancel->load();
-        m_status->setText(cancelled ? tr("Cancelled.") : tr("Trace failed: %1").arg(out.error));
-        if (!cancelled)
-            Q_EMIT traceFailed(out.error);
+    m_progress->setValue(0);
+    if (outcome == JobOutcome::Cancelled) {
+        m_status->setText(tr("Cancelled."));
         return;
     }
-    m_result = std::move(out.result);
+    m_status->setText(tr("Trace failed: %1").arg(message));
+    Q_EMIT traceFailed(message);
+}
+
+void TraceView::showResult(TraceResult result)
+{
+    m_job = 0;
+    setRunning(false);
+    m_result = std::move(result);
     m_progress->setValue(1000);
     const TraceResult &r = *m_result;
     m_status->setText(tr("Answer \u201c%1\u201d: p = %2 clean, %3 with the subject corrupted (noise %4, %5 samples). "
@@ -239,6 +212,7 @@ void TraceView::onFinished()
                           .arg(r.lowScore, 0, 'f', 3)
                           .arg(r.noise.scale, 0, 'f', 3)
                           .arg(r.noise.samples));
+    m_plot->setToolTip(QString::fromStdString("noise: " + r.noise.origin));
     populateTracePlot(m_plot, r);
     m_export->setEnabled(true);
     Q_EMIT traceFinished();

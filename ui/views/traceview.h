@@ -1,16 +1,18 @@
 #pragma once
-// TraceView: causal tracing of one prompt in the workbench. The model loads and the trace runs
-// on a pool thread (QtConcurrent); the GUI thread only polls a progress counter every 50 ms,
-// can cancel through an atomic flag, and receives the finished TraceResult by value.
+// TraceView: causal tracing of one prompt in the workbench. The trace is a core job
+// (runModelTraceJob) queued on the workbench's JobController like every other long job; the
+// view follows its progress by job id, can cancel it, and receives the TraceResult by value.
+// The loaded model is kept for the next trace of the same directory.
 
 #include "core/trace/causaltrace.h"
+#include "ui/jobs/jobcontroller.h"
 
-#include <QFutureWatcher>
 #include <QWidget>
 
-#include <atomic>
 #include <memory>
 #include <optional>
+#include <string>
+#include <vector>
 
 class QCustomPlot;
 class QLabel;
@@ -30,11 +32,14 @@ class TraceView : public QWidget
 {
     Q_OBJECT
 public:
-    explicit TraceView(QWidget *parent = nullptr);
+    explicit TraceView(JobController *jobs, QWidget *parent = nullptr);
     ~TraceView() override;
 
     /// The model to trace (loaded on the first trace, on the worker).
     void setModelDirectory(const QString &directory);
+    /// Subjects whose embeddings set the noise scale (e.g. the open project's); empty: the
+    /// traced subject alone.
+    void setNoiseSubjects(std::vector<std::string> subjects);
     void setPrompt(const QString &prompt, const QString &subject);
     bool hasPrompt() const;
     bool isRunning() const;
@@ -52,14 +57,12 @@ Q_SIGNALS:
     void traceFailed(const QString &message);
 
 private:
-    struct Outcome {
-        std::optional<TraceResult> result;
-        std::shared_ptr<ModelSession> session; // loaded (or reused) by the worker
-        QString error;
-    };
-    void onFinished();
+    void onProgress(const JobProgress &progress);
+    void onEnded(JobOutcome outcome, const QString &message);
+    void showResult(TraceResult result);
     void setRunning(bool running);
 
+    JobController *m_jobs = nullptr;
     QLineEdit *m_prompt = nullptr;
     QLineEdit *m_subject = nullptr;
     QSpinBox *m_samples = nullptr;
@@ -69,16 +72,12 @@ private:
     QProgressBar *m_progress = nullptr;
     QLabel *m_status = nullptr;
     QCustomPlot *m_plot = nullptr;
-    QTimer *m_poll = nullptr;
 
     QString m_directory;
-    std::shared_ptr<ModelSession> m_session; // touched only while no trace runs
-    bool m_staleSession = false; // the directory changed while a trace ran
-    bool m_running = false; // from startTrace until onFinished
+    std::vector<std::string> m_noiseSubjects;
+    std::shared_ptr<ModelSession> m_session; // of m_directory; used by one trace job at a time
+    JobId m_job = 0; // the running (or queued) trace; 0 when none
     std::optional<TraceResult> m_result;
-    QFutureWatcher<Outcome> m_watcher;
-    std::shared_ptr<std::atomic<bool>> m_cancel;
-    std::shared_ptr<std::atomic<int>> m_permille; // progress × 1000, written by the worker
 };
 
 } // namespace engram::ui

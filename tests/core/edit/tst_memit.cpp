@@ -1,7 +1,6 @@
 // Tests for the MEMIT engine: the closed-form solve (memit-spec §12), batched target
 // optimisation equal to the one-fact-at-a-time loop, and an end-to-end edit of the demo model.
 
-#include "core/data/demoworld.h"
 #include "core/edit/covariance.h"
 #include "core/edit/editor.h"
 #include "core/edit/memit.h"
@@ -10,6 +9,7 @@
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
+#include "devkit/demoworld.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>
@@ -326,7 +326,14 @@ void TestMemit::secondMomentsMergeByAddition()
     only3.layers = {3};
     const auto layer3 = collectSecondMoments(*model, tok, docs, only3);
     QCOMPARE(shardA[1].count, whole[1].count);
-    QVERIFY(at::allclose(shardA[1].sum, whole[1].sum, 1e-9, 1e-6));
+    // The shards batch the documents differently from the whole pass, so the float32 keys are
+    // rounded differently before they are summed in float64 (issue 18: an AMD machine failed an
+    // element-wise 1e-9). Each key carries a relative error of a few float32 ulps (~1e-6 after
+    // four blocks); the sums of their products agree to that, in norm (entries near zero cancel).
+    const double shardError = (shardA[1].sum - whole[1].sum).norm().item<double>() / whole[1].sum.norm().item<double>();
+    QVERIFY2(shardError < 1e-5, qPrintable(QString::number(shardError)));
+    // One layer at a time batches the documents exactly as the one pass (and runs the same blocks
+    // up to layer 3): literally the same computation.
     QVERIFY(at::allclose(layer3[0].sum, whole[1].sum, 1e-9, 1e-9));
     // Save and load keep the raw sums and counts.
     QTemporaryDir dir;
@@ -339,8 +346,8 @@ void TestMemit::secondMomentsMergeByAddition()
     QVERIFY(at::equal(loaded[1].sum, whole[1].sum));
     // The layers a file covers, from its header alone; a foreign safetensors file is refused.
     QCOMPARE(statisticsFileLayers({file}), (std::vector<int> {0, 3}));
-    ENGRAM_EXPECT_ERROR(
-        statisticsFileLayers({kDemo / "model" / "model.safetensors"}), ErrorKind::CorruptFile, "not an Engram statistics");
+    ENGRAM_EXPECT_ERROR(statisticsFileLayers({kDemo / "model" / "model.safetensors"}), ErrorKind::CorruptFile,
+        "not an Engram statistics");
 }
 
 void TestMemit::rejectsBadRequests()

@@ -206,7 +206,7 @@ void TestRome::cancellingAnEditRestoresTheWeights()
     p.contextTemplates = kContexts;
     // Cancel after the first of the two layers has been written.
     ENGRAM_EXPECT_ERROR(
-        editWithMemit(*session, {{"{} was born in", "Oscar Koutex", "Japan"}}, p, dir / "stats.safetensors",
+        editWithMemit(*session, {{"{} was born in", "Oscar Koutex", "Japan"}}, p, {dir / "stats.safetensors"},
             dir / "edit.patch", [](const ProgressUpdate &u) { return !(u.stage == "writing layers" && u.done == 1); }),
         ErrorKind::Cancelled, "cancelled");
     QCOMPARE(tensorHash(session->model().parameter(w0)), h0);

@@ -3,9 +3,9 @@
 #include "core/edit/weightpatch.h"
 #include "core/io/checkpoint.h"
 #include "core/jobs/export.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
+#include "devkit/randomcheckpoint.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>

@@ -86,10 +86,10 @@ private Q_SLOTS:
         project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
         project->setSetting("stats.max_docs", "400");
         project->addFacts(demoFacts(12));
-        m_spec.memit.layers = {0};
-        m_spec.memit.lambda = 100;
-        m_spec.memit.vLr = 4;
-        m_spec.cacheDir = path("stats");
+        m_spec.config.memit().layers = {0};
+        m_spec.config.memit().lambda = 100;
+        m_spec.config.memit().vLr = 4;
+        m_spec.statistics.cacheDir = path("stats");
     }
 
     void editsRevertsAndReappliesBitExact()
@@ -173,7 +173,7 @@ private Q_SLOTS:
         EditJobSpec spec = m_spec;
         spec.factIds = {1};
         spec.keepProjectFacts = true;
-        spec.memit.protectWeight = 0.01;
+        spec.config.memit().protectWeight = 0.01;
         JobContext context;
         const auto r = runEditJob(file, spec, context);
         project = Project::open(file, true);

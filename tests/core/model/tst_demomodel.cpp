@@ -1,13 +1,13 @@
 // The embedded demo model (issue #3): it loads, completes facts, meets the recall and storage
 // gates, its subjects end in unique tokens, and its evaluation set follows the CounterFact schema.
 
-#include "core/data/demoworld.h"
 #include "core/eval/recall.h"
 #include "core/model/modelsession.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
-#include "core/trace/subjectswap.h"
+#include "devkit/demoworld.h"
+#include "devkit/subjectswap.h"
 #include "testsupport.h"
 
 #include <nlohmann/json.hpp>

@@ -3,9 +3,9 @@
 
 #include "core/model/generator.h"
 #include "core/model/modelsession.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
+#include "devkit/randomcheckpoint.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>

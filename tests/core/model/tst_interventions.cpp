@@ -1,9 +1,9 @@
 // Tests for the intervention sites of Transformer::forward.
 
 #include "core/model/interventions.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
+#include "devkit/randomcheckpoint.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>

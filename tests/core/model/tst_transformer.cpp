@@ -3,9 +3,9 @@
 
 #include "core/io/checkpoint.h"
 #include "core/model/generator.h"
-#include "core/model/randomcheckpoint.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
+#include "devkit/randomcheckpoint.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>
@@ -278,8 +278,8 @@ void TestTransformer::savesHalfPrecisionStorage()
     // A weight beyond fp16's range (65504) is refused and nothing is written.
     const std::string big = a->mlpOutputWeightName(0);
     a->setParameter(big, a->parameter(big) * 1e6);
-    ENGRAM_EXPECT_ERROR(saveCheckpoint(*a, pathOf(dir, "overflow"), "fp16"), ErrorKind::InvalidArgument,
-        "does not fit fp16");
+    ENGRAM_EXPECT_ERROR(
+        saveCheckpoint(*a, pathOf(dir, "overflow"), "fp16"), ErrorKind::InvalidArgument, "does not fit fp16");
     QVERIFY(!std::filesystem::exists(pathOf(dir, "overflow") / "model.safetensors"));
     QVERIFY(!std::filesystem::exists(pathOf(dir, "overflow") / "config.json"));
     ENGRAM_EXPECT_ERROR(saveCheckpoint(*a, pathOf(dir, "x"), "fp8"), ErrorKind::InvalidArgument, "unknown dtype");

@@ -2,16 +2,17 @@
 // scale (everything restored = clean, nothing restored = corrupted), determinism,
 // batched = one cell at a time, subject ranges, skipping, and the averaged effects.
 
-#include "core/data/demoworld.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/trace/causaltrace.h"
 #include "core/util/error.h"
+#include "devkit/demoworld.h"
 #include "testsupport.h"
 
 #include <QtTest>
 
+#include <algorithm>
 #include <cmath>
 
 using namespace engram;
@@ -91,7 +92,12 @@ void TestCausalTrace::restoringNothingGivesTheCorruptedProbability()
 {
     const CausalTracer tracer(*m_model, *m_tok, m_facts[1], demoNoise());
     const auto p = tracer.probabilities({{}, {}});
-    QCOMPARE(p[0], p[1]);
+    // The same computation in two rows of one batch: equal up to float32 rounding, which the
+    // BLAS kernel may do differently per row (issue 18: 0.00318999 vs 0.00318998 on an AMD
+    // EPYC). p = exp(logit difference), so its relative error is the logits' absolute error:
+    // float32 logits of magnitude ≲ 30 after six blocks of 192-wide sums stay within ~1e-5.
+    QVERIFY2(std::abs(p[0] - p[1]) <= 1e-5 * std::max(p[0], p[1]),
+        qPrintable(QString::number(p[0], 'g', 12) + QStringLiteral(" vs ") + QString::number(p[1], 'g', 12)));
     QVERIFY(std::abs(p[0] - tracer.base().lowScore) < 1e-6);
     // Restoring a token before the subject at the first layer changes nothing either: the
     // noise is only on the subject's tokens and attention is causal.
@@ -155,8 +161,12 @@ void TestCausalTrace::windowsFollowTheReference()
     const int64_t last = b.subjectEnd - 1;
     // Window w around l covers max(0, l - w/2) .. min(L, l + ceil(w/2)) - 1: with w = 10 and
     // L = 6 every centre covers all layers.
+    // The same restoration computed in different batch rows: equal to float32 rounding of a
+    // probability (absolute error of p ≤ p · logit error, ≲ 1e-5; issue 18 saw 3e-7).
     for (int l = 1; l < L; ++l)
-        QCOMPARE(wide.at(last, l, L), wide.at(last, 0, L));
+        QVERIFY2(std::abs(wide.at(last, l, L) - wide.at(last, 0, L)) < 1e-5,
+            qPrintable(QString::number(wide.at(last, l, L), 'g', 12) + QStringLiteral(" vs ")
+                + QString::number(wide.at(last, 0, L), 'g', 12)));
     std::vector<Restoration> allMlp;
     for (int l = 0; l < L; ++l)
         allMlp.push_back({TraceKind::Mlp, l, last});

@@ -21,7 +21,8 @@ void writeRandomCheckpoint(
 /// Saves the model's config.json and weights (one file) into `dir`, the weights stored as
 /// `storageDtype` ("fp32", "fp16" or "bf16"; config.json's torch_dtype says which). Throws
 /// when a weight does not fit the storage type (fp16 overflows above 65504) and writes nothing.
-void saveCheckpoint(const Transformer &model, const std::filesystem::path &dir, const std::string &storageDtype = "fp32");
+void saveCheckpoint(
+    const Transformer &model, const std::filesystem::path &dir, const std::string &storageDtype = "fp32");
 
 /// A small config of the given family for tests: vocab, width, layers and heads as given.
 ModelConfig tinyConfig(ModelFamily family, int vocab = 64, int hidden = 32, int layers = 2, int heads = 4);

@@ -1,4 +1,4 @@
-#include "core/model/randomcheckpoint.h"
+#include "devkit/randomcheckpoint.h"
 
 #include "core/util/random.h"
 

@@ -1,4 +1,4 @@
-#include "core/data/demoworld.h"
+#include "devkit/demoworld.h"
 
 #include "core/util/error.h"
 #include "core/util/fileutil.h"

@@ -3,7 +3,7 @@
 // tools/demo/make_demo_data.py): subjects, relations with their prompt templates, facts.
 
 #include "core/eval/recall.h"
-#include "core/trace/subjectswap.h"
+#include "devkit/subjectswap.h"
 
 #include <filesystem>
 #include <map>

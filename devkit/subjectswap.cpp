@@ -1,4 +1,4 @@
-#include "core/trace/subjectswap.h"
+#include "devkit/subjectswap.h"
 
 #include "core/model/batching.h"
 #include "core/model/interventions.h"
