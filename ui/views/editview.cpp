@@ -9,7 +9,8 @@
 #include "core/util/error.h"
 #include "ui/jobs/jobcontroller.h"
 #include "ui/models/projectdocument.h"
-#include "ui/plots/qcustomplot.h"
+#include "ui/models/runhistorymodel.h"
+#include "ui/views/scorespanel.h"
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +30,6 @@
 #include <QShortcut>
 #include <QSpinBox>
 #include <QSplitter>
-#include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
 
@@ -76,10 +76,6 @@ QString layerText(const std::vector<int> &layers)
     return QString::fromStdString(layerListText(layers));
 }
 
-QString pct(double v)
-{
-    return std::isnan(v) ? QStringLiteral("\u2013") : QString::number(v, 'f', 1);
-}
 } // namespace
 
 EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *parent)
@@ -202,9 +198,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     setupLayout->addWidget(m_stage);
     setupLayout->addStretch(1);
 
-    m_historyModel = new QStandardItemModel(0, 7, this);
-    m_historyModel->setHorizontalHeaderLabels({tr("Run"), tr("Status"), tr("Method"), tr("Facts"), tr("Layers"),
-        tr("\u2016\u0394W\u2016/\u2016W\u2016"), tr("Time")});
+    m_historyModel = new RunHistoryModel(this);
     m_history = new QTableView(this);
     m_history->setObjectName(QStringLiteral("editHistory"));
     m_history->setModel(m_historyModel);
@@ -232,31 +226,11 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     historyLayout->addWidget(m_history);
     historyLayout->addLayout(historyButtons);
 
-    m_scoresModel = new QStandardItemModel(0, 10, this);
-    m_scoresModel->setHorizontalHeaderLabels(
-        {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM"), tr("GE"), tr("Kept")});
-    m_scores = new QTableView(this);
-    m_scores->setObjectName(QStringLiteral("editScores"));
-    m_scores->setModel(m_scoresModel);
-    m_scores->setEditTriggers(QAbstractItemView::NoEditTriggers);
-    m_scores->verticalHeader()->hide();
-    m_scores->setMaximumHeight(96);
-    m_scores->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-    m_scores->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
-    m_scores->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
-                            "base model and on the current state; Kept: % of the project's unedited facts whose "
-                            "true object the model still predicts first"));
-    m_chart = new QCustomPlot(this);
-    m_chart->setObjectName(QStringLiteral("editChart"));
-    m_chart->setMinimumHeight(180);
-    auto *scoresBox = new QGroupBox(tr("Before / after"), this);
-    auto *scoresLayout = new QVBoxLayout(scoresBox);
-    scoresLayout->addWidget(m_scores);
-    scoresLayout->addWidget(m_chart, 1);
+    m_scoresPanel = new ScoresPanel(this);
 
     auto *right = new QSplitter(Qt::Vertical, this);
     right->addWidget(historyBox);
-    right->addWidget(scoresBox);
+    right->addWidget(m_scoresPanel);
     auto *layout = new QHBoxLayout(this);
     layout->addWidget(setup);
     layout->addWidget(right, 1);
@@ -299,6 +273,11 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
         m_document->reload();
     });
     refreshHistory();
+}
+
+QTableView *EditView::scores() const
+{
+    return m_scoresPanel->table();
 }
 
 void EditView::setSelectionProvider(std::function<std::vector<int64_t>()> provider)
@@ -424,23 +403,7 @@ void EditView::refreshHistory()
     m_scope->addItem(tr("Selected facts"));
     m_scope->setCurrentIndex(scope);
 
-    m_historyModel->removeRows(0, m_historyModel->rowCount());
-    for (const auto &r : m_document->runs()) {
-        QStringList layers, norms;
-        for (int l : r.summary.layers)
-            layers << QString::number(l);
-        for (double n : r.summary.relativeNorms)
-            norms << QString::number(n, 'g', 3);
-        QList<QStandardItem *> row {new QStandardItem(QString::number(r.id)),
-            new QStandardItem(QString::fromUtf8(runStatusName(r.status))),
-            new QStandardItem(QString::fromStdString(r.method)), new QStandardItem(QString::number(r.facts.size())),
-            new QStandardItem(layers.join(QLatin1Char(','))), new QStandardItem(norms.join(QStringLiteral(" / "))),
-            new QStandardItem(tr("%1 s").arg(r.seconds, 0, 'f', 1))};
-        row.front()->setData(QVariant::fromValue<qlonglong>(r.id), Qt::UserRole);
-        for (auto *item : row)
-            item->setToolTip(QString::fromStdString(r.message.empty() ? r.createdAt : r.message));
-        m_historyModel->appendRow(row);
-    }
+    m_historyModel->setRuns(m_document->runs());
 }
 
 void EditView::startEdit()
@@ -549,49 +512,10 @@ void EditView::queueEvaluation()
             m_post = result.post;
             m_retentionPre = result.retentionPre.total ? result.retentionPre.rate() : -1;
             m_retentionPost = result.retentionPost.total ? result.retentionPost.rate() : -1;
-            showScores();
+            m_scoresPanel->showScores(*m_pre, *m_post, m_retentionPre, m_retentionPost);
             m_document->reload();
             Q_EMIT evaluationFinished();
         });
-}
-
-void EditView::showScores()
-{
-    if (!m_pre || !m_post)
-        return;
-    m_scoresModel->removeRows(0, m_scoresModel->rowCount());
-    auto row = [&](const QString &label, const EvalSummary &e, double retention) {
-        m_scoresModel->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)),
-            new QStandardItem(pct(e.es.mean)), new QStandardItem(pct(e.ps.mean)), new QStandardItem(pct(e.ns.mean)),
-            new QStandardItem(pct(e.em.mean)), new QStandardItem(pct(e.pm.mean)), new QStandardItem(pct(e.nm.mean)),
-            new QStandardItem(e.fluency.count ? pct(e.fluency.mean) : QStringLiteral("\u2013")),
-            new QStandardItem(retention < 0 ? QStringLiteral("\u2013") : pct(100 * retention))});
-    };
-    row(tr("Before"), *m_pre, m_retentionPre); // the base model
-    row(tr("After"), *m_post, m_retentionPost);
-
-    m_chart->clearPlottables();
-    QVector<double> ticks {1, 2, 3};
-    QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    ticker->addTicks(ticks, {tr("Efficacy"), tr("Paraphrase"), tr("Neighborhood")});
-    m_chart->xAxis->setTicker(ticker);
-    m_chart->xAxis->setRange(0.4, 3.6);
-    m_chart->yAxis->setRange(0, 125);
-    m_chart->yAxis->setLabel(tr("score (\u00d7100)"));
-    auto bars = [&](const EvalSummary &e, double offset, const QColor &color, const QString &name) {
-        auto *b = new QCPBars(m_chart->xAxis, m_chart->yAxis);
-        b->setName(name);
-        b->setWidth(0.35);
-        b->setPen(Qt::NoPen);
-        b->setBrush(color);
-        b->setData({1 + offset, 2 + offset, 3 + offset}, {e.es.mean, e.ps.mean, e.ns.mean});
-    };
-    bars(*m_pre, -0.18, QColor(0x9e, 0x9e, 0xb8), tr("before"));
-    bars(*m_post, 0.18, QColor(0x5b, 0x3f, 0xa8), tr("after"));
-    m_chart->legend->setVisible(true);
-    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
-    m_chart->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
-    m_chart->replot();
 }
 
 void EditView::revertSelected()
@@ -611,7 +535,7 @@ void EditView::revert(bool reapply)
         Q_EMIT message(tr("Select a run in the history first"));
         return;
     }
-    const qlonglong run = m_historyModel->item(rows.front().row())->data(Qt::UserRole).toLongLong();
+    const qlonglong run = m_historyModel->runId(rows.front().row());
     const std::filesystem::path file = m_document->project()->file();
     const QString name = reapply ? tr("Re-apply run %1").arg(run) : tr("Revert run %1").arg(run);
     const LoadOptions load = loadOptions();

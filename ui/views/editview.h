@@ -19,19 +19,19 @@
 
 class QCheckBox;
 class QComboBox;
-class QCustomPlot;
 class QDoubleSpinBox;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
 class QPushButton;
 class QSpinBox;
-class QStandardItemModel;
 class QTableView;
 
 namespace engram::ui {
 
 class JobController;
+class RunHistoryModel;
+class ScoresPanel;
 class ProjectDocument;
 struct JobProgress;
 
@@ -44,7 +44,7 @@ public:
     /// Which facts an edit takes when "Selected facts" is chosen (set by the main window).
     void setSelectionProvider(std::function<std::vector<int64_t>()> provider);
     QTableView *history() const { return m_history; }
-    QTableView *scores() const { return m_scores; }
+    QTableView *scores() const;
     const std::optional<EvalSummary> &lastPost() const { return m_post; }
     const std::optional<EvalSummary> &lastPre() const { return m_pre; }
     /// Recall of the project's unedited facts before and after (0..1; -1 when none were measured).
@@ -83,7 +83,6 @@ private:
     /// The open project's model preset (read on first use after the project opened); throws engram::Error.
     const EditPreset &preset();
     EditMethod currentMethod() const; // the method chosen in the form
-    void showScores();
     void queueEvaluation();
     void revert(bool reapply);
     void onProgress(const JobProgress &p);
@@ -113,11 +112,9 @@ private:
     QPushButton *m_cancel = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_stage = nullptr;
-    QStandardItemModel *m_historyModel = nullptr;
+    RunHistoryModel *m_historyModel = nullptr;
     QTableView *m_history = nullptr;
-    QStandardItemModel *m_scoresModel = nullptr;
-    QTableView *m_scores = nullptr;
-    QCustomPlot *m_chart = nullptr;
+    ScoresPanel *m_scoresPanel = nullptr;
     std::optional<EvalSummary> m_pre, m_post;
     std::optional<EditPreset> m_preset; // of the open project's model, read once when it opens
     double m_retentionPre = -1, m_retentionPost = -1; // recall of the unedited facts, 0..1; -1 unknown
