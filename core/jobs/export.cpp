@@ -185,8 +185,8 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
             // 65504): refuse rather than write inf into the exported model.
             if (!at::isfinite(w).all().item<bool>())
                 throw Error(ErrorKind::InvalidArgument,
-                    "the patched '" + info.name + "' does not fit the checkpoint's " + std::string(dtypeName(info.dtype))
-                        + " weights (a value overflows); nothing was exported");
+                    "the patched '" + info.name + "' does not fit the checkpoint's "
+                        + std::string(dtypeName(info.dtype)) + " weights (a value overflows); nothing was exported");
             sources.push_back(tensorSource(info.name, w.contiguous()));
         }
         writeSafetensors(to, std::move(sources), file->metadata());
@@ -200,7 +200,8 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
     if (fs::exists(baseDir / "model.safetensors.index.json")) {
         auto index = nlohmann::json::parse(readTextFile(baseDir / "model.safetensors.index.json"), nullptr, false);
         if (index.is_discarded() || !index.is_object())
-            throw Error(ErrorKind::CorruptFile, (baseDir / "model.safetensors.index.json").string() + " is not valid JSON");
+            throw Error(
+                ErrorKind::CorruptFile, (baseDir / "model.safetensors.index.json").string() + " is not valid JSON");
         uint64_t total = 0;
         for (const auto &n : base.names())
             total += base.info(n).byteSize();
@@ -258,8 +259,8 @@ std::vector<std::string> checkExportLayout(const fs::path &baseDir, const fs::pa
         if (a.dtype != b.dtype)
             problems.push_back("tensor '" + n + "' has another dtype");
         if (base.shardOf(n) != exported.shardOf(n))
-            problems.push_back("tensor '" + n + "' is in shard " + exported.shardOf(n) + ", the base has it in "
-                + base.shardOf(n));
+            problems.push_back(
+                "tensor '" + n + "' is in shard " + exported.shardOf(n) + ", the base has it in " + base.shardOf(n));
     }
     for (const auto &n : exported.names())
         if (!base.contains(n))

@@ -40,14 +40,17 @@ void Database::check(int rc, std::string_view what) const
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
         throw Error(ErrorKind::Io,
-            where + " is locked by another program (another Engram window or an engram-cli job?); "
-                    "close it or wait for it to finish, then try again (" + std::string(what) + ")");
+            where
+                + " is locked by another program (another Engram window or an engram-cli job?); "
+                  "close it or wait for it to finish, then try again ("
+                + std::string(what) + ")");
     case SQLITE_NOTADB:
     case SQLITE_CORRUPT:
         throw Error(ErrorKind::CorruptFile,
             where + " is damaged or not an Engram project (" + detail + ", while " + std::string(what) + ")");
     case SQLITE_FULL:
-        throw Error(ErrorKind::Io, "the disk holding " + where + " is full (" + std::string(what)
+        throw Error(ErrorKind::Io,
+            "the disk holding " + where + " is full (" + std::string(what)
                 + "); nothing of this step was saved — free space and try again");
     case SQLITE_READONLY:
         throw Error(ErrorKind::Io, where + " is read-only (" + std::string(what) + ")");
@@ -113,8 +116,8 @@ Statement &Statement::bind(int index, double value)
 
 Statement &Statement::bind(int index, std::string_view text)
 {
-    m_db->check(sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8),
-        "binding a value");
+    m_db->check(
+        sqlite3_bind_text64(m_stmt, index, text.data(), text.size(), SQLITE_TRANSIENT, SQLITE_UTF8), "binding a value");
     return *this;
 }
 
@@ -165,8 +168,9 @@ double Statement::real(int column) const
 std::string Statement::text(int column) const
 {
     const auto *p = sqlite3_column_text(m_stmt, column);
-    return p ? std::string(reinterpret_cast<const char *>(p), static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, column)))
-             : std::string();
+    return p
+        ? std::string(reinterpret_cast<const char *>(p), static_cast<std::size_t>(sqlite3_column_bytes(m_stmt, column)))
+        : std::string();
 }
 
 std::vector<unsigned char> Statement::blob(int column) const

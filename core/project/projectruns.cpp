@@ -1,0 +1,220 @@
+// Edit runs of a project: their records, typed summaries, stored patches and status.
+
+#include "core/project/project.h"
+
+#include "core/project/projectsupport.h"
+#include "core/project/sqlite.h"
+#include "core/util/error.h"
+#include "core/util/progress.h"
+
+#include <nlohmann/json.hpp>
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <set>
+
+namespace engram {
+
+using nlohmann::json;
+using namespace projectdetail;
+
+const char *runStatusName(RunStatus status)
+{
+    switch (status) {
+    case RunStatus::Applied:
+        return "applied";
+    case RunStatus::Reverted:
+        return "reverted";
+    case RunStatus::Cancelled:
+        return "cancelled";
+    case RunStatus::Failed:
+        return "failed";
+    }
+    return "failed";
+}
+
+std::string RunSummary::toJson() const
+{
+    return nlohmann::json {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
+        {"residual_after", residualAfter}, {"mean_target_probability", meanTargetProbability}, {"seconds", seconds},
+        {"rebased_history", rebasedHistory}}
+        .dump();
+}
+
+RunSummary RunSummary::fromJson(const std::string &text)
+{
+    const auto j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!j.is_object())
+        throw Error(ErrorKind::CorruptFile, "the run summary is not a JSON object");
+    RunSummary s;
+    const auto read = [&](const char *key, auto &value) {
+        if (const auto it = j.find(key); it != j.end() && !it->is_null())
+            it->get_to(value);
+    };
+    try {
+        read("layers", s.layers);
+        read("relative_norms", s.relativeNorms);
+        read("residual_before", s.residualBefore);
+        read("residual_after", s.residualAfter);
+        read("mean_target_probability", s.meanTargetProbability);
+        read("seconds", s.seconds);
+        read("rebased_history", s.rebasedHistory);
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(
+            ErrorKind::CorruptFile, std::string("the run summary has a value of the wrong type (") + e.what() + ")");
+    }
+    return s;
+}
+
+int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas)
+{
+    Transaction t(*m_db);
+    m_db->prepare("INSERT INTO edit_run(model_id, method, params_json, seed, device, status, created_at, seconds, "
+                  "summary_json, provenance_json, base_state, result_state, message) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+                  "?7, ?8, ?9, ?10, ?11, ?12, ?13)")
+        .bind(1, modelId())
+        .bind(2, run.method)
+        .bind(3, run.paramsJson)
+        .bind(4, static_cast<int64_t>(run.seed))
+        .bind(5, run.device)
+        .bind(6, runStatusName(run.status))
+        .bind(7, run.createdAt.empty() ? utcTimestamp() : run.createdAt)
+        .bind(8, run.seconds)
+        .bind(9, run.summary.toJson())
+        .bind(10, run.provenanceJson)
+        .bind(11, run.baseState)
+        .bind(12, run.resultState)
+        .bind(13, run.message)
+        .run();
+    const int64_t id = m_db->lastInsertId();
+    auto factSt
+        = m_db->prepare("INSERT INTO run_fact(run_id, position, fact_id, subject, prompt, relation, target_new) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    for (std::size_t i = 0; i < run.facts.size(); ++i) {
+        const auto &f = run.facts[i];
+        factSt.bind(1, id).bind(2, static_cast<int64_t>(i));
+        if (f.factId > 0)
+            factSt.bind(3, f.factId);
+        else
+            factSt.bindNull(3);
+        factSt.bind(4, f.subject).bind(5, f.promptTemplate).bind(6, f.relation).bind(7, f.targetNew);
+        factSt.run();
+    }
+    auto patchSt = m_db->prepare("INSERT INTO patch_tensor(run_id, name, base_hash, shape, relative_norm, delta) "
+                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const auto &d : deltas) {
+        patchSt.bind(1, id)
+            .bind(2, d.name)
+            .bind(3, d.baseHash)
+            .bind(4, json(d.shape).dump())
+            .bind(5, d.relativeNorm)
+            .bindBlob(6, d.data.data(), d.data.size());
+        patchSt.run();
+    }
+    stallPoint("project:record-run"); // crash-safety tests kill the process here, mid-transaction
+    t.commit();
+    return id;
+}
+
+std::vector<EditRun> Project::runs() const
+{
+    std::vector<int64_t> ids;
+    {
+        auto st = m_db->prepare("SELECT id FROM edit_run ORDER BY id");
+        while (st.step())
+            ids.push_back(st.integer(0));
+    }
+    std::vector<EditRun> out;
+    for (int64_t id : ids)
+        out.push_back(*run(id));
+    return out;
+}
+
+std::optional<EditRun> Project::run(int64_t id) const
+{
+    auto st = m_db->prepare("SELECT id, method, params_json, seed, device, status, created_at, seconds, summary_json, "
+                            "provenance_json, base_state, result_state, message FROM edit_run WHERE id = ?1");
+    st.bind(1, id);
+    if (!st.step())
+        return std::nullopt;
+    EditRun r;
+    r.id = st.integer(0);
+    r.method = st.text(1);
+    r.paramsJson = st.text(2);
+    r.seed = static_cast<uint64_t>(st.integer(3));
+    r.device = st.text(4);
+    r.status = parseStatus(st.text(5));
+    r.createdAt = st.text(6);
+    r.seconds = st.real(7);
+    try {
+        r.summary = RunSummary::fromJson(st.text(8));
+    } catch (const Error &e) {
+        throw Error(ErrorKind::CorruptFile, m_file.string() + ", run " + std::to_string(id) + ": " + e.what());
+    }
+    r.provenanceJson = st.text(9);
+    r.baseState = st.text(10);
+    r.resultState = st.text(11);
+    r.message = st.text(12);
+    auto fs = m_db->prepare(
+        "SELECT fact_id, subject, prompt, relation, target_new FROM run_fact WHERE run_id = ?1 ORDER BY position");
+    fs.bind(1, id);
+    while (fs.step())
+        r.facts.push_back({fs.isNull(0) ? 0 : fs.integer(0), fs.text(1), fs.text(2), fs.text(3), fs.text(4)});
+    return r;
+}
+
+std::vector<StoredDelta> Project::patch(int64_t runId) const
+{
+    auto st = m_db->prepare(
+        "SELECT name, base_hash, shape, relative_norm, delta FROM patch_tensor WHERE run_id = ?1 ORDER BY rowid");
+    st.bind(1, runId);
+    std::vector<StoredDelta> out;
+    while (st.step()) {
+        StoredDelta d {st.text(0), st.text(1), parseShape(st.text(2)), st.real(3), st.blob(4)};
+        int64_t numel = 1;
+        for (auto s : d.shape)
+            numel *= s;
+        if (static_cast<int64_t>(d.data.size()) != numel * 4)
+            throw Error(ErrorKind::CorruptFile,
+                m_file.string() + ": the stored patch of run " + std::to_string(runId) + " for '" + d.name + "' has "
+                    + std::to_string(d.data.size()) + " bytes, its shape needs " + std::to_string(numel * 4));
+        out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::vector<std::string> Project::patchedTensorNames() const
+{
+    auto st = m_db->prepare("SELECT DISTINCT name FROM patch_tensor ORDER BY name");
+    std::vector<std::string> out;
+    while (st.step())
+        out.push_back(st.text(0));
+    return out;
+}
+
+void Project::setRunStatus(int64_t runId, RunStatus status, const std::string &resultState)
+{
+    auto st = m_db->prepare("UPDATE edit_run SET status = ?2, result_state = CASE WHEN ?3 = '' THEN result_state ELSE "
+                            "?3 END WHERE id = ?1");
+    st.bind(1, runId).bind(2, runStatusName(status)).bind(3, resultState);
+    st.run();
+    if (sqlite3_changes(m_db->handle()) == 0)
+        throw Error(ErrorKind::InvalidArgument, "no run " + std::to_string(runId) + " in " + m_file.string());
+}
+
+std::vector<std::pair<int64_t, int64_t>> Project::editedFacts() const
+{
+    auto st
+        = m_db->prepare("SELECT f.fact_id, MAX(r.id) FROM run_fact f JOIN edit_run r ON r.id = f.run_id "
+                        "WHERE r.status = 'applied' AND f.fact_id IS NOT NULL GROUP BY f.fact_id ORDER BY f.fact_id");
+    std::vector<std::pair<int64_t, int64_t>> out;
+    while (st.step())
+        out.emplace_back(st.integer(0), st.integer(1));
+    return out;
+}
+
+} // namespace engram
