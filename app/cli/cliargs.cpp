@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -66,6 +67,49 @@ Args parseArgs(int argc, char **argv)
     return args;
 }
 
+namespace {
+// Edit distance (insertions, deletions, substitutions) for "did you mean".
+std::size_t editDistance(const std::string &a, const std::string &b)
+{
+    std::vector<std::size_t> row(b.size() + 1);
+    for (std::size_t j = 0; j <= b.size(); ++j)
+        row[j] = j;
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        std::size_t diagonal = row[0];
+        row[0] = i;
+        for (std::size_t j = 1; j <= b.size(); ++j) {
+            const std::size_t above = row[j];
+            row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+            diagonal = above;
+        }
+    }
+    return row[b.size()];
+}
+} // namespace
+
+void checkOptions(const Args &args, const std::vector<std::string> &known)
+{
+    static const std::vector<std::string> kCommon = {"--device", "--dtype", "--threads", "--help", "-h", "--version"};
+    std::vector<std::string> all = known;
+    all.insert(all.end(), kCommon.begin(), kCommon.end());
+    std::vector<std::string> given = args.flags;
+    for (const auto &[name, value] : args.values)
+        given.push_back(name);
+    for (const auto &name : given) {
+        if (std::find(all.begin(), all.end(), name) != all.end())
+            continue;
+        std::string closest;
+        std::size_t best = 4; // suggest only near misses
+        for (const auto &k : all)
+            if (const std::size_t d = editDistance(name, k); d < best) {
+                best = d;
+                closest = k;
+            }
+        throw UsageError {"unknown option " + name + " for '" + args.command + "'"
+            + (closest.empty() ? std::string() : " (did you mean " + closest + "?)") + "; see engram-cli --help"};
+    }
+}
+
 std::ostream &humanOut(const Args &args)
 {
     return args.flag("--json") ? std::cerr : std::cout;
@@ -92,6 +136,17 @@ double toDouble(const Args &args, const std::string &name, double fallback)
     const double n = std::strtod(v->c_str(), &end);
     if (end == v->c_str() || *end != '\0')
         throw UsageError {name + " must be a number"};
+    if (!std::isfinite(n))
+        throw UsageError {name + " must be a finite number, not " + *v};
+    return n;
+}
+
+double toDouble(const Args &args, const std::string &name, double fallback, double min, double max)
+{
+    const double n = toDouble(args, name, fallback);
+    if (n < min || n > max)
+        throw UsageError {name + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], not "
+            + args.value(name).value_or("")};
     return n;
 }
 

@@ -40,10 +40,18 @@ struct UsageError {
 /// another option, otherwise it takes a file (eval/trace --json OUT).
 Args parseArgs(int argc, char **argv);
 long toInt(const Args &args, const std::string &name, long fallback, long min, long max);
+/// The option as a finite number (UsageError for text, NaN or infinity), or `fallback`.
 double toDouble(const Args &args, const std::string &name, double fallback);
+/// The same, within [min, max].
+double toDouble(const Args &args, const std::string &name, double fallback, double min, double max);
 std::string requireValue(const Args &args, const std::string &name);
 engram::LoadOptions loadOptions(const Args &args);
 std::string humanBytes(uint64_t bytes);
+/// Refuses (UsageError) every option of `args` that is neither in `known` nor a common option
+/// (--device, --dtype, --threads, --help, --version), naming the closest known one: a typo
+/// such as --max-new-token must not run with the default.
+void checkOptions(const Args &args, const std::vector<std::string> &known);
+
 /// Where human-readable lines go: stderr when --json is given, so stdout holds only JSON.
 std::ostream &humanOut(const Args &args);
 /// "1,2,5" -> ids; UsageError naming the option otherwise.

@@ -112,6 +112,7 @@ Common options:
   --help, -h              this text
   --version               print the version
 
+Options a command does not take are refused (exit 2) with the closest known name.
 Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input,
 4 invalid request or runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C).
 Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
@@ -210,7 +211,10 @@ int cmdEdit(const Args &args)
     auto requests = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    engram::EditJobSpec spec = editSpecFromArgs(args, session->summary());
+    const auto &summary = session->summary();
+    engram::EditJobSpec spec = editSpecFromArgs(args,
+        engram::editPresetFor(engram::familyFromModelType(summary.modelType).value_or(engram::ModelFamily::Gpt2),
+            summary.layers, summary.hiddenSize));
     engram::EditConfig &config = spec.config;
     if (const auto keepFile = args.value("--keep")) {
         if (config.method() == engram::EditMethod::FineTune)
@@ -593,8 +597,8 @@ int cmdGenerate(const Args &args)
     engram::GenerationParams p;
     p.maxNewTokens = static_cast<int>(toInt(args, "--max-new-tokens", 32, 1, 1 << 20));
     p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
-    p.topP = toDouble(args, "--top-p", 1.0);
-    p.temperature = toDouble(args, "--temperature", 1.0);
+    p.topP = toDouble(args, "--top-p", 1.0, 1e-9, 1.0);
+    p.temperature = toDouble(args, "--temperature", 1.0, 1e-6, 1e6);
     p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
     p.useCache = !args.flag("--no-cache");
     p.greedy
@@ -640,6 +644,29 @@ int main(int argc, char **argv)
             return runProjectCommand(args);
         if (!args.positional.empty())
             throw UsageError {"unexpected argument '" + args.positional.front() + "'"};
+        // Every option of each command, declared once: anything else is refused (exit 2).
+        static const std::map<std::string, std::vector<std::string>> kOptions = {
+            {"info", {"--model"}},
+            {"tokenize", {"--model", "--text"}},
+            {"generate",
+                {"--model", "--prompt", "--max-new-tokens", "--greedy", "--top-k", "--top-p", "--temperature", "--seed",
+                    "--no-cache", "--ids", "--patch"}},
+            {"stats", {"--model", "--corpus", "--layers", "--max-docs", "--out", "--accumulate", "--merge"}},
+            {"edit",
+                {"--model", "--facts", "--out", "--limit", "--keep", "--method", "--layers", "--layer", "--lambda",
+                    "--v-lr", "--v-steps", "--clamp", "--seed", "--steps", "--lr", "--norm-constraint",
+                    "--preserve-factor", "--protect-weight", "--stats", "--corpus", "--max-docs", "--cache-dir",
+                    "--accumulate"}},
+            {"trace",
+                {"--model", "--prompt", "--subject", "--expect", "--kind", "--json", "--facts", "--limit", "--noise",
+                    "--noise-subjects", "--samples", "--seed", "--window", "--one-cell", "--verbose", "--range-width",
+                    "--png"}},
+            {"eval",
+                {"--model", "--data", "--patch", "--limit", "--json", "--generations", "--retention", "--seed",
+                    "--verbose", "--reference-texts", "--prompts"}},
+        };
+        if (const auto it = kOptions.find(args.command); it != kOptions.end())
+            checkOptions(args, it->second);
         if (args.command == "info")
             return cmdInfo(args);
         if (args.command == "tokenize")

@@ -325,12 +325,13 @@ json conflictsJson(const std::vector<engram::Conflict> &conflicts)
 // statistics source (--stats, --corpus, --max-docs, --cache-dir, --accumulate) and placement.
 engram::EditJobSpec projectEditSpec(const Args &args, const fs::path &file)
 {
-    engram::CheckpointSummary model;
+    fs::path model;
     {
         const auto project = engram::Project::open(file, /*readOnly=*/true);
-        model = engram::summarizeCheckpoint(project->model().path);
+        model = project->model().path;
     }
-    engram::EditJobSpec spec = editSpecFromArgs(args, model);
+    // The preset needs config.json only: the job opens the checkpoint itself, once.
+    engram::EditJobSpec spec = editSpecFromArgs(args, engram::editPresetForCheckpoint(model));
     spec.statistics = statisticsSourceFromArgs(args, /*defaultMaxDocuments=*/-1);
     spec.load = loadOptions(args);
     return spec;
@@ -493,7 +494,7 @@ int cmdHistory(const Args &args)
     if (runs.empty())
         std::cout << "no edit runs yet\n";
     for (const auto &r : runs) {
-        std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(9) << engram::runStatusName(r.status)
+        std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(10) << engram::runStatusName(r.status)
                   << std::setw(9) << r.method << std::right << std::setw(5) << r.facts.size() << " fact(s)  "
                   << r.createdAt << "  " << std::fixed << std::setprecision(1) << r.seconds << " s";
         if (!r.summary.layers.empty())
@@ -565,16 +566,12 @@ int cmdPatch(const Args &args)
 
 } // namespace
 
-engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model)
+engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset &preset)
 {
     const std::string name = args.value("--method").value_or("memit");
     const auto method = engram::parseEditMethod(name);
     if (!method)
         throw UsageError {"--method must be one of " + engram::editMethodNames()};
-    const auto family = engram::familyFromModelType(model.modelType);
-    const engram::EditPreset preset
-        = engram::editPresetFor(family.value_or(engram::ModelFamily::Gpt2), model.layers, model.hiddenSize);
-    humanOut(args) << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
     const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
     engram::EditJobSpec spec;
     spec.config = preset.configFor(*method);
@@ -614,6 +611,8 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointS
         break;
     }
     }
+    // After the options are checked: a refused command line prints nothing on stdout.
+    humanOut(args) << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
     return spec;
 }
 
@@ -646,6 +645,32 @@ bool isProjectCommand(const Args &args)
 
 int runProjectCommand(const Args &args)
 {
+    // Every option of each project command, declared once: anything else is refused (exit 2).
+    static const std::vector<std::string> kEditOptions = {"--method", "--layers", "--layer", "--lambda", "--v-lr",
+        "--v-steps", "--clamp", "--seed", "--steps", "--lr", "--norm-constraint", "--preserve-factor",
+        "--protect-weight", "--stats", "--corpus", "--max-docs", "--cache-dir", "--accumulate"};
+    static const std::map<std::string, std::vector<std::string>> kOptions = {
+        {"project", {"--model", "--corpus", "--max-docs", "--json", "--out", "--run"}},
+        {"facts",
+            {"--json", "--relation", "--tag", "--tags", "--ids", "--out", "--data", "--limit", "--disabled",
+                "--subject", "--prompt", "--target-new", "--target-true", "--paraphrases"}},
+        {"edit", {"--ids", "--allow-conflicts", "--keep-facts", "--json"}},
+        {"stats", {}},
+        {"trace", {"--ids", "--kind", "--samples", "--seed", "--window"}},
+        {"eval", {"--ids", "--generations", "--seed", "--json"}},
+        {"generate", {"--prompt", "--max-new-tokens", "--seed", "--top-k"}},
+        {"history", {"--json"}},
+        {"revert", {"--run"}},
+        {"reapply", {"--run"}},
+        {"export", {"--out", "--run", "--copy", "--overwrite", "--patch"}},
+        {"patch", {"--patch"}},
+    };
+    if (const auto it = kOptions.find(args.command); it != kOptions.end()) {
+        std::vector<std::string> known = it->second;
+        if (args.command == "edit" || args.command == "stats")
+            known.insert(known.end(), kEditOptions.begin(), kEditOptions.end());
+        checkOptions(args, known);
+    }
     installCancelHandler();
     const std::string &c = args.command;
     if (c == "project")

@@ -4,6 +4,7 @@
 
 #include "cli/cliargs.h"
 
+#include "core/edit/presets.h"
 #include "core/jobs/projectjobs.h"
 #include "core/model/modelinfo.h"
 
@@ -17,7 +18,7 @@ int runProjectCommand(const Args &args);
 /// MEMIT / ROME / FT-W parameters: the model's preset (printed) with the options given
 /// (--method --layers/--layer --lambda --v-lr --v-steps --clamp --seed --steps --lr
 /// --norm-constraint) applied on top.
-engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::CheckpointSummary &model);
+engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset &preset);
 
 /// The statistics source of --stats FILE[,FILE..] | --corpus PATH, with --max-docs (default
 /// `defaultMaxDocuments`), --cache-dir and --accumulate fp64|fp32. No --stats or --corpus:

@@ -11,7 +11,7 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
-#include "core/util/torcherrors.h"
+#include "core/model/torcherrors.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>

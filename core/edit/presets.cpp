@@ -103,4 +103,10 @@ EditPreset editPresetFor(ModelFamily family, int layers, int hidden)
     return p;
 }
 
+EditPreset editPresetForCheckpoint(const std::filesystem::path &dir)
+{
+    const ModelConfig config = ModelConfig::fromFile(dir / "config.json");
+    return editPresetFor(config.family, config.numLayers, config.hiddenSize);
+}
+
 } // namespace engram

@@ -8,6 +8,7 @@
 #include "core/edit/editparams.h"
 #include "core/model/modelconfig.h"
 
+#include <filesystem>
 #include <string>
 
 namespace engram {
@@ -25,5 +26,9 @@ struct EditPreset {
 
 /// The preset for a model of `family` with `layers` blocks and hidden size `hidden`.
 EditPreset editPresetFor(ModelFamily family, int layers, int hidden);
+
+/// The preset for the checkpoint in `dir`, from its config.json alone (no weights, no
+/// tokenizer: cheap enough for the GUI thread). Throws engram::Error for a bad config.
+EditPreset editPresetForCheckpoint(const std::filesystem::path &dir);
 
 } // namespace engram

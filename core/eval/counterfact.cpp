@@ -5,7 +5,7 @@
 #include "core/model/transformer.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
-#include "core/util/torcherrors.h"
+#include "core/model/torcherrors.h"
 
 #include <ATen/ATen.h>
 

@@ -4,7 +4,7 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 
-#include "core/util/torcherrors.h"
+#include "core/model/torcherrors.h"
 
 namespace engram {
 

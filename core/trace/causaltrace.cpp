@@ -6,7 +6,7 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/random.h"
-#include "core/util/torcherrors.h"
+#include "core/model/torcherrors.h"
 
 #include <ATen/ATen.h>
 

@@ -108,6 +108,9 @@ void JobController::onDone(JobId id, JobOutcome outcome, const QString &message,
     const std::shared_ptr<Entry> e = m_running;
     if (!e || e->id != id) // cannot happen: one job runs at a time
         return;
+    // Not busy any more while the callbacks run: they may open a project or queue the next job
+    // (which then starts at once).
+    m_running.reset();
     switch (outcome) {
     case JobOutcome::Finished:
         Q_EMIT finished(e->name);
@@ -117,6 +120,8 @@ void JobController::onDone(JobId id, JobOutcome outcome, const QString &message,
         break;
     case JobOutcome::Failed:
         Q_EMIT failed(e->name, message);
+        if (!e->onEnded || !contextAlive(*e))
+            Q_EMIT failedUnhandled(e->name, message);
         break;
     }
     Q_EMIT ended(id, outcome);
@@ -128,7 +133,8 @@ void JobController::onDone(JobId id, JobOutcome outcome, const QString &message,
             e->onEnded(outcome, message);
         }
     }
-    startNext();
+    if (!m_running)
+        startNext();
 }
 
 void JobWorker::run(JobId id, const QString &name, const std::function<std::any(JobContext &)> &body,

@@ -78,6 +78,8 @@ Q_SIGNALS:
     void finished(const QString &job);
     void cancelled(const QString &job);
     void failed(const QString &job, const QString &message);
+    /// A failure nobody handles: the job was submitted without onEnded (after failed()).
+    void failedUnhandled(const QString &job, const QString &message);
     /// Every job's end, by id, after the name-based signal above.
     void ended(engram::ui::JobId id, engram::ui::JobOutcome outcome);
     /// After every start and end: whether a job runs, and how many wait.

@@ -77,12 +77,6 @@ void ProjectDocument::open(const QString &file)
     Q_EMIT opened(file);
 }
 
-void ProjectDocument::create(const QString &file, const QString &modelDir)
-{
-    Project::create(file.toStdString(), describeProjectModel(modelDir.toStdString())).reset();
-    open(file);
-}
-
 void ProjectDocument::close()
 {
     m_project.reset();

@@ -23,9 +23,9 @@ public:
     explicit ProjectDocument(QObject *parent = nullptr);
     ~ProjectDocument() override;
 
-    /// Opens (or with `create`, makes for `modelDir`) a project. Throws engram::Error.
+    /// Opens a project (creating one hashes a checkpoint: the main window does that as a job).
+    /// Throws engram::Error.
     void open(const QString &file);
-    void create(const QString &file, const QString &modelDir);
     void close();
     bool isOpen() const { return m_project != nullptr; }
     QString fileName() const;

@@ -263,10 +263,13 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     });
     connect(m_jobs, &JobController::progress, this, &EditView::onProgress);
     connect(m_jobs, &JobController::busyChanged, this, &EditView::setBusy);
-    connect(m_jobs, &JobController::failed, this, [this](const QString &job, const QString &why) {
+    connect(m_jobs, &JobController::failed, this, [this](const QString &job, const QString &) {
         m_stage->setText(tr("%1 failed").arg(job));
-        showNonModal(this, QMessageBox::Warning, tr("%1 failed").arg(job), why);
         m_document->reload();
+    });
+    // Jobs whose submitter shows its own failures (the trace view, the model panel) are not shown twice.
+    connect(m_jobs, &JobController::failedUnhandled, this, [this](const QString &job, const QString &why) {
+        showNonModal(this, QMessageBox::Warning, tr("%1 failed").arg(job), why);
     });
     connect(m_jobs, &JobController::cancelled, this, [this](const QString &job) {
         m_stage->setText(tr("%1 cancelled; the project is as it was").arg(job));
@@ -293,9 +296,7 @@ EditMethod EditView::currentMethod() const
 const EditPreset &EditView::preset()
 {
     if (!m_preset) {
-        const auto model = summarizeCheckpoint(m_document->project()->model().path);
-        m_preset = editPresetFor(
-            familyFromModelType(model.modelType).value_or(ModelFamily::Gpt2), model.layers, model.hiddenSize);
+        m_preset = editPresetForCheckpoint(m_document->project()->model().path); // config.json only
     }
     return *m_preset;
 }

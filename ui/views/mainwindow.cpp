@@ -1,5 +1,6 @@
 #include "ui/views/mainwindow.h"
 
+#include "core/jobs/projectjobs.h"
 #include "core/model/modelinfo.h"
 #include "core/util/error.h"
 #include "ui/jobs/jobcontroller.h"
@@ -274,13 +275,24 @@ void MainWindow::newProject()
         return;
     if (!file.endsWith(QStringLiteral(".engram")))
         file += QStringLiteral(".engram");
-    try {
-        m_document->create(file, dir);
-    } catch (const Error &e) {
-        QMessageBox::warning(this, tr("Cannot create project"), QString::fromUtf8(e.what()));
+    if (QFileInfo::exists(file)) {
+        QMessageBox::warning(this, tr("Cannot create project"),
+            tr("%1 already exists; choose another name (a project file is never overwritten).").arg(file));
         return;
     }
-    openProject(file);
+    // Hashing the checkpoint reads every weight file (seconds per 10 GB): a job, not the GUI thread.
+    m_jobs->submit(
+        tr("Create project %1").arg(QFileInfo(file).fileName()),
+        [file = file.toStdString(), dir = dir.toStdString()](JobContext &context) {
+            context.stage("hashing the checkpoint");
+            const ProjectModel model = describeProjectModel(dir);
+            Project::create(file, model).reset();
+        },
+        this, [this, file] { openProject(file); },
+        [this](JobOutcome outcome, const QString &message) {
+            if (outcome == JobOutcome::Failed)
+                QMessageBox::warning(this, tr("Cannot create project"), message);
+        });
 }
 
 void MainWindow::chooseModel()

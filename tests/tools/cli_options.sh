@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# engram-cli refuses options a command does not take (exit 2, naming the closest known one)
+# instead of running with defaults (issue 18, section 4.6): file and project commands.
+set -u
+cli=$1
+demo=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect_usage() { # expect_usage NEEDLE COMMAND...
+  local needle=$1; shift
+  "$cli" "$@" > "$tmp/out.txt" 2> "$tmp/err.txt"
+  local rc=$?
+  [ $rc -eq 2 ] || { cat "$tmp/out.txt" "$tmp/err.txt"; fail "'$*' exited $rc, not 2"; }
+  grep -qF -- "$needle" "$tmp/err.txt" || { cat "$tmp/err.txt"; fail "'$*' did not say: $needle"; }
+  [ ! -s "$tmp/out.txt" ] || { cat "$tmp/out.txt"; fail "'$*' printed results"; }
+}
+expect_usage "unknown option --max-new-token for 'generate' (did you mean --max-new-tokens?)" \
+  generate --model "$demo/model" --prompt "Oscar Koutex was born in" --max-new-token 5
+expect_usage "unknown option --prompt for 'info'" info --model "$demo/model" --prompt x
+expect_usage "unknown option --bogus" info --model "$demo/model" --bogus 5
+expect_usage "(did you mean --lambda?)" edit --model "$demo/model" --facts "$demo/counterfact.json" --lamda 3 --out "$tmp/x.patch"
+"$cli" project new "$tmp/p.engram" --model "$demo/model" > /dev/null || fail "project new"
+expect_usage "(did you mean --ids?)" edit "$tmp/p.engram" --idss 1
+expect_usage "unknown option --kind for 'history'" history "$tmp/p.engram" --kind mlp
+# Numbers must be finite and in range (issue 18, section 4.4): never a NaN run or a backtrace.
+expect_usage "--temperature must be a finite number" generate --model "$demo/model" --prompt "x" --temperature nan
+expect_usage "--top-p must be in" generate --model "$demo/model" --prompt "x" --top-p 1.5
+expect_usage "--lambda must be a finite number" edit --model "$demo/model" --facts "$demo/counterfact.json" --lambda inf \
+  --stats "$tmp/none.safetensors" --out "$tmp/x.patch"
+# Known options still work, common ones included.
+"$cli" info --model "$demo/model" --threads 1 | grep -q "layers: *6" || fail "info with --threads"
+"$cli" history "$tmp/p.engram" --json | python3 -c 'import json,sys; assert json.load(sys.stdin) == []' || fail "history --json"
+echo "cli options ok"
