@@ -25,7 +25,7 @@ cli=$b/app/engram-cli
 $cli stats --model "$demo/model" --corpus "$demo/corpus.txt" --layers 0,1,2,3 --max-docs 3000 \
   --out /tmp/stats.safetensors --device cuda --threads 16 2>/dev/null | tail -n 1
 /usr/bin/time -f "edit: %e s, %M KB peak RSS" $cli edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 100 \
-  --stats /tmp/stats.safetensors --out /tmp/e.patch --device cuda --threads 16 --json 2> "$out/edit.err" > "$out/edit.txt"
+  --stats /tmp/stats.safetensors --out /tmp/e.patch --device cuda --threads 16 2> "$out/edit.err" > "$out/edit.txt"
 echo "edit rc=$?"; tail -n 8 "$out/edit.txt"; grep -E "^preset|edit:" "$out/edit.err"
 $cli eval --model "$demo/model" --data "$demo/counterfact.json" --limit 100 --patch /tmp/e.patch --device cuda \
   --threads 16 --json "$out/eval.json" 2>/dev/null | tail -n 4
