@@ -2,8 +2,8 @@
 
 #include <unistd.h>
 
-#include <cmath>
 #include <algorithm>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -125,6 +125,11 @@ long toInt(const Args &args, const std::string &name, long fallback, long min, l
     if (end == v->c_str() || *end != '\0' || n < min || n > max)
         throw UsageError {name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"};
     return n;
+}
+
+uint64_t seedOption(const Args &args, uint64_t fallback)
+{
+    return static_cast<uint64_t>(toInt(args, "--seed", static_cast<long>(fallback), 0, 1L << 62));
 }
 
 double toDouble(const Args &args, const std::string &name, double fallback)

@@ -40,6 +40,8 @@ struct UsageError {
 /// another option, otherwise it takes a file (eval/trace --json OUT).
 Args parseArgs(int argc, char **argv);
 long toInt(const Args &args, const std::string &name, long fallback, long min, long max);
+/// --seed S: a seed in [0, 2^62] (one bound for every command), or `fallback`.
+uint64_t seedOption(const Args &args, uint64_t fallback);
 /// The option as a finite number (UsageError for text, NaN or infinity), or `fallback`.
 double toDouble(const Args &args, const std::string &name, double fallback);
 /// The same, within [min, max].

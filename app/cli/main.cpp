@@ -268,7 +268,7 @@ engram::NoiseSettings parseNoise(
 {
     engram::NoiseSettings n;
     n.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
-    n.seed = static_cast<uint64_t>(toInt(args, "--seed", 1, 0, std::numeric_limits<long>::max()));
+    n.seed = seedOption(args, 1);
     const std::string spec = args.value("--noise").value_or("s3");
     auto number = [&](const std::string &text) {
         char *end = nullptr;
@@ -470,7 +470,7 @@ int cmdEval(const Args &args)
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
     engram::EvalParams p;
     p.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
-    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    p.seed = seedOption(args, 0);
     std::optional<engram::ReferenceTexts> references;
     if (const auto refs = args.value("--reference-texts")) {
         if (p.generationInterval == 0)
@@ -599,7 +599,7 @@ int cmdGenerate(const Args &args)
     p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
     p.topP = toDouble(args, "--top-p", 1.0, 1e-9, 1.0);
     p.temperature = toDouble(args, "--temperature", 1.0, 1e-6, 1e6);
-    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    p.seed = seedOption(args, 0);
     p.useCache = !args.flag("--no-cache");
     p.greedy
         = args.flag("--greedy") || (!args.value("--top-k") && !args.value("--top-p") && !args.value("--temperature"));

@@ -391,7 +391,7 @@ int cmdProjectTrace(const Args &args)
     spec.factIds = parseIds("--ids", requireValue(args, "--ids"));
     spec.params.noise.scale = 0; // 3σ of the project's subjects
     spec.params.noise.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
-    spec.params.noise.seed = static_cast<uint64_t>(toInt(args, "--seed", 1, 0, 1L << 62));
+    spec.params.noise.seed = seedOption(args, 1);
     spec.window = static_cast<int>(toInt(args, "--window", 0, 0, 10000));
     const std::string kind = args.value("--kind").value_or("all");
     if (kind != "all") {
@@ -429,7 +429,7 @@ int cmdProjectEval(const Args &args)
     if (const auto ids = args.value("--ids"))
         spec.factIds = parseIds("--ids", *ids);
     spec.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
-    spec.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, 1L << 62));
+    spec.seed = seedOption(args, 0);
     spec.load = loadOptions(args);
     ProgressPrinter printer("eval");
     auto context = jobContext(printer);
@@ -461,7 +461,7 @@ int cmdProjectGenerate(const Args &args)
     engram::GenerationParams p;
     p.maxNewTokens = static_cast<int>(toInt(args, "--max-new-tokens", 32, 1, 1 << 20));
     p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
-    p.seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, 1L << 62));
+    p.seed = seedOption(args, 0);
     p.greedy = !args.value("--top-k");
     ProgressPrinter printer("generate");
     auto context = jobContext(printer);
@@ -572,7 +572,7 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset 
     const auto method = engram::parseEditMethod(name);
     if (!method)
         throw UsageError {"--method must be one of " + engram::editMethodNames()};
-    const auto seed = static_cast<uint64_t>(toInt(args, "--seed", 0, 0, std::numeric_limits<long>::max()));
+    const auto seed = seedOption(args, 0);
     engram::EditJobSpec spec;
     spec.config = preset.configFor(*method);
     switch (*method) {

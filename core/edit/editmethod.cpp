@@ -50,6 +50,29 @@ void read(const json &j, const char *key, T &value)
         value = it->get<T>();
 }
 
+// The target-optimisation fields MEMIT and ROME share (same names in both structs).
+template<typename P>
+json targetFieldsJson(const P &p)
+{
+    return {{"v_steps", p.vSteps}, {"v_lr", p.vLr}, {"clamp_norm_factor", p.clampNormFactor}, {"kl_factor", p.klFactor},
+        {"v_weight_decay", p.vWeightDecay}, {"early_stop_loss", p.earlyStopLoss}, {"seed", p.seed},
+        {"preserve_factor", p.preserveFactor}, {"context_templates", p.contextTemplates}};
+}
+
+template<typename P>
+void readTargetFields(const json &j, P &p)
+{
+    read(j, "v_steps", p.vSteps);
+    read(j, "v_lr", p.vLr);
+    read(j, "clamp_norm_factor", p.clampNormFactor);
+    read(j, "kl_factor", p.klFactor);
+    read(j, "v_weight_decay", p.vWeightDecay);
+    read(j, "early_stop_loss", p.earlyStopLoss);
+    read(j, "seed", p.seed);
+    read(j, "preserve_factor", p.preserveFactor);
+    read(j, "context_templates", p.contextTemplates);
+}
+
 } // namespace
 
 std::string_view editMethodName(EditMethod method)
@@ -173,16 +196,12 @@ std::string EditConfig::paramsJson() const
 {
     json j;
     if (const auto *p = std::get_if<MemitParams>(&m_params)) {
-        j = {{"layers", p->layers}, {"lambda", p->lambda}, {"v_steps", p->vSteps}, {"v_lr", p->vLr},
-            {"clamp_norm_factor", p->clampNormFactor}, {"kl_factor", p->klFactor}, {"v_weight_decay", p->vWeightDecay},
-            {"early_stop_loss", p->earlyStopLoss}, {"seed", p->seed}, {"batched_targets", p->batchedTargets},
-            {"context_templates", p->contextTemplates}, {"preserve_factor", p->preserveFactor},
-            {"protect_weight", p->protectWeight}};
+        j = targetFieldsJson(*p);
+        j.update({{"layers", p->layers}, {"lambda", p->lambda}, {"batched_targets", p->batchedTargets},
+            {"protect_weight", p->protectWeight}});
     } else if (const auto *r = std::get_if<RomeParams>(&m_params)) {
-        j = {{"layer", r->layer}, {"v_steps", r->vSteps}, {"v_lr", r->vLr}, {"clamp_norm_factor", r->clampNormFactor},
-            {"kl_factor", r->klFactor}, {"v_weight_decay", r->vWeightDecay}, {"early_stop_loss", r->earlyStopLoss},
-            {"seed", r->seed}, {"consistent_key", r->consistentKey}, {"preserve_factor", r->preserveFactor},
-            {"context_templates", r->contextTemplates}};
+        j = targetFieldsJson(*r);
+        j.update({{"layer", r->layer}, {"consistent_key", r->consistentKey}});
     } else {
         const auto &f = std::get<FineTuneParams>(m_params);
         j = {{"layer", f.layer}, {"steps", f.steps}, {"lr", f.lr}, {"norm_constraint", f.normConstraint},
@@ -200,33 +219,17 @@ EditConfig EditConfig::fromJson(EditMethod method, const std::string &text)
     try {
         if (method == EditMethod::Memit) {
             MemitParams p;
+            readTargetFields(j, p);
             read(j, "layers", p.layers);
             read(j, "lambda", p.lambda);
-            read(j, "v_steps", p.vSteps);
-            read(j, "v_lr", p.vLr);
-            read(j, "clamp_norm_factor", p.clampNormFactor);
-            read(j, "kl_factor", p.klFactor);
-            read(j, "v_weight_decay", p.vWeightDecay);
-            read(j, "early_stop_loss", p.earlyStopLoss);
-            read(j, "seed", p.seed);
             read(j, "batched_targets", p.batchedTargets);
-            read(j, "context_templates", p.contextTemplates);
-            read(j, "preserve_factor", p.preserveFactor);
             read(j, "protect_weight", p.protectWeight);
             return make(method, p);
         }
         if (isRome(method)) {
             RomeParams p;
+            readTargetFields(j, p);
             read(j, "layer", p.layer);
-            read(j, "v_steps", p.vSteps);
-            read(j, "v_lr", p.vLr);
-            read(j, "clamp_norm_factor", p.clampNormFactor);
-            read(j, "kl_factor", p.klFactor);
-            read(j, "v_weight_decay", p.vWeightDecay);
-            read(j, "early_stop_loss", p.earlyStopLoss);
-            read(j, "seed", p.seed);
-            read(j, "preserve_factor", p.preserveFactor);
-            read(j, "context_templates", p.contextTemplates);
             return make(method, p);
         }
         FineTuneParams p;
