@@ -127,6 +127,14 @@ long toInt(const Args &args, const std::string &name, long fallback, long min, l
     return n;
 }
 
+bool accumulateFloat64(const Args &args)
+{
+    const std::string v = args.value("--accumulate").value_or("fp64");
+    if (v != "fp64" && v != "fp32")
+        throw UsageError {"--accumulate must be fp64 or fp32"};
+    return v == "fp64";
+}
+
 uint64_t seedOption(const Args &args, uint64_t fallback)
 {
     return static_cast<uint64_t>(toInt(args, "--seed", static_cast<long>(fallback), 0, 1L << 62));

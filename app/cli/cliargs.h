@@ -49,6 +49,8 @@ double toDouble(const Args &args, const std::string &name, double fallback, doub
 std::string requireValue(const Args &args, const std::string &name);
 engram::LoadOptions loadOptions(const Args &args);
 std::string humanBytes(uint64_t bytes);
+/// --accumulate fp64 (default) | fp32: the type covariance sums are kept in; true for fp64.
+bool accumulateFloat64(const Args &args);
 /// Refuses (UsageError) every option of `args` that is neither in `known` nor a common option
 /// (--device, --dtype, --threads, --help, --version), naming the closest known one: a typo
 /// such as --max-new-token must not run with the default.

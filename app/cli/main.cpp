@@ -145,15 +145,6 @@ int cmdTokenize(const Args &args)
     return kExitOk;
 }
 
-// --accumulate fp64 (default) | fp32: the type the covariance sums are kept in.
-bool accumulateFloat64(const Args &args)
-{
-    const std::string v = args.value("--accumulate").value_or("fp64");
-    if (v != "fp64" && v != "fp32")
-        throw UsageError {"--accumulate must be fp64 or fp32"};
-    return v == "fp64";
-}
-
 // Statistics progress on stderr: a line per tenth of the documents.
 std::function<bool(int64_t, int64_t)> documentProgress()
 {
@@ -211,10 +202,7 @@ int cmdEdit(const Args &args)
     auto requests = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
     const std::string out = requireValue(args, "--out");
     auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    const auto &summary = session->summary();
-    engram::EditJobSpec spec = editSpecFromArgs(args,
-        engram::editPresetFor(engram::familyFromModelType(summary.modelType).value_or(engram::ModelFamily::Gpt2),
-            summary.layers, summary.hiddenSize));
+    engram::EditJobSpec spec = editSpecFromArgs(args, engram::editPresetForCheckpoint(requireValue(args, "--model")));
     engram::EditConfig &config = spec.config;
     if (const auto keepFile = args.value("--keep")) {
         if (config.method() == engram::EditMethod::FineTune)
@@ -652,11 +640,7 @@ int main(int argc, char **argv)
                 {"--model", "--prompt", "--max-new-tokens", "--greedy", "--top-k", "--top-p", "--temperature", "--seed",
                     "--no-cache", "--ids", "--patch"}},
             {"stats", {"--model", "--corpus", "--layers", "--max-docs", "--out", "--accumulate", "--merge"}},
-            {"edit",
-                {"--model", "--facts", "--out", "--limit", "--keep", "--method", "--layers", "--layer", "--lambda",
-                    "--v-lr", "--v-steps", "--clamp", "--seed", "--steps", "--lr", "--norm-constraint",
-                    "--preserve-factor", "--protect-weight", "--stats", "--corpus", "--max-docs", "--cache-dir",
-                    "--accumulate"}},
+            {"edit", {"--model", "--facts", "--out", "--limit", "--keep"}}, // + editOptionNames()
             {"trace",
                 {"--model", "--prompt", "--subject", "--expect", "--kind", "--json", "--facts", "--limit", "--noise",
                     "--noise-subjects", "--samples", "--seed", "--window", "--one-cell", "--verbose", "--range-width",
@@ -665,8 +649,12 @@ int main(int argc, char **argv)
                 {"--model", "--data", "--patch", "--limit", "--json", "--generations", "--retention", "--seed",
                     "--verbose", "--reference-texts", "--prompts"}},
         };
-        if (const auto it = kOptions.find(args.command); it != kOptions.end())
-            checkOptions(args, it->second);
+        if (const auto it = kOptions.find(args.command); it != kOptions.end()) {
+            std::vector<std::string> known = it->second;
+            if (args.command == "edit")
+                known.insert(known.end(), editOptionNames().begin(), editOptionNames().end());
+            checkOptions(args, known);
+        }
         if (args.command == "info")
             return cmdInfo(args);
         if (args.command == "tokenize")

@@ -616,6 +616,14 @@ engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset 
     return spec;
 }
 
+const std::vector<std::string> &editOptionNames()
+{
+    static const std::vector<std::string> names = {"--method", "--layers", "--layer", "--lambda", "--v-lr", "--v-steps",
+        "--clamp", "--seed", "--steps", "--lr", "--norm-constraint", "--preserve-factor", "--protect-weight", "--stats",
+        "--corpus", "--max-docs", "--cache-dir", "--accumulate"};
+    return names;
+}
+
 engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defaultMaxDocuments)
 {
     engram::StatisticsSource source;
@@ -629,10 +637,7 @@ engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defa
     source.maxDocuments = toInt(args, "--max-docs", defaultMaxDocuments, -1, 1L << 40);
     if (const auto dir = args.value("--cache-dir"))
         source.cacheDir = *dir;
-    const std::string accumulate = args.value("--accumulate").value_or("fp64");
-    if (accumulate != "fp64" && accumulate != "fp32")
-        throw UsageError {"--accumulate must be fp64 or fp32"};
-    source.float64 = accumulate == "fp64";
+    source.float64 = accumulateFloat64(args);
     return source;
 }
 
@@ -646,9 +651,6 @@ bool isProjectCommand(const Args &args)
 int runProjectCommand(const Args &args)
 {
     // Every option of each project command, declared once: anything else is refused (exit 2).
-    static const std::vector<std::string> kEditOptions = {"--method", "--layers", "--layer", "--lambda", "--v-lr",
-        "--v-steps", "--clamp", "--seed", "--steps", "--lr", "--norm-constraint", "--preserve-factor",
-        "--protect-weight", "--stats", "--corpus", "--max-docs", "--cache-dir", "--accumulate"};
     static const std::map<std::string, std::vector<std::string>> kOptions = {
         {"project", {"--model", "--corpus", "--max-docs", "--json", "--out", "--run"}},
         {"facts",
@@ -668,7 +670,7 @@ int runProjectCommand(const Args &args)
     if (const auto it = kOptions.find(args.command); it != kOptions.end()) {
         std::vector<std::string> known = it->second;
         if (args.command == "edit" || args.command == "stats")
-            known.insert(known.end(), kEditOptions.begin(), kEditOptions.end());
+            known.insert(known.end(), editOptionNames().begin(), editOptionNames().end());
         checkOptions(args, known);
     }
     installCancelHandler();

@@ -20,6 +20,9 @@ int runProjectCommand(const Args &args);
 /// --norm-constraint) applied on top.
 engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset &preset);
 
+/// The options editSpecFromArgs and statisticsSourceFromArgs read (for the commands' option tables).
+const std::vector<std::string> &editOptionNames();
+
 /// The statistics source of --stats FILE[,FILE..] | --corpus PATH, with --max-docs (default
 /// `defaultMaxDocuments`), --cache-dir and --accumulate fp64|fp32. No --stats or --corpus:
 /// the project's corpus (StatisticsSource::Kind::ProjectCorpus).

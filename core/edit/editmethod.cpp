@@ -194,6 +194,11 @@ uint64_t EditConfig::seed() const
 
 std::string EditConfig::paramsJson() const
 {
+    return paramsObject().dump();
+}
+
+json EditConfig::paramsObject() const
+{
     json j;
     if (const auto *p = std::get_if<MemitParams>(&m_params)) {
         j = targetFieldsJson(*p);
@@ -207,7 +212,7 @@ std::string EditConfig::paramsJson() const
         j = {{"layer", f.layer}, {"steps", f.steps}, {"lr", f.lr}, {"norm_constraint", f.normConstraint},
             {"early_stop_loss", f.earlyStopLoss}};
     }
-    return j.dump();
+    return j;
 }
 
 EditConfig EditConfig::fromJson(EditMethod method, const std::string &text)

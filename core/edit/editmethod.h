@@ -5,6 +5,8 @@
 
 #include "core/edit/editparams.h"
 
+#include <nlohmann/json_fwd.hpp>
+
 #include <array>
 #include <optional>
 #include <string>
@@ -70,6 +72,8 @@ public:
     /// The parameters as one JSON object (snake_case keys, the shape run records and patch
     /// provenance share). The method is not in it: records store it beside.
     std::string paramsJson() const;
+    /// The same object, for records that add fields beside the parameters.
+    nlohmann::json paramsObject() const;
     /// Reads what paramsJson wrote (unknown keys are ignored, missing ones keep the defaults).
     /// Error(CorruptFile) when `json` is not an object or a value has the wrong type.
     static EditConfig fromJson(EditMethod method, const std::string &json);

@@ -6,12 +6,12 @@
 #include "core/edit/rome.h"
 #include "core/edit/weightpatch.h"
 #include "core/model/modelsession.h"
+#include "core/model/torcherrors.h"
 #include "core/model/transformer.h"
 #include "core/text/subjecttokens.h"
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
-#include "core/model/torcherrors.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
@@ -99,7 +99,7 @@ nlohmann::json requestsJson(const std::vector<EditRequest> &requests)
 nlohmann::json provenanceOf(
     const EditConfig &config, const ModelSession &session, const std::vector<std::filesystem::path> &statistics)
 {
-    nlohmann::json prov = nlohmann::json::parse(config.paramsJson());
+    nlohmann::json prov = config.paramsObject();
     prov["method"] = std::string(editMethodName(config.method()));
     prov["model"] = session.summary().directory.string();
     if (config.needsStatistics()) {

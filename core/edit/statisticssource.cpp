@@ -33,16 +33,20 @@ std::string layerListText(const std::vector<int> &layers)
     return out;
 }
 
-std::vector<int> missingStatisticsLayers(
-    const std::vector<std::filesystem::path> &files, const std::vector<int> &layers)
+std::vector<int> missingLayers(const std::vector<int> &have, const std::vector<int> &needed)
 {
-    const std::vector<int> have = statisticsFileLayers(files);
     std::vector<int> missing;
-    for (int l : layers)
+    for (int l : needed)
         if (std::find(have.begin(), have.end(), l) == have.end()
             && std::find(missing.begin(), missing.end(), l) == missing.end())
             missing.push_back(l);
     return missing;
+}
+
+std::vector<int> missingStatisticsLayers(
+    const std::vector<std::filesystem::path> &files, const std::vector<int> &layers)
+{
+    return missingLayers(statisticsFileLayers(files), layers);
 }
 
 ResolvedStatistics resolveStatistics(const StatisticsSource &source, const ModelSession &base,

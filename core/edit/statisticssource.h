@@ -53,6 +53,9 @@ ResolvedStatistics resolveStatistics(const StatisticsSource &source, const Model
 std::vector<int> missingStatisticsLayers(
     const std::vector<std::filesystem::path> &files, const std::vector<int> &layers);
 
+/// The layers of `needed` that are not in `have` (each once, in the order of `needed`).
+std::vector<int> missingLayers(const std::vector<int> &have, const std::vector<int> &needed);
+
 /// "0, 1, 3".
 std::string layerListText(const std::vector<int> &layers);
 

@@ -110,7 +110,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     run.method = std::string(editMethodName(config.method()));
     run.device = spec.load.device;
     run.seed = config.seed();
-    json params = json::parse(config.paramsJson());
+    json params = config.paramsObject();
     params["dtype"] = spec.load.dtype;
     if (spec.keepProjectFacts)
         params["keep_project_facts"] = {{"preserve_prompts", keep.preservePrompts},

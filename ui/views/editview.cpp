@@ -12,8 +12,6 @@
 #include "ui/models/runhistorymodel.h"
 #include "ui/views/scorespanel.h"
 
-#include <nlohmann/json.hpp>
-
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -267,7 +265,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
         m_stage->setText(tr("%1 failed").arg(job));
         m_document->reload();
     });
-    // Jobs whose submitter shows its own failures (the trace view, the model panel) are not shown twice.
+    // Jobs whose submitter shows its own failures (e.g. the trace view) are not shown twice.
     connect(m_jobs, &JobController::failedUnhandled, this, [this](const QString &job, const QString &why) {
         showNonModal(this, QMessageBox::Warning, tr("%1 failed").arg(job), why);
     });
@@ -461,7 +459,7 @@ void EditView::startEdit()
         std::vector<int> have, missing;
         try {
             have = statisticsFileLayers(statisticsPaths());
-            missing = missingStatisticsLayers(statisticsPaths(), spec.config.statisticsLayers());
+            missing = missingLayers(have, spec.config.statisticsLayers()); // the headers are read once
         } catch (const Error &e) {
             showNonModal(this, QMessageBox::Warning, tr("Cannot edit"),
                 tr("The statistics files cannot be used: %1").arg(QString::fromUtf8(e.what())));
