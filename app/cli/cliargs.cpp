@@ -3,7 +3,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <limits>
+#include <sstream>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -87,27 +90,277 @@ std::size_t editDistance(const std::string &a, const std::string &b)
 }
 } // namespace
 
-void checkOptions(const Args &args, const std::vector<std::string> &known)
+namespace {
+const std::vector<std::pair<std::string, std::string>> &commonOptions()
 {
-    static const std::vector<std::string> kCommon = {"--device", "--dtype", "--threads", "--help", "-h", "--version"};
-    std::vector<std::string> all = known;
-    all.insert(all.end(), kCommon.begin(), kCommon.end());
-    std::vector<std::string> given = args.flags;
-    for (const auto &[name, value] : args.values)
-        given.push_back(name);
-    for (const auto &name : given) {
-        if (std::find(all.begin(), all.end(), name) != all.end())
+    static const std::vector<std::pair<std::string, std::string>> options = {
+        {"--device cpu|cuda[:N]", "where the model runs (default cpu)"},
+        {"--dtype fp32|bf16|fp16", "weight type (default fp32)"},
+        {"--threads N", "CPU threads (default: all cores)"},
+        {"--help, -h", "this text (engram-cli CMD --help: one command's)"},
+        {"--version", "print the version"},
+    };
+    return options;
+}
+
+bool isCommonOption(const std::string &name)
+{
+    return name == "--device" || name == "--dtype" || name == "--threads" || name == "--help" || name == "-h"
+        || name == "--version";
+}
+
+// `text` wrapped at `width` columns, continuation lines indented by `indent`.
+std::string wrap(const std::string &text, std::size_t firstColumn, std::size_t indent, std::size_t width = 100)
+{
+    std::string out;
+    std::size_t column = firstColumn;
+    std::size_t pos = 0;
+    while (pos < text.size()) {
+        const auto space = text.find(' ', pos);
+        const std::string word = text.substr(pos, space == std::string::npos ? std::string::npos : space - pos);
+        pos = space == std::string::npos ? text.size() : space + 1;
+        if (word.empty())
             continue;
+        if (column > indent && column + 1 + word.size() > width) {
+            out += "\n" + std::string(indent, ' ');
+            column = indent;
+        } else if (column > firstColumn || (column > indent && !out.empty())) {
+            out += " ";
+            ++column;
+        }
+        out += word;
+        column += word.size();
+    }
+    return out;
+}
+
+std::string optionLine(const std::string &label, const std::string &help)
+{
+    constexpr std::size_t kColumn = 30;
+    std::string line = "    " + label;
+    if (line.size() + 2 > kColumn)
+        line += "\n" + std::string(kColumn, ' ');
+    else
+        line += std::string(kColumn - line.size(), ' ');
+    return line + wrap(help, kColumn, kColumn) + "\n";
+}
+
+template <class Number>
+std::string defaultText(Number v)
+{
+    std::ostringstream out;
+    out << v;
+    return " (default " + out.str() + ")";
+}
+} // namespace
+
+OptionTable::OptionTable(std::string command, std::string synopsis, std::string summary)
+    : m_command(std::move(command))
+{
+    m_forms.emplace_back(std::move(synopsis), std::move(summary));
+}
+
+OptionTable &OptionTable::form(std::string synopsis, std::string summary)
+{
+    m_forms.emplace_back(std::move(synopsis), std::move(summary));
+    return *this;
+}
+
+OptionTable &OptionTable::heading(std::string text)
+{
+    m_pendingHeading = std::move(text);
+    return *this;
+}
+
+OptionTable &OptionTable::add(std::string name, std::string value, std::string help, Setter set)
+{
+    Entry e {std::move(name), std::move(value), std::move(help), std::move(m_pendingHeading), {}, false, std::move(set)};
+    m_pendingHeading.clear();
+    m_entries.push_back(std::move(e));
+    return *this;
+}
+
+OptionTable &OptionTable::custom(std::string name, std::string value, std::string help, Setter set)
+{
+    return add(std::move(name), std::move(value), std::move(help), std::move(set));
+}
+
+OptionTable &OptionTable::flag(std::string name, std::string help, bool &target)
+{
+    return add(std::move(name), "", std::move(help), [&target](const std::string &) { target = true; });
+}
+
+OptionTable &OptionTable::text(std::string name, std::string value, std::string help, std::string &target)
+{
+    return add(std::move(name), std::move(value), std::move(help), [&target](const std::string &v) { target = v; });
+}
+
+OptionTable &OptionTable::text(
+    std::string name, std::string value, std::string help, std::optional<std::string> &target)
+{
+    return add(std::move(name), std::move(value), std::move(help), [&target](const std::string &v) { target = v; });
+}
+
+OptionTable &OptionTable::integer(
+    std::string name, std::string value, std::string help, int &target, long min, long max)
+{
+    const std::string n = name;
+    add(std::move(name), std::move(value), std::move(help),
+        [&target, n, min, max](const std::string &v) { target = static_cast<int>(parseInteger(n, v, min, max)); });
+    return withDefault(defaultText(target));
+}
+
+OptionTable &OptionTable::integer(
+    std::string name, std::string value, std::string help, int64_t &target, long min, long max)
+{
+    const std::string n = name;
+    add(std::move(name), std::move(value), std::move(help),
+        [&target, n, min, max](const std::string &v) { target = parseInteger(n, v, min, max); });
+    return withDefault(defaultText(target));
+}
+
+OptionTable &OptionTable::number(
+    std::string name, std::string value, std::string help, double &target, double min, double max)
+{
+    const std::string n = name;
+    add(std::move(name), std::move(value), std::move(help),
+        [&target, n, min, max](const std::string &v) { target = parseNumber(n, v, min, max); });
+    return withDefault(defaultText(target));
+}
+
+OptionTable &OptionTable::seed(std::string help, uint64_t &target)
+{
+    add("--seed", "S", std::move(help), [&target](const std::string &v) {
+        target = static_cast<uint64_t>(parseInteger("--seed", v, 0, 1L << 62));
+    });
+    return withDefault(defaultText(target));
+}
+
+OptionTable &OptionTable::layers(std::string name, std::string help, std::vector<int> &target)
+{
+    const std::string n = name;
+    return add(std::move(name), "L1,L2,..", std::move(help),
+        [&target, n](const std::string &v) { target = parseLayerList(n, v); });
+}
+
+OptionTable &OptionTable::ids(std::string name, std::string help, std::vector<int64_t> &target)
+{
+    const std::string n = name;
+    return add(std::move(name), "1,2,..", std::move(help),
+        [&target, n](const std::string &v) { target = parseIds(n, v); });
+}
+
+OptionTable &OptionTable::withDefault(std::string text)
+{
+    m_entries.back().fallback = std::move(text);
+    return *this;
+}
+
+OptionTable &OptionTable::required(const std::string &name)
+{
+    for (auto &e : m_entries)
+        if (e.name == name)
+            e.required = true;
+    return *this;
+}
+
+OptionTable &OptionTable::append(const OptionTable &other)
+{
+    for (const auto &e : other.m_entries)
+        m_entries.push_back(e);
+    return *this;
+}
+
+std::vector<std::string> OptionTable::names() const
+{
+    std::vector<std::string> out;
+    for (const auto &e : m_entries)
+        out.push_back(e.name);
+    return out;
+}
+
+void OptionTable::check(const Args &args) const
+{
+    auto find = [this](const std::string &name) -> const Entry * {
+        for (const auto &e : m_entries)
+            if (e.name == name)
+                return &e;
+        return nullptr;
+    };
+    auto refuse = [&](const std::string &name) {
         std::string closest;
         std::size_t best = 4; // suggest only near misses
-        for (const auto &k : all)
-            if (const std::size_t d = editDistance(name, k); d < best) {
+        for (const auto &e : m_entries)
+            if (const std::size_t d = editDistance(name, e.name); d < best) {
                 best = d;
-                closest = k;
+                closest = e.name;
             }
         throw UsageError {"unknown option " + name + " for '" + args.command + "'"
-            + (closest.empty() ? std::string() : " (did you mean " + closest + "?)") + "; see engram-cli --help"};
+            + (closest.empty() ? std::string() : " (did you mean " + closest + "?)") + "; see engram-cli "
+            + args.command + " --help"};
+    };
+    for (const auto &name : args.flags) {
+        if (isCommonOption(name))
+            continue;
+        const Entry *e = find(name);
+        if (!e)
+            refuse(name);
+        if (!e->value.empty())
+            throw UsageError {"option " + name + " needs a value (" + e->value + ")"};
     }
+    for (const auto &[name, value] : args.values) {
+        if (isCommonOption(name))
+            continue;
+        const Entry *e = find(name);
+        if (!e)
+            refuse(name);
+        if (e->value.empty())
+            throw UsageError {"option " + name + " takes no value"};
+    }
+    for (const auto &e : m_entries)
+        if (e.required && !args.value(e.name).has_value())
+            throw UsageError {"'" + args.command + "' needs " + e.name + " " + e.value};
+}
+
+void OptionTable::apply(const Args &args) const
+{
+    check(args);
+    for (const auto &e : m_entries) {
+        if (!e.set)
+            continue;
+        if (e.value.empty()) {
+            if (args.flag(e.name))
+                e.set("");
+        } else if (const auto v = args.value(e.name)) {
+            e.set(*v);
+        }
+    }
+}
+
+std::string OptionTable::help() const
+{
+    std::string out;
+    for (const auto &[synopsis, summary] : m_forms) {
+        const std::string line = "  " + m_command + (synopsis.empty() ? "" : " " + synopsis);
+        out += line + "\n";
+        if (!summary.empty())
+            out += "      " + wrap(summary, 6, 6) + "\n";
+    }
+    for (const auto &e : m_entries) {
+        if (!e.heading.empty())
+            out += "    " + e.heading + "\n";
+        const std::string help = e.help + (e.required ? " (required)" : e.fallback);
+        out += optionLine(e.name + (e.value.empty() ? "" : " " + e.value), help);
+    }
+    return out;
+}
+
+std::string commonOptionsHelp()
+{
+    std::string out = "Common options (every command):\n";
+    for (const auto &[label, help] : commonOptions())
+        out += optionLine(label, help);
+    return out;
 }
 
 std::ostream &humanOut(const Args &args)
@@ -115,60 +368,36 @@ std::ostream &humanOut(const Args &args)
     return args.flag("--json") ? std::cerr : std::cout;
 }
 
-long toInt(const Args &args, const std::string &name, long fallback, long min, long max)
+long parseInteger(const std::string &name, const std::string &text, long min, long max)
 {
-    const auto v = args.value(name);
-    if (!v)
-        return fallback;
     char *end = nullptr;
-    const long n = std::strtol(v->c_str(), &end, 10);
-    if (end == v->c_str() || *end != '\0' || n < min || n > max)
+    errno = 0;
+    const long n = std::strtol(text.c_str(), &end, 10);
+    if (end == text.c_str() || *end != '\0' || errno == ERANGE || n < min || n > max)
         throw UsageError {name + " must be an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]"};
     return n;
 }
 
-bool accumulateFloat64(const Args &args)
+double parseNumber(const std::string &name, const std::string &text, double min, double max)
 {
-    const std::string v = args.value("--accumulate").value_or("fp64");
-    if (v != "fp64" && v != "fp32")
-        throw UsageError {"--accumulate must be fp64 or fp32"};
-    return v == "fp64";
-}
-
-uint64_t seedOption(const Args &args, uint64_t fallback)
-{
-    return static_cast<uint64_t>(toInt(args, "--seed", static_cast<long>(fallback), 0, 1L << 62));
-}
-
-double toDouble(const Args &args, const std::string &name, double fallback)
-{
-    const auto v = args.value(name);
-    if (!v)
-        return fallback;
     char *end = nullptr;
-    const double n = std::strtod(v->c_str(), &end);
-    if (end == v->c_str() || *end != '\0')
+    const double n = std::strtod(text.c_str(), &end);
+    if (end == text.c_str() || *end != '\0')
         throw UsageError {name + " must be a number"};
     if (!std::isfinite(n))
-        throw UsageError {name + " must be a finite number, not " + *v};
+        throw UsageError {name + " must be a finite number, not " + text};
+    if (n < min || n > max) {
+        std::ostringstream range;
+        range << name << " must be in [" << min << ", " << max << "], not " << text;
+        throw UsageError {range.str()};
+    }
     return n;
 }
 
-double toDouble(const Args &args, const std::string &name, double fallback, double min, double max)
-{
-    const double n = toDouble(args, name, fallback);
-    if (n < min || n > max)
-        throw UsageError {name + " must be in [" + std::to_string(min) + ", " + std::to_string(max) + "], not "
-            + args.value(name).value_or("")};
-    return n;
-}
-
-std::string requireValue(const Args &args, const std::string &name)
+long toInt(const Args &args, const std::string &name, long fallback, long min, long max)
 {
     const auto v = args.value(name);
-    if (!v || v->empty())
-        throw UsageError {"'" + args.command + "' needs " + name};
-    return *v;
+    return v ? parseInteger(name, *v, min, max) : fallback;
 }
 
 engram::LoadOptions loadOptions(const Args &args)
@@ -210,9 +439,8 @@ std::vector<int64_t> parseIds(const std::string &option, const std::string &text
     return ids;
 }
 
-std::vector<int> parseLayers(const Args &args)
+std::vector<int> parseLayerList(const std::string &option, const std::string &text)
 {
-    const std::string text = requireValue(args, "--layers");
     std::vector<int> layers;
     std::size_t pos = 0;
     while (pos <= text.size()) {
@@ -220,8 +448,8 @@ std::vector<int> parseLayers(const Args &args)
         const std::string item = text.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
         char *end = nullptr;
         const long v = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0' || v < 0)
-            throw UsageError {"--layers must be a comma-separated list of layer numbers, e.g. 0,1,2"};
+        if (item.empty() || *end != '\0' || v < 0 || v > 100000)
+            throw UsageError {option + " must be a comma-separated list of layer numbers, e.g. 0,1,2"};
         layers.push_back(static_cast<int>(v));
         if (comma == std::string::npos)
             break;

@@ -38,90 +38,252 @@ namespace {
 
 using namespace cli;
 
-const char *kUsage = R"(Usage: engram-cli <command> [options]
+// ---- options: one struct and one table per command -------------------------------------
 
-Commands:
-  info      --model DIR                 Describe a Hugging Face checkpoint directory
-  tokenize  --model DIR --text TEXT     Print token ids and pieces of TEXT
-  generate  --model DIR --prompt TEXT   Continue TEXT with the model
-            [--max-new-tokens N]        new tokens (default 32)
-            [--greedy]                  argmax decoding (default)
-            [--top-k K] [--top-p P]     sampling filters (switch to sampling)
-            [--temperature T]           sampling temperature (default 1.0)
-            [--seed S]                  sampling seed (default 0)
-            [--no-cache]                recompute every step (slower; same output)
-            [--ids]                     also print the generated token ids
-            [--patch FILE[,FILE..]]     apply patches (from 'edit') first, in order
-  stats     --model DIR --corpus FILE --layers L1,L2,.. --out FILE
-            [--max-docs N]              second moments of the MLP keys (.txt: a document
-            [--accumulate fp64|fp32]    per line; .jsonl: {"text": ...}); sums kept in
-                                        fp64 (default) or fp32 (the reference's), recorded
-  stats     --merge A,B[,..] --out FILE add up shards of the same layers
-  edit      --model DIR --facts FILE --out PATCH [--limit N]
-                                        edit CounterFact-style records (or a list of
-                                        {prompt, subject, target_new}), saved as a patch;
-                                        defaults come from the model's preset (published
-                                        GPT-2 XL / GPT-J / Llama-3-8B values, the demo's
-                                        measured ones, or scaled by depth), printed first:
-            --method memit (default) --stats FILE[,FILE..] [--layers L1,L2,..] [--lambda X]
-                     [--v-lr X] [--v-steps N] [--clamp X] [--seed S]
-            --method rome|r-rome --stats FILE [--layer L] [--v-lr X] [--v-steps N]
-                     [--clamp X] [--seed S]     (one request after another; r-rome uses
-                                        one consistent key, "Rebuilding ROME")
-            --method ftw [--layer L] [--steps N] [--lr X] [--norm-constraint X]
-                                        fine-tune the layer's MLP output weight within
-                                        an L-infinity ball (the papers' baseline)
-            --keep FACTS                known facts to keep (any dataset format): those
-                                        about an edited subject become preservation
-                                        prompts (KL at their last token while the target
-                                        is optimised, weight --preserve-factor, default 1;
-                                        MEMIT/ROME); with --protect-weight X > 0 (MEMIT)
-                                        the keys of the others join the covariance term
-            --stats takes our .safetensors statistics and/or published .npz files
-            (mom2.mom2 + mom2.count, one layer each, layer read from the file name);
-            instead, --corpus PATH [--max-docs N] [--cache-dir DIR] computes them once
-            per (model, layer, corpus, count) and reuses them from the cache after
-  trace     --model DIR --prompt TEXT --subject S
-            [--expect OBJECT]           causal trace of one fact: p(answer) with the subject
-            [--kind hidden|mlp|attn|all]  corrupted and one (token, layer) restored
-            [--json OUT]                matrices as JSON (engram-plot OUT --out x.png draws them)
-  trace     --model DIR --facts FILE    average indirect effects over a fact list (known
-            [--limit N] [--json OUT]    facts, CounterFact or {prompt, subject, expected}),
-                                        MLP/attention-severed effects, suggested edit layers
-            trace options: [--noise s3|NU|uNU] noise: 3 sigma of subject embeddings (default),
-            fixed Gaussian scale NU, or uniform [-NU, NU]; [--noise-subjects FILE] facts whose
-            subjects set sigma (default: the traced facts); [--samples 10] [--seed 1]
-            [--window W] layers restored together for mlp/attn (default 10, scaled down
-            for models under 28 layers); [--one-cell] (no batching; slower, same scores)
+struct ModelOptions {
+    std::string model;
+    std::string text;
+};
 
-  eval      --model DIR --data FILE     CounterFact / zsRE / known facts / EasyEdit / CSV
-            [--patch P[,P..]]           metrics before and (with patches) after editing:
-            [--limit N] [--json OUT]    Score, ES, PS, NS, EM, PM, NM, GE (x100, 95 %
-            [--generations K]           intervals) or zsRE accuracies, and retention;
-            [--retention FILE]          K: fluency from generations of every K-th record;
-            [--seed S] [--verbose]      FILE: facts to re-check (default: the records
-            [--reference-texts F]       outside the patch's edits); --verbose lists rejects;
-                                        F: attribute snippets for the consistency score (RS)
-            [--prompts FILE]            prompts (one per line) generated before and after,
-                                        same seed, printed side by side
+OptionTable infoTable(ModelOptions &o)
+{
+    OptionTable t("info", "--model DIR", "describe a Hugging Face checkpoint directory");
+    return t.text("--model", "DIR", "checkpoint directory", o.model).required("--model");
+}
 
-Common options:
-  --device cpu|cuda[:N]   where the model runs (default cpu)
-  --dtype fp32|bf16|fp16  weight type (default fp32)
-  --threads N             CPU threads (default: all cores)
-  --help, -h              this text
-  --version               print the version
+OptionTable tokenizeTable(ModelOptions &o)
+{
+    OptionTable t("tokenize", "--model DIR --text TEXT", "print the token ids of TEXT");
+    return t.text("--model", "DIR", "checkpoint directory", o.model)
+        .required("--model")
+        .text("--text", "TEXT", "the text", o.text)
+        .required("--text");
+}
 
-Options a command does not take are refused (exit 2) with the closest known name.
-Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input,
-4 invalid request or runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C).
-Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus
-resources/demo/corpus.txt --layers 0,1,2,3 --max-docs 3000 --out /tmp/demo-stats.safetensors
-)";
+struct GenerateOptions {
+    std::string model, prompt;
+    std::optional<std::string> patch;
+    bool ids = false, greedy = false, noCache = false;
+    bool sampling = false; // a sampling filter or temperature was given
+    engram::GenerationParams params;
+};
+
+OptionTable generateTable(GenerateOptions &o)
+{
+    OptionTable t("generate", "--model DIR --prompt TEXT [options]",
+        "continue TEXT with the model: greedy unless a sampling option is given");
+    auto &p = o.params;
+    return t.text("--model", "DIR", "checkpoint directory", o.model)
+        .required("--model")
+        .text("--prompt", "TEXT", "the text to continue", o.prompt)
+        .required("--prompt")
+        .integer("--max-new-tokens", "N", "new tokens", p.maxNewTokens, 1, 1 << 20)
+        .flag("--greedy", "argmax decoding (the default without sampling options)", o.greedy)
+        .custom("--top-k", "K", "sample from the K likeliest tokens (0: no filter)",
+            [&o](const std::string &v) {
+                o.params.topK = static_cast<int>(parseInteger("--top-k", v, 0, 1 << 30));
+                o.sampling = true;
+            })
+        .custom("--top-p", "P", "sample from the smallest set of probability P, in (0, 1]",
+            [&o](const std::string &v) {
+                o.params.topP = parseNumber("--top-p", v, 1e-9, 1.0);
+                o.sampling = true;
+            })
+        .custom("--temperature", "T", "sampling temperature (default 1.0)",
+            [&o](const std::string &v) {
+                o.params.temperature = parseNumber("--temperature", v, 1e-6, 1e6);
+                o.sampling = true;
+            })
+        .seed("sampling seed", p.seed)
+        .flag("--no-cache", "recompute every step (slower; the same output)", o.noCache)
+        .flag("--ids", "also print the token ids", o.ids)
+        .text("--patch", "FILE[,FILE..]", "apply patches (from 'edit') first, in order", o.patch);
+}
+
+struct StatsOptions {
+    std::string model, corpus, out;
+    std::optional<std::string> merge;
+    std::vector<int> layers;
+    int64_t maxDocs = 0;
+    bool float64 = true;
+    engram::CorpusShard shard;
+};
+
+OptionTable statsTable(StatsOptions &o)
+{
+    OptionTable t("stats", "--model DIR --corpus FILE --layers L1,L2,.. --out FILE [--max-docs N]",
+        "second moments of the MLP keys (the covariance statistics of MEMIT and ROME); corpus .txt: a document per "
+        "line, .jsonl: {\"text\": ...}");
+    t.form("--model DIR --corpus FILE --layers L1,L2,.. --shard I/N --out FILE",
+        "shard I of N (from 0): the I-th of N equal blocks of the documents used, for a cluster's array job "
+        "(docs/cluster-statistics.md); recorded in the file");
+    t.form("--merge A,B[,..] --out FILE", "add up shards (a complete set of one split) or files of the same layers");
+    return t.text("--model", "DIR", "checkpoint directory", o.model)
+        .text("--corpus", "FILE", "the corpus", o.corpus)
+        .layers("--layers", "layers whose statistics are computed", o.layers)
+        .integer("--max-docs", "N", "documents used; 0: all", o.maxDocs, 0, 1L << 40)
+        .custom("--accumulate", "fp64|fp32", "type the sums are kept in, recorded (default fp64; fp32: the reference's)",
+            [&o](const std::string &v) {
+                if (v != "fp64" && v != "fp32")
+                    throw UsageError {"--accumulate must be fp64 or fp32"};
+                o.float64 = v == "fp64";
+            })
+        .custom("--shard", "I/N", "compute shard I of N (0 <= I < N)",
+            [&o](const std::string &v) {
+                const auto slash = v.find('/');
+                if (slash == std::string::npos)
+                    throw UsageError {"--shard must be I/N, e.g. 0/8"};
+                o.shard.count = static_cast<int>(parseInteger("--shard N", v.substr(slash + 1), 1, 1 << 20));
+                o.shard.index
+                    = static_cast<int>(parseInteger("--shard I", v.substr(0, slash), 0, o.shard.count - 1));
+            })
+        .text("--merge", "A,B[,..]", "statistics files to add up", o.merge)
+        .text("--out", "FILE", "the statistics file written", o.out)
+        .required("--out");
+}
+
+struct FileEditOptions {
+    std::string model, facts, out;
+    std::optional<std::string> keep;
+    int64_t limit = 0;
+    engram::EditJobSpec spec = fileEditSpec();
+
+    static engram::EditJobSpec fileEditSpec()
+    {
+        engram::EditJobSpec s;
+        s.statistics.maxDocuments = 0; // --corpus: every document unless --max-docs
+        return s;
+    }
+};
+
+OptionTable fileEditTable(FileEditOptions &o)
+{
+    OptionTable t("edit", "--model DIR --facts FILE --out PATCH [--limit N] [edit options]",
+        "edit CounterFact-style records (or a list of {prompt, subject, target_new}), saved as a patch; defaults "
+        "come from the model's preset (published GPT-2 XL / GPT-J / Llama-3-8B values, the demo's measured ones, "
+        "or scaled by depth), printed first");
+    t.text("--model", "DIR", "checkpoint directory", o.model)
+        .required("--model")
+        .text("--facts", "FILE", "the records to edit", o.facts)
+        .required("--facts")
+        .text("--out", "PATCH", "the patch file written", o.out)
+        .required("--out")
+        .integer("--limit", "N", "edit the first N records; 0: all", o.limit, 0, 1L << 40)
+        .text("--keep", "FACTS",
+            "known facts to keep (any dataset format): those about an edited subject become preservation prompts "
+            "(KL at their last token, weight --preserve-factor; memit, rome); with --protect-weight X > 0 (memit) the "
+            "keys of the others join the covariance term",
+            o.keep);
+    return t.append(editOptionsTable(o.spec));
+}
+
+struct TraceOptions {
+    std::string model, prompt, subject, expect, kind = "all", noise = "s3";
+    std::optional<std::string> facts, noiseSubjects, json, png;
+    int64_t limit = 0;
+    int window = -1; // -1: scaled to the model
+    int rangeWidth = 0;
+    bool oneCell = false, verbose = false;
+    engram::NoiseSettings noiseSettings;
+};
+
+OptionTable traceTable(TraceOptions &o)
+{
+    OptionTable t("trace", "--model DIR --prompt TEXT --subject S [--expect OBJECT]",
+        "causal trace of one fact: p(answer) with the subject corrupted and one (token, layer) restored");
+    t.form("--model DIR --facts FILE [--limit N]",
+        "average indirect effects over a fact list (known facts, CounterFact or {prompt, subject, expected}), MLP- "
+        "and attention-severed effects, suggested edit layers");
+    return t.text("--model", "DIR", "checkpoint directory", o.model)
+        .required("--model")
+        .text("--prompt", "TEXT", "the prompt, subject included", o.prompt)
+        .text("--subject", "S", "the subject in the prompt", o.subject)
+        .text("--expect", "OBJECT", "trace only when the model predicts OBJECT", o.expect)
+        .text("--facts", "FILE", "facts to average over", o.facts)
+        .integer("--limit", "N", "the first N facts; 0: all", o.limit, 0, 1L << 40)
+        .text("--kind", "hidden|mlp|attn|all", "what is restored (default all)", o.kind)
+        .text("--noise", "s3|sK|NU|uNU",
+            "K times the subject embeddings' sigma (default s3), a fixed Gaussian scale NU, or uniform in [-NU, NU]",
+            o.noise)
+        .text("--noise-subjects", "FILE", "facts whose subjects set sigma (default: the traced facts)", o.noiseSubjects)
+        .integer("--samples", "N", "noise samples", o.noiseSettings.samples, 1, 10000)
+        .seed("noise seed", o.noiseSettings.seed)
+        .integer("--window", "W", "layers restored together for mlp/attn; -1: 10, scaled down for models under 28 "
+                                  "layers",
+            o.window, -1, 10000)
+        .flag("--one-cell", "no batching (slower; the same scores)", o.oneCell)
+        .integer("--range-width", "N", "width of the suggested layer range; 0: chosen from the effects", o.rangeWidth,
+            0, 10000)
+        .flag("--verbose", "list the facts skipped", o.verbose)
+        .text("--json", "OUT", "the matrices as JSON (engram-plot OUT --out x.png draws them)", o.json)
+        .text("--png", "FILE", "refused: images are drawn by engram-plot", o.png);
+}
+
+struct LoraCommandOptions {
+    std::string patch, model, out;
+    engram::LoraOptions lora;
+};
+
+OptionTable loraTable(LoraCommandOptions &o)
+{
+    OptionTable t("lora", "--patch P[,P..] --model DIR --out DIR [--rank R] [--overwrite]",
+        "patches (from 'edit' or 'export --patch') as one PEFT LoRA adapter for the base model in DIR: exact factors "
+        "(each module's rank = its numerical rank; several patches concatenate, ranks adding up) or at most R per "
+        "module");
+    return t.text("--patch", "P[,P..]", "patch files, in the order they were applied", o.patch)
+        .required("--patch")
+        .text("--model", "DIR", "the base checkpoint (config.json read for the layout)", o.model)
+        .required("--model")
+        .text("--out", "DIR", "the adapter directory written", o.out)
+        .required("--out")
+        .integer("--rank", "R", "at most R per module (truncated SVD, relative error printed); 0: exact", o.lora.rank,
+            0, 1 << 20)
+        .flag("--overwrite", "replace an existing directory", o.lora.overwrite);
+}
+
+int cmdLora(const Args &args)
+{
+    LoraCommandOptions o;
+    loraTable(o).apply(args);
+    printLoraSummary(engram::writeLoraAdapter(engram::splitPathList(o.patch), o.model, o.out, o.lora));
+    return kExitOk;
+}
+
+struct EvalOptions {
+    std::string model, data;
+    std::optional<std::string> patch, json, retention, referenceTexts, prompts;
+    int64_t limit = 0;
+    bool verbose = false;
+    engram::EvalParams params;
+};
+
+OptionTable evalTable(EvalOptions &o)
+{
+    OptionTable t("eval", "--model DIR --data FILE [--patch P[,P..]] [options]",
+        "CounterFact / zsRE / known facts / EasyEdit / CSV metrics before and (with patches) after editing: Score, "
+        "ES, PS, NS, EM, PM, NM, GE (x100, 95 % intervals) or zsRE accuracies, and retention");
+    return t.text("--model", "DIR", "checkpoint directory", o.model)
+        .required("--model")
+        .text("--data", "FILE", "the records", o.data)
+        .required("--data")
+        .text("--patch", "P[,P..]", "patches applied for the post phase, in order", o.patch)
+        .integer("--limit", "N", "the first N records; 0: all", o.limit, 0, 1L << 40)
+        .integer("--generations", "K", "fluency from generations of every K-th record; 0: none",
+            o.params.generationInterval, 0, 1 << 30)
+        .text("--retention", "FILE", "facts to re-check (default: the records outside the patch's edits)", o.retention)
+        .seed("generation seed", o.params.seed)
+        .flag("--verbose", "list the rejected records", o.verbose)
+        .text("--reference-texts", "F", "attribute snippets for the consistency score (RS; needs --generations)",
+            o.referenceTexts)
+        .text("--prompts", "FILE", "prompts (one per line) generated before and after with the same seed", o.prompts)
+        .text("--json", "OUT", "every score as JSON (docs/evaluation-json.md)", o.json);
+}
 
 int cmdInfo(const Args &args)
 {
-    const auto s = engram::summarizeCheckpoint(requireValue(args, "--model"));
+    ModelOptions o;
+    infoTable(o).apply(args);
+    const auto s = engram::summarizeCheckpoint(o.model);
     std::cout << "directory:    " << s.directory.string() << "\n"
               << "architecture: " << s.family << " (model_type " << s.modelType << ")\n"
               << "layers:       " << s.layers << "\n"
@@ -137,8 +299,10 @@ int cmdInfo(const Args &args)
 
 int cmdTokenize(const Args &args)
 {
-    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    const auto ids = session->encode(requireValue(args, "--text"), /*addSpecialTokens=*/true);
+    ModelOptions o;
+    tokenizeTable(o).apply(args);
+    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto ids = session->encode(o.text, /*addSpecialTokens=*/true);
     for (std::size_t i = 0; i < ids.size(); ++i)
         std::cout << (i ? " " : "") << ids[i];
     std::cout << "\n";
@@ -160,25 +324,30 @@ std::function<bool(int64_t, int64_t)> documentProgress()
 
 int cmdStats(const Args &args)
 {
-    if (const auto merge = args.value("--merge")) {
-        const auto shards = engram::splitPathList(*merge);
-        const auto s = engram::mergeStatisticsFiles(shards, requireValue(args, "--out"));
+    StatsOptions o;
+    statsTable(o).apply(args);
+    if (o.merge) {
+        const auto shards = engram::splitPathList(*o.merge);
+        const auto s = engram::mergeStatisticsFiles(shards, o.out);
         std::cout << "merged " << shards.size() << " files: layers";
         for (int l : s.layers)
             std::cout << " " << l;
-        std::cout << ", " << s.tokensPerLayer << " tokens per layer -> " << requireValue(args, "--out") << "\n";
+        std::cout << ", " << s.tokensPerLayer << " tokens per layer -> " << o.out << "\n";
         return kExitOk;
     }
-    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    const auto layers = parseLayers(args);
-    const auto summary = engram::computeStatisticsFile(*session, requireValue(args, "--corpus"), layers,
-        toInt(args, "--max-docs", 0, 0, 1L << 40), requireValue(args, "--out"), documentProgress(),
-        accumulateFloat64(args));
-    std::cout << "statistics for layers";
+    for (const auto &[value, name] : {std::pair {o.model.empty(), "--model DIR"},
+             std::pair {o.corpus.empty(), "--corpus FILE"}, std::pair {o.layers.empty(), "--layers L1,L2,.."}})
+        if (value)
+            throw UsageError {std::string("'stats' needs ") + name + " (or --merge A,B)"};
+    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto summary = engram::computeStatisticsFile(
+        *session, o.corpus, o.layers, o.maxDocs, o.out, documentProgress(), o.float64, o.shard);
+    std::cout << (o.shard.count > 1 ? "shard " + std::to_string(o.shard.index) + "/" + std::to_string(o.shard.count) + ": " : "")
+              << "statistics for layers";
     for (int l : summary.layers)
         std::cout << " " << l;
     std::cout << ": " << summary.documents << " documents, " << summary.tokensPerLayer << " tokens, " << summary.seconds
-              << " s -> " << requireValue(args, "--out") << "\n";
+              << " s -> " << o.out << "\n";
     return kExitOk;
 }
 
@@ -199,12 +368,19 @@ void printEditSummary(const std::string &label, std::size_t edits, const engram:
 
 int cmdEdit(const Args &args)
 {
-    auto requests = engram::readEditRequests(requireValue(args, "--facts"), toInt(args, "--limit", 0, 0, 1L << 40));
-    const std::string out = requireValue(args, "--out");
-    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    engram::EditJobSpec spec = editSpecFromArgs(args, engram::editPresetForCheckpoint(requireValue(args, "--model")));
+    FileEditOptions o;
+    const OptionTable table = fileEditTable(o);
+    table.check(args);
+    const auto preset = engram::editPresetForCheckpoint(*args.value("--model"));
+    o.spec.config = preset.configFor(editMethodOf(args));
+    table.apply(args);
+    announcePreset(args, preset); // after the options are checked: a refused command prints nothing
+    auto requests = engram::readEditRequests(o.facts, o.limit);
+    const std::string &out = o.out;
+    auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    engram::EditJobSpec &spec = o.spec;
     engram::EditConfig &config = spec.config;
-    if (const auto keepFile = args.value("--keep")) {
+    if (const auto &keepFile = o.keep) {
         if (config.method() == engram::EditMethod::FineTune)
             throw UsageError {"--keep works with memit, rome and r-rome"};
         const engram::Dataset kept = engram::importDataset(*keepFile);
@@ -221,7 +397,6 @@ int cmdEdit(const Args &args)
     }
     engram::ResolvedStatistics stats;
     if (config.needsStatistics()) {
-        spec.statistics = statisticsSourceFromArgs(args, /*defaultMaxDocuments=*/0);
         if (spec.statistics.kind == engram::StatisticsSource::Kind::ProjectCorpus)
             throw UsageError {"give --stats FILE[,FILE..] or --corpus PATH (statistics computed once and cached)"};
         stats = engram::resolveStatistics(spec.statistics, *session, config.statisticsLayers(), documentProgress());
@@ -239,9 +414,8 @@ int cmdEdit(const Args &args)
     return kExitOk;
 }
 
-std::vector<engram::TraceKind> parseKinds(const Args &args)
+std::vector<engram::TraceKind> parseKinds(const std::string &kind)
 {
-    const std::string kind = args.value("--kind").value_or("all");
     if (kind == "all")
         return {engram::TraceKind::Hidden, engram::TraceKind::Mlp, engram::TraceKind::Attention};
     const auto parsed = engram::parseTraceKind(kind);
@@ -252,12 +426,10 @@ std::vector<engram::TraceKind> parseKinds(const Args &args)
 
 // --noise s3 (3σ of subject embeddings, default), sK (K·σ), a fixed Gaussian scale, or uK (uniform).
 engram::NoiseSettings parseNoise(
-    const Args &args, const engram::ModelSession &session, const std::vector<engram::TraceRequest> &traced)
+    const TraceOptions &o, const engram::ModelSession &session, const std::vector<engram::TraceRequest> &traced)
 {
-    engram::NoiseSettings n;
-    n.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
-    n.seed = seedOption(args, 1);
-    const std::string spec = args.value("--noise").value_or("s3");
+    engram::NoiseSettings n = o.noiseSettings;
+    const std::string &spec = o.noise;
     auto number = [&](const std::string &text) {
         char *end = nullptr;
         const double v = std::strtod(text.c_str(), &end);
@@ -268,8 +440,8 @@ engram::NoiseSettings parseNoise(
     if (!spec.empty() && spec[0] == 's') {
         const double k = number(spec.substr(1));
         std::vector<engram::TraceRequest> from = traced;
-        if (const auto file = args.value("--noise-subjects"))
-            from = engram::readTraceRequests(*file);
+        if (o.noiseSubjects)
+            from = engram::readTraceRequests(*o.noiseSubjects);
         std::vector<std::string> subjects;
         for (const auto &f : from)
             subjects.push_back(f.subject);
@@ -323,24 +495,23 @@ void printEffects(const std::string &title, const std::vector<engram::EffectEsti
     std::cout << "\n";
 }
 
-int cmdTraceAverage(const Args &args, const engram::ModelSession &session, const std::string &factsFile)
+int cmdTraceAverage(const TraceOptions &o, const engram::ModelSession &session)
 {
-    const auto facts = engram::readTraceRequests(factsFile, toInt(args, "--limit", 0, 0, 1L << 40));
+    const auto facts = engram::readTraceRequests(*o.facts, o.limit);
     engram::AverageParams p;
-    p.trace.kinds = parseKinds(args);
-    p.trace.noise = parseNoise(args, session, facts);
-    p.trace.window
-        = static_cast<int>(toInt(args, "--window", engram::defaultTraceWindow(session.summary().layers), 1, 10000));
-    p.trace.batched = !args.flag("--one-cell");
-    p.suggestedWidth = static_cast<int>(toInt(args, "--range-width", 0, 0, 10000));
+    p.trace.kinds = parseKinds(o.kind);
+    p.trace.noise = parseNoise(o, session, facts);
+    p.trace.window = o.window > 0 ? o.window : engram::defaultTraceWindow(session.summary().layers);
+    p.trace.batched = !o.oneCell;
+    p.suggestedWidth = o.rangeWidth;
     ProgressPrinter progress("trace");
     const auto a = engram::averageEffects(session.model(), session.tokenizer(), facts, p, std::ref(progress));
     std::cout << "traced " << a.traced << " of " << facts.size() << " facts (" << a.skipped.size()
               << " skipped: not predicted correctly or subject not found"
-              << (args.flag("--verbose") ? "" : "; --verbose lists them") << ")\nnoise: " << p.trace.noise.origin
+              << (o.verbose ? "" : "; --verbose lists them") << ")\nnoise: " << p.trace.noise.origin
               << ", " << p.trace.noise.samples << " samples, seed " << p.trace.noise.seed << "\nmean p(answer): clean "
               << std::fixed << std::setprecision(3) << a.meanHighScore << ", corrupted " << a.meanLowScore << "\n";
-    if (args.flag("--verbose"))
+    if (o.verbose)
         for (const auto &s : a.skipped)
             std::cout << "  skipped " << s << "\n";
     const std::size_t width = 24;
@@ -365,7 +536,7 @@ int cmdTraceAverage(const Args &args, const engram::ModelSession &session, const
         std::cout << "\nsuggested MEMIT layers (largest MLP-severed gap): " << a.suggestedFirst << "-"
                   << a.suggestedLast << "\n";
     }
-    if (const auto json = args.value("--json")) {
+    if (const auto &json = o.json) {
         writeOutputFile(*json, engram::averageEffectsToJson(a));
         std::cout << "JSON written to " << *json << "\n";
     }
@@ -374,23 +545,25 @@ int cmdTraceAverage(const Args &args, const engram::ModelSession &session, const
 
 int cmdTrace(const Args &args)
 {
-    if (args.value("--png"))
+    TraceOptions o;
+    traceTable(o).apply(args);
+    if (o.png)
         throw UsageError {"engram-cli draws no images (it has no Qt): write --json FILE and draw it with "
                           "'engram-plot FILE --out heatmaps.png' (or .svg, .pdf)"};
-    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    if (const auto facts = args.value("--facts")) {
-        return cmdTraceAverage(args, *session, *facts);
-    }
+    if (!o.facts && (o.prompt.empty() || o.subject.empty()))
+        throw UsageError {"'trace' needs --prompt TEXT and --subject S, or --facts FILE"};
+    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    if (o.facts)
+        return cmdTraceAverage(o, *session);
     engram::TraceRequest request;
-    request.prompt = requireValue(args, "--prompt");
-    request.subject = requireValue(args, "--subject");
-    request.expected = args.value("--expect").value_or("");
+    request.prompt = o.prompt;
+    request.subject = o.subject;
+    request.expected = o.expect;
     engram::TraceParams p;
-    p.kinds = parseKinds(args);
-    p.noise = parseNoise(args, *session, {request});
-    p.window
-        = static_cast<int>(toInt(args, "--window", engram::defaultTraceWindow(session->summary().layers), 1, 10000));
-    p.batched = !args.flag("--one-cell");
+    p.kinds = parseKinds(o.kind);
+    p.noise = parseNoise(o, *session, {request});
+    p.window = o.window > 0 ? o.window : engram::defaultTraceWindow(session->summary().layers);
+    p.batched = !o.oneCell;
     ProgressPrinter progress("trace");
     const auto r = engram::traceFact(session->model(), session->tokenizer(), request, p, std::ref(progress));
     std::cout << "prompt: " << r.prompt << "\nsubject: " << r.subject << " (tokens " << r.subjectBegin << "-"
@@ -403,7 +576,7 @@ int cmdTrace(const Args &args)
     }
     for (const auto &m : r.matrices)
         printMatrix(r, m);
-    if (const auto json = args.value("--json")) {
+    if (const auto &json = o.json) {
         writeOutputFile(*json, engram::traceResultToJson(r));
         std::cout << "JSON written to " << *json << "\n";
     }
@@ -422,10 +595,10 @@ std::string fmtMetric(const engram::MetricSummary &m)
 }
 
 std::vector<engram::FactPrompt> retentionFacts(
-    const Args &args, const engram::Dataset &data, const std::vector<engram::EditRequest> &edited)
+    const EvalOptions &o, const engram::Dataset &data, const std::vector<engram::EditRequest> &edited)
 {
     std::vector<engram::FactPrompt> facts;
-    if (const auto file = args.value("--retention")) {
+    if (const auto &file = o.retention) {
         // Any dataset whose records have a true object, e.g. the demo's retention.json
         // ({subject, prompt with {}, object}).
         for (const auto &r : engram::importDataset(*file).records)
@@ -444,34 +617,34 @@ std::vector<engram::FactPrompt> retentionFacts(
 
 int cmdEval(const Args &args)
 {
-    const auto data = engram::importDataset(requireValue(args, "--data"), toInt(args, "--limit", 0, 0, 1L << 40));
+    EvalOptions o;
+    evalTable(o).apply(args);
+    const auto data = engram::importDataset(o.data, o.limit);
     std::cout << "data: " << data.records.size() << " " << engram::datasetFormatName(data.format) << " records";
     if (!data.rejected.empty())
         std::cout << ", " << data.rejected.size() << " rejected (first: record " << data.rejected.front().index << ", "
                   << data.rejected.front().field << ": " << data.rejected.front().reason << ")";
     std::cout << "\n";
-    if (args.flag("--verbose"))
+    if (o.verbose)
         for (const auto &r : data.rejected)
             std::cout << "  rejected record " << r.index << ": " << r.field << ": " << r.reason << "\n";
     if (data.records.empty())
-        throw engram::Error(engram::ErrorKind::CorruptFile, "no usable records in " + requireValue(args, "--data"));
-    auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    engram::EvalParams p;
-    p.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
-    p.seed = seedOption(args, 0);
+        throw engram::Error(engram::ErrorKind::CorruptFile, "no usable records in " + o.data);
+    auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    engram::EvalParams &p = o.params;
     std::optional<engram::ReferenceTexts> references;
-    if (const auto refs = args.value("--reference-texts")) {
+    if (const auto &refs = o.referenceTexts) {
         if (p.generationInterval == 0)
             throw UsageError {"--reference-texts scores generations: give --generations K too"};
         references = engram::ReferenceTexts::load(*refs);
         p.references = &*references;
     }
-    const auto patch = args.value("--patch");
+    const auto &patch = o.patch;
     const auto edited = patch ? engram::patchRequests(*patch) : std::vector<engram::EditRequest>();
-    const auto retention = retentionFacts(args, data, edited);
+    const auto retention = retentionFacts(o, data, edited);
 
     std::vector<std::string> chosenPrompts; // --prompts FILE: one prompt per line, generated before/after
-    if (const auto file = args.value("--prompts")) {
+    if (const auto &file = o.prompts) {
         std::stringstream lines(engram::readTextFile(*file));
         for (std::string line; std::getline(lines, line);)
             if (line.find_first_not_of(" \t\r") != std::string::npos)
@@ -539,10 +712,10 @@ int cmdEval(const Args &args)
             std::cout << "  " << ph.name << ": ..." << ph.generations[i] << "\n";
     }
     std::cout << "(x100; ± is the 95 % interval; retention = top-1 recall of "
-              << (args.value("--retention") ? "the --retention facts" : "records outside the patch's edits") << ")\n";
-    if (const auto json = args.value("--json")) {
-        nlohmann::json doc {{"data", requireValue(args, "--data")}, {"format", engram::datasetFormatName(data.format)},
-            {"model", requireValue(args, "--model")}, {"patch", patch.value_or("")}};
+              << (o.retention ? "the --retention facts" : "records outside the patch's edits") << ")\n";
+    if (const auto &json = o.json) {
+        nlohmann::json doc {{"data", o.data}, {"format", engram::datasetFormatName(data.format)}, {"model", o.model},
+            {"patch", patch.value_or("")}};
         nlohmann::json rejected = nlohmann::json::array();
         for (const auto &r : data.rejected)
             rejected.push_back({{"record", r.index}, {"field", r.field}, {"reason", r.reason}});
@@ -582,24 +755,20 @@ int cmdEval(const Args &args)
 
 int cmdGenerate(const Args &args)
 {
-    engram::GenerationParams p;
-    p.maxNewTokens = static_cast<int>(toInt(args, "--max-new-tokens", 32, 1, 1 << 20));
-    p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
-    p.topP = toDouble(args, "--top-p", 1.0, 1e-9, 1.0);
-    p.temperature = toDouble(args, "--temperature", 1.0, 1e-6, 1e6);
-    p.seed = seedOption(args, 0);
-    p.useCache = !args.flag("--no-cache");
-    p.greedy
-        = args.flag("--greedy") || (!args.value("--top-k") && !args.value("--top-p") && !args.value("--temperature"));
-    if (args.flag("--greedy") && (args.value("--top-k") || args.value("--top-p")))
-        throw UsageError {"--greedy cannot be combined with --top-k/--top-p"};
-    const auto session = engram::ModelSession::open(requireValue(args, "--model"), loadOptions(args));
-    if (const auto patch = args.value("--patch"))
-        engram::applyPatchFile(*session, *patch);
-    const auto prompt = requireValue(args, "--prompt");
+    GenerateOptions o;
+    generateTable(o).apply(args);
+    if (o.greedy && o.sampling)
+        throw UsageError {"--greedy cannot be combined with --top-k, --top-p or --temperature"};
+    engram::GenerationParams &p = o.params;
+    p.useCache = !o.noCache;
+    p.greedy = !o.sampling;
+    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    if (o.patch)
+        engram::applyPatchFile(*session, *o.patch);
+    const std::string &prompt = o.prompt;
     const auto out = session->generate(prompt, p);
     std::cout << prompt << out.continuation << "\n";
-    if (args.flag("--ids")) {
+    if (o.ids) {
         std::cout << "prompt ids:";
         for (auto id : out.promptTokens)
             std::cout << " " << id;
@@ -609,6 +778,46 @@ int cmdGenerate(const Args &args)
         std::cout << "\n";
     }
     return kExitOk;
+}
+
+// The help text, generated from the option tables: every command, or the forms of `only`.
+std::string helpText(const std::string &only)
+{
+    static ModelOptions info, tokenize;
+    static GenerateOptions generate;
+    static StatsOptions stats;
+    static FileEditOptions edit;
+    static TraceOptions trace;
+    static EvalOptions eval;
+    static LoraCommandOptions lora;
+    const std::vector<OptionTable> files = {infoTable(info), tokenizeTable(tokenize), generateTable(generate),
+        statsTable(stats), fileEditTable(edit), traceTable(trace), evalTable(eval), loraTable(lora)};
+    const std::vector<OptionTable> projects = projectCommandTables();
+    std::string out;
+    bool found = false;
+    auto section = [&](const std::string &title, const std::vector<OptionTable> &tables) {
+        std::string body;
+        for (const auto &t : tables)
+            if (only.empty() || t.command() == only)
+                body += t.help() + "\n";
+        if (!body.empty())
+            out += title + "\n" + body;
+        found = found || !body.empty();
+    };
+    out = only.empty() ? "Usage: engram-cli <command> [options]   (engram-cli <command> --help: one command)\n\n"
+                       : "Usage:\n";
+    section("Commands on a checkpoint directory:", files);
+    section("Commands on a project (one SQLite file, *.engram; FILE below):", projects);
+    if (!found)
+        throw UsageError {"unknown command '" + only + "'"};
+    out += commonOptionsHelp();
+    out += "\nOptions a command does not take are refused (exit 2) with the closest known name.\n"
+           "Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input, 4 invalid request or\n"
+           "runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C; a project stays at its\n"
+           "last committed state).\n"
+           "Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus\n"
+           "resources/demo/corpus.txt --layers 0,1,2,3 --max-docs 3000 --out /tmp/demo-stats.safetensors\n";
+    return out;
 }
 
 } // namespace
@@ -624,7 +833,11 @@ int main(int argc, char **argv)
             return kExitOk;
         }
         if (args.flag("--help") || args.flag("-h") || args.command.empty() || args.command == "help") {
-            std::cout << kUsage << kProjectUsage;
+            // `engram-cli CMD --help`: that command's forms; otherwise all of them.
+            const std::string only = args.command == "help" && !args.positional.empty() ? args.positional.front()
+                : args.command == "help"                                                   ? ""
+                                                                                           : args.command;
+            std::cout << helpText(only);
             return args.command.empty() && !args.flag("--help") && !args.flag("-h") ? kExitUsage : kExitOk;
         }
         engram::configureThreads(static_cast<int>(toInt(args, "--threads", 0, 0, 1024)));
@@ -632,29 +845,6 @@ int main(int argc, char **argv)
             return runProjectCommand(args);
         if (!args.positional.empty())
             throw UsageError {"unexpected argument '" + args.positional.front() + "'"};
-        // Every option of each command, declared once: anything else is refused (exit 2).
-        static const std::map<std::string, std::vector<std::string>> kOptions = {
-            {"info", {"--model"}},
-            {"tokenize", {"--model", "--text"}},
-            {"generate",
-                {"--model", "--prompt", "--max-new-tokens", "--greedy", "--top-k", "--top-p", "--temperature", "--seed",
-                    "--no-cache", "--ids", "--patch"}},
-            {"stats", {"--model", "--corpus", "--layers", "--max-docs", "--out", "--accumulate", "--merge"}},
-            {"edit", {"--model", "--facts", "--out", "--limit", "--keep"}}, // + editOptionNames()
-            {"trace",
-                {"--model", "--prompt", "--subject", "--expect", "--kind", "--json", "--facts", "--limit", "--noise",
-                    "--noise-subjects", "--samples", "--seed", "--window", "--one-cell", "--verbose", "--range-width",
-                    "--png"}},
-            {"eval",
-                {"--model", "--data", "--patch", "--limit", "--json", "--generations", "--retention", "--seed",
-                    "--verbose", "--reference-texts", "--prompts"}},
-        };
-        if (const auto it = kOptions.find(args.command); it != kOptions.end()) {
-            std::vector<std::string> known = it->second;
-            if (args.command == "edit")
-                known.insert(known.end(), editOptionNames().begin(), editOptionNames().end());
-            checkOptions(args, known);
-        }
         if (args.command == "info")
             return cmdInfo(args);
         if (args.command == "tokenize")
@@ -669,6 +859,8 @@ int main(int argc, char **argv)
             return cmdTrace(args);
         if (args.command == "eval")
             return cmdEval(args);
+        if (args.command == "lora")
+            return cmdLora(args);
         throw UsageError {"unknown command '" + args.command + "'"};
     } catch (const UsageError &e) {
         std::cerr << "engram-cli: " << e.message << "\nRun 'engram-cli --help' for usage.\n";

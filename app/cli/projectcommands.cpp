@@ -11,7 +11,9 @@
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -20,54 +22,8 @@ namespace cli {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-const char *kProjectUsage = R"(
-Projects (one SQLite file, *.engram; FILE below):
-  project new FILE --model DIR          start a project on a Hugging Face checkpoint
-            [--corpus PATH] [--max-docs N]  statistics corpus for MEMIT/ROME edits
-  project info FILE [--json]            model, facts, runs, evaluations
-  project check FILE                    integrity of the file and its stored patches
-  project branch FILE --run N --out NEW a copy holding the history up to run N
-  facts import FILE --data DATA         CounterFact / zsRE / known facts / EasyEdit / CSV
-            [--limit N] [--tags a,b] [--disabled]
-  facts list FILE [--relation R] [--tag T] [--json]
-  facts export FILE --out F.json|F.csv  [--relation R] [--tag T] [--ids 1,2]  (re-importable)
-  facts add FILE --subject S --prompt "{} was born in" --target-new O
-            [--target-true T] [--relation R] [--tags a,b] [--paraphrases "p1|p2"]
-  facts remove|enable|disable FILE --ids 1,2,3
-  facts undo FILE                       reverse the last fact change
-  edit FILE [--ids 1,2] [edit options]  edit the enabled facts no applied run has edited
-            (or --ids) on top of the current state; refuses conflicting facts (exit 5)
-            unless --allow-conflicts; statistics from the project's corpus, --corpus or
-            --stats; --keep-facts keeps the project's other facts (as --keep below);
-            options as for 'edit' below
-  stats FILE [--layers L1,L2] [--corpus PATH]  statistics for the project's model, computed
-            once from its corpus and cached (default layers: the MEMIT preset's)
-  trace FILE --ids 1,2 [--kind all] [--samples N] [--window W]  causal traces, stored
-  eval FILE [--ids 1,2] [--generations K] [--seed S] [--json]
-                                        scores of the edited facts (else all enabled) on
-                                        the base model (pre) and the current state (post)
-  generate FILE --prompt TEXT           generate on the current state (options as below)
-  history FILE [--json]                 the edit runs, in order
-  revert FILE --run N                   take a run out (verified by the state hash)
-  reapply FILE --run N                  put a reverted run back
-  export FILE --out DIR [--overwrite]   the patched model as a Hugging Face directory
-            [--copy]                    copy unchanged shards instead of hard-linking them
-  export FILE --patch OUT [--run N]     one run's patch, or all applied runs composed
-  patch import FILE --patch P           record a patch made elsewhere for the same base
-  Ctrl-C cancels a running job; the project stays at its last committed state (exit 130).
-)";
 
 namespace {
-
-int singleLayer(const Args &args, const std::string &method)
-{
-    if (args.value("--layer"))
-        return static_cast<int>(toInt(args, "--layer", 0, 0, 100000));
-    const auto layers = parseLayers(args);
-    if (layers.size() != 1)
-        throw UsageError {method + " edits one layer: give --layer N"};
-    return layers.front();
-}
 
 std::vector<std::string> splitList(const std::string &text, char separator)
 {
@@ -79,16 +35,213 @@ std::vector<std::string> splitList(const std::string &text, char separator)
     return out;
 }
 
+// ---- options: one struct and one table per command -------------------------------------
+
+struct ProjectOptions {
+    std::string model, out;
+    std::optional<std::string> corpus;
+    int64_t maxDocs = -1;
+    int64_t run = 0;
+    bool json = false;
+};
+
+OptionTable projectTable(ProjectOptions &o)
+{
+    OptionTable t("project", "new FILE --model DIR [--corpus PATH] [--max-docs N]",
+        "start a project (one SQLite file, *.engram) on a Hugging Face checkpoint; the corpus is the "
+        "statistics corpus of its MEMIT/ROME edits");
+    t.form("info FILE [--json]", "model, facts, runs, evaluations")
+        .form("check FILE", "integrity of the file and its stored patches (exit 3 when damaged)")
+        .form("branch FILE --run N --out NEW", "a copy holding the history up to run N");
+    return t.text("--model", "DIR", "checkpoint directory (new)", o.model)
+        .text("--corpus", "PATH", "statistics corpus, .txt (a document per line) or .jsonl (new)", o.corpus)
+        .integer("--max-docs", "N", "documents of the corpus used; -1: the model preset's count (new)", o.maxDocs, -1,
+            1L << 40)
+        .flag("--json", "machine-readable output (info)", o.json)
+        .text("--out", "NEW", "the new project file (branch)", o.out)
+        .integer("--run", "N", "the last run the branch keeps (branch)", o.run, 0, 1L << 40);
+}
+
+struct FactsOptions {
+    std::string relation, tag, tags, out, data, subject, prompt, targetNew, targetTrue, paraphrases;
+    std::vector<int64_t> ids;
+    int64_t limit = 0;
+    bool disabled = false, json = false;
+};
+
+OptionTable factsTable(FactsOptions &o)
+{
+    OptionTable t("facts", "import FILE --data DATA [--limit N] [--tags a,b] [--disabled]",
+        "import CounterFact / zsRE / known facts / EasyEdit / CSV records");
+    t.form("list FILE [--relation R] [--tag T] [--json]", "")
+        .form("export FILE --out F.json|F.csv [--relation R] [--tag T] [--ids 1,2]", "re-importable")
+        .form("add FILE --subject S --prompt \"{} was born in\" --target-new O [--target-true T] [--relation R] "
+              "[--tags a,b] [--paraphrases \"p1|p2\"]",
+            "")
+        .form("remove|enable|disable FILE --ids 1,2,3", "")
+        .form("undo FILE", "reverse the last fact change");
+    return t.text("--data", "DATA", "dataset file to import", o.data)
+        .integer("--limit", "N", "import at most N records; 0: all", o.limit, 0, 1L << 40)
+        .text("--tags", "a,b", "tags given to the imported or added facts", o.tags)
+        .flag("--disabled", "import the facts disabled", o.disabled)
+        .text("--relation", "R", "only facts of relation R (list, export); the relation id (add)", o.relation)
+        .text("--tag", "T", "only facts tagged T (list, export)", o.tag)
+        .ids("--ids", "the facts (export, remove, enable, disable)", o.ids)
+        .text("--out", "F.json|F.csv", "export file", o.out)
+        .flag("--json", "machine-readable output (list)", o.json)
+        .text("--subject", "S", "the subject (add)", o.subject)
+        .text("--prompt", "TEXT", "the prompt template, {} for the subject (add)", o.prompt)
+        .text("--target-new", "O", "the new object (add)", o.targetNew)
+        .text("--target-true", "T", "the true object (add)", o.targetTrue)
+        .text("--paraphrases", "\"p1|p2\"", "paraphrase prompts (add)", o.paraphrases);
+}
+
+struct ProjectEditOptions {
+    engram::EditJobSpec spec;
+    bool json = false;
+};
+
+OptionTable projectEditTable(ProjectEditOptions &o)
+{
+    OptionTable t("edit", "FILE [--ids 1,2] [edit options]",
+        "edit the enabled facts no applied run has edited (or --ids) on top of the current state; refuses "
+        "conflicting facts (exit 5) unless --allow-conflicts; statistics from the project's corpus, --corpus or "
+        "--stats");
+    t.ids("--ids", "the facts to edit", o.spec.factIds)
+        .flag("--allow-conflicts", "edit although facts conflict (same subject and prompt, other object)",
+            o.spec.allowConflicts)
+        .flag("--keep-facts", "keep the project's other facts (as --keep of the file edit)", o.spec.keepProjectFacts)
+        .flag("--json", "machine-readable output", o.json);
+    return t.append(editOptionsTable(o.spec));
+}
+
+struct ProjectStatsOptions {
+    engram::EditJobSpec spec;
+};
+
+OptionTable projectStatsTable(ProjectStatsOptions &o)
+{
+    OptionTable t("stats", "FILE [--layers L1,L2] [--corpus PATH]",
+        "statistics for the project's model, computed once from its corpus and cached (default layers: those the "
+        "edit options' method needs)");
+    return t.append(editOptionsTable(o.spec));
+}
+
+struct ProjectTraceOptions {
+    engram::TraceJobSpec spec;
+    std::string kind = "all";
+};
+
+OptionTable projectTraceTable(ProjectTraceOptions &o)
+{
+    OptionTable t("trace", "FILE --ids 1,2 [--kind all] [--samples N] [--window W]",
+        "causal traces of the facts, stored in the project (noise: 3 sigma of the project's subjects)");
+    return t.ids("--ids", "the facts to trace", o.spec.factIds)
+        .required("--ids")
+        .text("--kind", "hidden|mlp|attn|all", "what is restored (default all)", o.kind)
+        .integer("--samples", "N", "noise samples", o.spec.params.noise.samples, 1, 10000)
+        .seed("noise seed", o.spec.params.noise.seed)
+        .integer("--window", "W", "layers restored together for mlp/attn; 0: scaled to the model", o.spec.window, 0,
+            10000);
+}
+
+struct ProjectEvalOptions {
+    engram::EvalJobSpec spec;
+    bool json = false;
+};
+
+OptionTable projectEvalTable(ProjectEvalOptions &o)
+{
+    OptionTable t("eval", "FILE [--ids 1,2] [--generations K] [--seed S] [--json]",
+        "scores of the edited facts (else all enabled) on the base model (pre) and the current state (post)");
+    return t.ids("--ids", "the facts to score", o.spec.factIds)
+        .integer("--generations", "K", "fluency from generations of every K-th fact; 0: none", o.spec.generationInterval,
+            0, 1 << 30)
+        .seed("generation seed", o.spec.seed)
+        .flag("--json", "machine-readable output", o.json);
+}
+
+struct ProjectGenerateOptions {
+    std::string prompt;
+    engram::GenerationParams params;
+};
+
+OptionTable projectGenerateTable(ProjectGenerateOptions &o)
+{
+    OptionTable t("generate", "FILE --prompt TEXT", "generate on the project's current state (greedy unless --top-k)");
+    return t.text("--prompt", "TEXT", "the text to continue", o.prompt)
+        .required("--prompt")
+        .integer("--max-new-tokens", "N", "new tokens", o.params.maxNewTokens, 1, 1 << 20)
+        .custom("--top-k", "K", "sample from the K likeliest tokens",
+            [&p = o.params](const std::string &v) {
+                p.topK = static_cast<int>(parseInteger("--top-k", v, 1, 1 << 30));
+                p.greedy = false;
+            })
+        .seed("sampling seed", o.params.seed);
+}
+
+struct HistoryOptions {
+    bool json = false;
+};
+
+OptionTable historyTable(HistoryOptions &o)
+{
+    OptionTable t("history", "FILE [--json]", "the edit runs, in order");
+    return t.flag("--json", "machine-readable output", o.json);
+}
+
+struct RevertOptions {
+    int64_t run = 0;
+};
+
+OptionTable revertTable(const std::string &command, RevertOptions &o)
+{
+    OptionTable t(command, "FILE --run N",
+        command == "revert" ? "take a run out (verified by the state hash)" : "put a reverted run back");
+    return t.integer("--run", "N", "the run", o.run, 1, 1L << 40).required("--run");
+}
+
+struct ExportCommandOptions {
+    engram::ExportJobSpec spec;
+    engram::LoraOptions lora;
+    std::optional<std::string> patch, loraDir;
+    int64_t run = 0;
+    bool copy = false;
+};
+
+OptionTable exportTable(ExportCommandOptions &o)
+{
+    OptionTable t("export", "FILE --out DIR [--overwrite] [--copy]", "the patched model as a Hugging Face directory");
+    t.form("FILE --patch OUT [--run N]", "one run's patch, or all applied runs composed");
+    t.form("FILE --lora DIR [--rank R] [--run N]",
+        "one run's patch, or all applied runs (factors concatenated, ranks adding up), as a PEFT LoRA adapter for "
+        "the base model");
+    return t.custom("--out", "DIR", "the directory to write", [&o](const std::string &v) { o.spec.out = v; })
+        .flag("--overwrite", "replace an existing export directory", o.spec.options.overwrite)
+        .flag("--copy", "copy unchanged shards instead of hard-linking them", o.copy)
+        .text("--patch", "OUT", "write a patch file instead", o.patch)
+        .text("--lora", "DIR", "write a LoRA adapter directory instead (adapter_config.json, "
+                              "adapter_model.safetensors)", o.loraDir)
+        .integer("--rank", "R", "LoRA: at most R per module (truncated SVD, its relative error printed); 0: exact",
+            o.lora.rank, 0, 1 << 20)
+        .integer("--run", "N", "the run whose patch is written; 0: all applied runs composed", o.run, 0, 1L << 40);
+}
+
+struct PatchOptions {
+    std::string patch;
+};
+
+OptionTable patchTable(PatchOptions &o)
+{
+    OptionTable t("patch", "import FILE --patch P", "record a patch made elsewhere for the same base model");
+    return t.text("--patch", "P", "the patch file", o.patch).required("--patch");
+}
+
 fs::path projectFile(const Args &args, std::size_t index)
 {
     if (args.positional.size() <= index)
         throw UsageError {"'" + args.command + "' needs a project file (FILE.engram)"};
     return args.positional[index];
-}
-
-bool wantJson(const Args &args)
-{
-    return args.flag("--json");
 }
 
 engram::JobContext jobContext(ProgressPrinter &printer)
@@ -114,15 +267,19 @@ json factToJson(const engram::Fact &f)
 
 int cmdProject(const Args &args)
 {
+    ProjectOptions o;
+    projectTable(o).apply(args);
     const std::string sub = args.positional.empty() ? "" : args.positional[0];
     if (sub == "new") {
         const fs::path file = projectFile(args, 1);
-        const auto model = engram::describeProjectModel(requireValue(args, "--model"));
+        if (o.model.empty())
+            throw UsageError {"'project new' needs --model DIR"};
+        const auto model = engram::describeProjectModel(o.model);
         auto project = engram::Project::create(file, model);
-        if (const auto corpus = args.value("--corpus"))
-            project->setSetting("stats.corpus", fs::absolute(*corpus).lexically_normal().string());
-        if (args.value("--max-docs"))
-            project->setSetting("stats.max_docs", std::to_string(toInt(args, "--max-docs", 0, 0, 1L << 40)));
+        if (o.corpus)
+            project->setSetting("stats.corpus", fs::absolute(*o.corpus).lexically_normal().string());
+        if (o.maxDocs >= 0)
+            project->setSetting("stats.max_docs", std::to_string(o.maxDocs));
         const auto summary = json::parse(model.summaryJson);
         std::cout << "created " << file.string() << " for " << model.path.string() << " ("
                   << summary.value("family", "") << ", " << summary.value("layers", 0) << " layers, content hash "
@@ -145,7 +302,7 @@ int cmdProject(const Args &args)
             {"facts", facts.size()}, {"enabled_facts", enabled}, {"edited_facts", project->editedFacts().size()},
             {"runs", byStatus}, {"evaluations", project->evaluations().size()}, {"traces", project->traces().size()},
             {"statistics_corpus", project->setting("stats.corpus")}};
-        if (wantJson(args)) {
+        if (o.json) {
             std::cout << doc.dump(2) << "\n";
             return kExitOk;
         }
@@ -174,10 +331,10 @@ int cmdProject(const Args &args)
     }
     if (sub == "branch") {
         const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
-        const auto run = toInt(args, "--run", 0, 0, 1L << 40);
-        project->branch(run, requireValue(args, "--out"));
-        std::cout << "branched " << project->file().string() << " at run " << run << " -> "
-                  << requireValue(args, "--out") << "\n";
+        if (o.out.empty())
+            throw UsageError {"'project branch' needs --out NEW"};
+        project->branch(o.run, o.out);
+        std::cout << "branched " << project->file().string() << " at run " << o.run << " -> " << o.out << "\n";
         return kExitOk;
     }
     throw UsageError {"'project' needs new, info, check or branch"};
@@ -185,18 +342,20 @@ int cmdProject(const Args &args)
 
 int cmdFacts(const Args &args)
 {
+    FactsOptions o;
+    factsTable(o).apply(args);
     const std::string sub = args.positional.empty() ? "" : args.positional[0];
     const fs::path file = projectFile(args, 1);
     if (sub == "list") {
         const auto project = engram::Project::open(file, /*readOnly=*/true);
         engram::FactFilter filter;
-        filter.relation = args.value("--relation").value_or("");
-        filter.tag = args.value("--tag").value_or("");
+        filter.relation = o.relation;
+        filter.tag = o.tag;
         const auto facts = project->facts(filter);
         std::map<int64_t, int64_t> editedBy;
         for (const auto &[fact, run] : project->editedFacts())
             editedBy[fact] = run;
-        if (wantJson(args)) {
+        if (o.json) {
             json list = json::array();
             for (const auto &f : facts) {
                 json j = factToJson(f);
@@ -223,23 +382,26 @@ int cmdFacts(const Args &args)
     }
     if (sub == "export") {
         const auto project = engram::Project::open(file, /*readOnly=*/true);
+        if (o.out.empty())
+            throw UsageError {"'facts export' needs --out F.json|F.csv"};
         engram::FactFilter filter;
-        filter.relation = args.value("--relation").value_or("");
-        filter.tag = args.value("--tag").value_or("");
-        if (const auto ids = args.value("--ids"))
-            filter.ids = parseIds("--ids", *ids);
+        filter.relation = o.relation;
+        filter.tag = o.tag;
+        filter.ids = o.ids;
         std::vector<engram::EvalRecord> records;
         for (const auto &f : project->facts(filter))
             records.push_back(engram::recordFromFact(f));
-        engram::exportDataset(records, requireValue(args, "--out"));
-        std::cout << "exported " << records.size() << " fact(s) to " << requireValue(args, "--out") << "\n";
+        engram::exportDataset(records, o.out);
+        std::cout << "exported " << records.size() << " fact(s) to " << o.out << "\n";
         return kExitOk;
     }
     auto project = engram::Project::open(file);
     if (sub == "import") {
-        const std::string data = requireValue(args, "--data");
-        const auto dataset = engram::importDataset(data, toInt(args, "--limit", 0, 0, 1L << 40));
-        const auto tags = splitList(args.value("--tags").value_or(""), ',');
+        if (o.data.empty())
+            throw UsageError {"'facts import' needs --data DATA"};
+        const std::string &data = o.data;
+        const auto dataset = engram::importDataset(data, o.limit);
+        const auto tags = splitList(o.tags, ',');
         std::vector<engram::Fact> facts;
         std::size_t skipped = 0;
         for (std::size_t i = 0; i < dataset.records.size(); ++i) {
@@ -249,7 +411,7 @@ int cmdFacts(const Args &args)
                 continue;
             }
             f.tags = tags;
-            f.enabled = !args.flag("--disabled");
+            f.enabled = !o.disabled;
             f.provenance = fs::path(data).filename().string() + "#" + std::to_string(i + 1);
             facts.push_back(std::move(f));
         }
@@ -268,18 +430,18 @@ int cmdFacts(const Args &args)
         return kExitOk;
     }
     if (sub == "add") {
+        for (const auto &[value, name] : {std::pair {&o.subject, "--subject"}, std::pair {&o.prompt, "--prompt"},
+                 std::pair {&o.targetNew, "--target-new"}})
+            if (value->empty())
+                throw UsageError {std::string("'facts add' needs ") + name};
         engram::Fact f;
-        f.subject = requireValue(args, "--subject");
-        f.promptTemplate = requireValue(args, "--prompt");
-        f.targetNew = requireValue(args, "--target-new");
-        if (f.targetNew.front() != ' ')
-            f.targetNew = " " + f.targetNew;
-        f.targetTrue = args.value("--target-true").value_or("");
-        if (!f.targetTrue.empty() && f.targetTrue.front() != ' ')
-            f.targetTrue = " " + f.targetTrue;
-        f.relation = args.value("--relation").value_or("");
-        f.tags = splitList(args.value("--tags").value_or(""), ',');
-        f.paraphrasePrompts = splitList(args.value("--paraphrases").value_or(""), '|');
+        f.subject = o.subject;
+        f.promptTemplate = o.prompt;
+        f.targetNew = o.targetNew.front() == ' ' ? o.targetNew : " " + o.targetNew;
+        f.targetTrue = o.targetTrue.empty() || o.targetTrue.front() == ' ' ? o.targetTrue : " " + o.targetTrue;
+        f.relation = o.relation;
+        f.tags = splitList(o.tags, ',');
+        f.paraphrasePrompts = splitList(o.paraphrases, '|');
         f.provenance = "cli";
         if (const auto problem = engram::validateFact(f); !problem.empty())
             throw UsageError {problem};
@@ -289,7 +451,9 @@ int cmdFacts(const Args &args)
         return kExitOk;
     }
     if (sub == "remove" || sub == "enable" || sub == "disable") {
-        const auto ids = parseIds("--ids", requireValue(args, "--ids"));
+        if (o.ids.empty())
+            throw UsageError {"'facts " + sub + "' needs --ids 1,2,3"};
+        const auto &ids = o.ids;
         if (sub == "remove") {
             project->removeFacts(ids);
         } else {
@@ -321,35 +485,38 @@ json conflictsJson(const std::vector<engram::Conflict> &conflicts)
     return list;
 }
 
-// The edit spec of a project command: the project model's preset with the options given, the
-// statistics source (--stats, --corpus, --max-docs, --cache-dir, --accumulate) and placement.
-engram::EditJobSpec projectEditSpec(const Args &args, const fs::path &file)
+// The project model's preset, read from its config.json (the job opens the checkpoint itself, once).
+engram::EditPreset projectPreset(const fs::path &file)
 {
-    fs::path model;
-    {
-        const auto project = engram::Project::open(file, /*readOnly=*/true);
-        model = project->model().path;
-    }
-    // The preset needs config.json only: the job opens the checkpoint itself, once.
-    engram::EditJobSpec spec = editSpecFromArgs(args, engram::editPresetForCheckpoint(model));
-    spec.statistics = statisticsSourceFromArgs(args, /*defaultMaxDocuments=*/-1);
+    const auto project = engram::Project::open(file, /*readOnly=*/true);
+    return engram::editPresetForCheckpoint(project->model().path);
+}
+
+// Applies `table` (which holds the edit options over `spec`) on the preset's configuration.
+void applyEditTable(const Args &args, const OptionTable &table, engram::EditJobSpec &spec, const engram::EditPreset &preset)
+{
+    table.check(args);
+    spec.config = preset.configFor(editMethodOf(args));
+    spec.statistics.maxDocuments = -1; // the project's setting, else the preset's
     spec.load = loadOptions(args);
-    return spec;
+    table.apply(args);
 }
 
 int cmdProjectEdit(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
-    engram::EditJobSpec spec = projectEditSpec(args, file);
-    if (const auto ids = args.value("--ids"))
-        spec.factIds = parseIds("--ids", *ids);
-    spec.allowConflicts = args.flag("--allow-conflicts");
-    spec.keepProjectFacts = args.flag("--keep-facts");
+    ProjectEditOptions o;
+    const OptionTable table = projectEditTable(o);
+    table.check(args);
+    const auto preset = projectPreset(file);
+    applyEditTable(args, table, o.spec, preset);
+    announcePreset(args, preset);
+    const engram::EditJobSpec &spec = o.spec;
 
     ProgressPrinter printer("edit");
     auto context = jobContext(printer);
     const auto r = engram::runEditJob(file, spec, context);
-    if (wantJson(args)) {
+    if (o.json) {
         std::cout << json {{"run", r.runId}, {"method", engram::editMethodName(spec.config.method())},
             {"facts", r.facts}, {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
             {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
@@ -372,8 +539,12 @@ int cmdProjectEdit(const Args &args)
 int cmdProjectStats(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
-    const engram::EditJobSpec spec = projectEditSpec(args, file);
-    const std::vector<int> layers = args.value("--layers") ? parseLayers(args) : spec.config.statisticsLayers();
+    ProjectStatsOptions o;
+    const OptionTable table = projectStatsTable(o);
+    table.check(args);
+    applyEditTable(args, table, o.spec, projectPreset(file));
+    const engram::EditJobSpec &spec = o.spec;
+    const std::vector<int> layers = args.value("--layers") ? parseLayerList("--layers", *args.value("--layers")) : spec.config.statisticsLayers();
     if (layers.empty())
         throw UsageError {"ftw needs no statistics; give --layers to compute some anyway"};
     ProgressPrinter printer("stats");
@@ -387,15 +558,12 @@ int cmdProjectStats(const Args &args)
 int cmdProjectTrace(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
-    engram::TraceJobSpec spec;
-    spec.factIds = parseIds("--ids", requireValue(args, "--ids"));
-    spec.params.noise.scale = 0; // 3σ of the project's subjects
-    spec.params.noise.samples = static_cast<int>(toInt(args, "--samples", 10, 1, 10000));
-    spec.params.noise.seed = seedOption(args, 1);
-    spec.window = static_cast<int>(toInt(args, "--window", 0, 0, 10000));
-    const std::string kind = args.value("--kind").value_or("all");
-    if (kind != "all") {
-        const auto k = engram::parseTraceKind(kind);
+    ProjectTraceOptions o;
+    o.spec.params.noise.scale = 0; // 3σ of the project's subjects
+    projectTraceTable(o).apply(args);
+    engram::TraceJobSpec &spec = o.spec;
+    if (o.kind != "all") {
+        const auto k = engram::parseTraceKind(o.kind);
         if (!k)
             throw UsageError {"--kind must be hidden, mlp, attn or all"};
         spec.params.kinds = {*k};
@@ -425,11 +593,9 @@ int cmdProjectTrace(const Args &args)
 int cmdProjectEval(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
-    engram::EvalJobSpec spec;
-    if (const auto ids = args.value("--ids"))
-        spec.factIds = parseIds("--ids", *ids);
-    spec.generationInterval = static_cast<int>(toInt(args, "--generations", 0, 0, 1 << 30));
-    spec.seed = seedOption(args, 0);
+    ProjectEvalOptions o;
+    projectEvalTable(o).apply(args);
+    engram::EvalJobSpec &spec = o.spec;
     spec.load = loadOptions(args);
     ProgressPrinter printer("eval");
     auto context = jobContext(printer);
@@ -438,7 +604,7 @@ int cmdProjectEval(const Args &args)
         std::printf("%-5s %6.1f  %5.1f  %5.1f  %5.1f  %6.1f  %6.1f  %6.1f\n", name, e.score, e.es.mean, e.ps.mean,
             e.ns.mean, e.em.mean, e.pm.mean, e.nm.mean);
     };
-    if (wantJson(args)) {
+    if (o.json) {
         json doc = json::parse(engram::evaluationSummaryJson(r));
         doc["evaluation"] = r.evaluationId;
         doc["facts"] = r.facts;
@@ -458,24 +624,22 @@ int cmdProjectEval(const Args &args)
 
 int cmdProjectGenerate(const Args &args)
 {
-    engram::GenerationParams p;
-    p.maxNewTokens = static_cast<int>(toInt(args, "--max-new-tokens", 32, 1, 1 << 20));
-    p.topK = static_cast<int>(toInt(args, "--top-k", 0, 0, 1 << 30));
-    p.seed = seedOption(args, 0);
-    p.greedy = !args.value("--top-k");
+    ProjectGenerateOptions o;
+    projectGenerateTable(o).apply(args);
     ProgressPrinter printer("generate");
     auto context = jobContext(printer);
-    const std::string prompt = requireValue(args, "--prompt");
-    const auto out = engram::runGenerateJob(projectFile(args, 0), prompt, p, loadOptions(args), context);
-    std::cout << prompt << out.continuation << "\n";
+    const auto out = engram::runGenerateJob(projectFile(args, 0), o.prompt, o.params, loadOptions(args), context);
+    std::cout << o.prompt << out.continuation << "\n";
     return kExitOk;
 }
 
 int cmdHistory(const Args &args)
 {
+    HistoryOptions o;
+    historyTable(o).apply(args);
     const auto project = engram::Project::open(projectFile(args, 0), /*readOnly=*/true);
     const auto runs = project->runs();
-    if (wantJson(args)) {
+    if (o.json) {
         json list = json::array();
         for (const auto &r : runs) {
             json facts = json::array();
@@ -510,9 +674,9 @@ int cmdHistory(const Args &args)
 
 int cmdRevert(const Args &args, bool reapply)
 {
-    const auto run = toInt(args, "--run", 0, 1, 1L << 40);
-    if (!args.value("--run"))
-        throw UsageError {"'" + args.command + "' needs --run N"};
+    RevertOptions o;
+    revertTable(args.command, o).apply(args);
+    const int64_t run = o.run;
     ProgressPrinter printer(args.command);
     auto context = jobContext(printer);
     const auto r = engram::revertRun(projectFile(args, 0), run, reapply, loadOptions(args), context);
@@ -531,20 +695,26 @@ int cmdRevert(const Args &args, bool reapply)
 int cmdExport(const Args &args)
 {
     const fs::path file = projectFile(args, 0);
+    ExportCommandOptions o;
+    exportTable(o).apply(args);
     ProgressPrinter printer("export");
     auto context = jobContext(printer);
-    if (const auto patch = args.value("--patch")) {
-        const auto run = toInt(args, "--run", 0, 0, 1L << 40);
+    if (o.loraDir) {
+        o.lora.overwrite = o.spec.options.overwrite;
+        printLoraSummary(engram::exportLoraAdapter(file, o.run, *o.loraDir, o.lora, context));
+        return kExitOk;
+    }
+    if (const auto &patch = o.patch) {
+        const int64_t run = o.run;
         engram::exportPatchFile(file, run, *patch, loadOptions(args), context);
         std::cout << "patch " << (run ? "of run " + std::to_string(run) : std::string("of all applied runs"))
                   << " written to " << *patch << "\n";
         return kExitOk;
     }
-    engram::ExportJobSpec spec;
-    spec.out = requireValue(args, "--out");
-    spec.options.overwrite = args.flag("--overwrite");
-    spec.options.hardLink = !args.flag("--copy");
-    const auto s = engram::runExportJob(file, spec, context);
+    if (o.spec.out.empty())
+        throw UsageError {"'export' needs --out DIR (or --patch OUT)"};
+    o.spec.options.hardLink = !o.copy;
+    const auto s = engram::runExportJob(file, o.spec, context);
     std::cout << "exported to " << s.directory.string() << ": " << s.tensorsPatched << " tensor(s) patched, "
               << s.shardsRewritten << " shard(s) written, " << s.shardsLinked << " linked, " << s.filesCopied
               << " file(s) copied, " << humanBytes(s.bytesWritten) << " in " << std::fixed << std::setprecision(2)
@@ -554,91 +724,168 @@ int cmdExport(const Args &args)
 
 int cmdPatch(const Args &args)
 {
+    PatchOptions o;
+    patchTable(o).apply(args);
     if (args.positional.empty() || args.positional[0] != "import")
         throw UsageError {"'patch' needs import"};
     ProgressPrinter printer("patch");
     auto context = jobContext(printer);
-    const auto id
-        = engram::importPatchFile(projectFile(args, 1), requireValue(args, "--patch"), loadOptions(args), context);
+    const auto id = engram::importPatchFile(projectFile(args, 1), o.patch, loadOptions(args), context);
     std::cout << "recorded the patch as run " << id << "\n";
     return kExitOk;
 }
 
 } // namespace
 
-engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset &preset)
+engram::EditMethod editMethodOf(const Args &args)
 {
-    const std::string name = args.value("--method").value_or("memit");
-    const auto method = engram::parseEditMethod(name);
+    const auto method = engram::parseEditMethod(args.value("--method").value_or("memit"));
     if (!method)
         throw UsageError {"--method must be one of " + engram::editMethodNames()};
-    const auto seed = seedOption(args, 0);
-    engram::EditJobSpec spec;
-    spec.config = preset.configFor(*method);
-    switch (*method) {
-    case engram::EditMethod::Memit: {
-        auto &p = spec.config.memit();
-        if (args.value("--layers"))
-            p.layers = parseLayers(args);
-        p.lambda = toDouble(args, "--lambda", p.lambda);
-        p.vLr = toDouble(args, "--v-lr", p.vLr);
-        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
-        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-        p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
-        p.protectWeight = toDouble(args, "--protect-weight", p.protectWeight);
-        p.seed = seed;
-        break;
-    }
-    case engram::EditMethod::Rome:
-    case engram::EditMethod::RRome: {
+    return *method;
+}
+
+OptionTable editOptionsTable(engram::EditJobSpec &spec)
+{
+    using engram::EditMethod;
+    // The parameter struct of the configured method, or UsageError naming the methods `option` applies to.
+    auto memit = [&spec](const char *option) -> engram::MemitParams & {
+        if (spec.config.method() != EditMethod::Memit)
+            throw UsageError {std::string(option) + " applies to --method memit"};
+        return spec.config.memit();
+    };
+    struct Target { // the target-optimisation fields MEMIT and ROME share
+        double *vLr, *clamp, *preserve;
+        int *vSteps;
+        uint64_t *seed;
+    };
+    auto target = [&spec](const char *option) -> Target {
+        if (spec.config.method() == EditMethod::Memit) {
+            auto &p = spec.config.memit();
+            return {&p.vLr, &p.clampNormFactor, &p.preserveFactor, &p.vSteps, &p.seed};
+        }
+        if (spec.config.method() == EditMethod::FineTune)
+            throw UsageError {std::string(option) + " applies to --method memit, rome and r-rome"};
         auto &p = spec.config.rome();
-        if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, name);
-        p.vLr = toDouble(args, "--v-lr", p.vLr);
-        p.vSteps = static_cast<int>(toInt(args, "--v-steps", p.vSteps, 1, 10000));
-        p.clampNormFactor = toDouble(args, "--clamp", p.clampNormFactor);
-        p.preserveFactor = toDouble(args, "--preserve-factor", p.preserveFactor);
-        p.seed = seed;
-        break;
-    }
-    case engram::EditMethod::FineTune: {
-        auto &p = spec.config.fineTune();
-        if (args.value("--layer") || args.value("--layers"))
-            p.layer = singleLayer(args, name);
-        p.steps = static_cast<int>(toInt(args, "--steps", p.steps, 1, 100000));
-        p.lr = toDouble(args, "--lr", p.lr);
-        p.normConstraint = toDouble(args, "--norm-constraint", p.normConstraint);
-        break;
-    }
-    }
-    // After the options are checked: a refused command line prints nothing on stdout.
+        return {&p.vLr, &p.clampNormFactor, &p.preserveFactor, &p.vSteps, &p.seed};
+    };
+    auto fineTune = [&spec](const char *option) -> engram::FineTuneParams & {
+        if (spec.config.method() != EditMethod::FineTune)
+            throw UsageError {std::string(option) + " applies to --method ftw"};
+        return spec.config.fineTune();
+    };
+    // ROME and FT-W edit one layer: --layer N, or --layers with one entry.
+    auto singleLayer = [&spec](const char *option, const std::string &v) {
+        const auto layers = parseLayerList(option, v);
+        if (layers.size() != 1)
+            throw UsageError {std::string(engram::editMethodName(spec.config.method())) + " edits one layer: give --layer N"};
+        if (spec.config.method() == EditMethod::FineTune)
+            spec.config.fineTune().layer = layers.front();
+        else
+            spec.config.rome().layer = layers.front();
+    };
+    const auto number = [](const char *option, const std::string &v) {
+        return parseNumber(option, v, -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity());
+    };
+    auto &stats = spec.statistics;
+    OptionTable t("", "", "");
+    t.heading("edit options (defaults: the model's preset, printed first; an option of another method is refused):")
+        .custom("--method", "memit|rome|r-rome|ftw",
+            "MEMIT (default), ROME (one request after another), r-ROME (one consistent key, \"Rebuilding ROME\"), "
+            "FT-W (fine-tuning the layer's MLP output weight within an L-infinity ball)",
+            [](const std::string &) {}) // read first by editMethodOf
+        .custom("--layers", "L1,L2,..", "the edited layers (MEMIT; one layer for the others)",
+            [&spec, memit, singleLayer](const std::string &v) {
+                if (spec.config.method() == EditMethod::Memit)
+                    memit("--layers").layers = parseLayerList("--layers", v);
+                else
+                    singleLayer("--layers", v);
+            })
+        .custom("--layer", "L", "the edited layer (rome, r-rome, ftw)",
+            [&spec, singleLayer](const std::string &v) {
+                if (spec.config.method() == EditMethod::Memit)
+                    throw UsageError {"--layer applies to rome, r-rome and ftw; MEMIT takes --layers L1,L2,.."};
+                singleLayer("--layer", v);
+            })
+        .custom("--lambda", "X", "weight of the covariance term (MEMIT's mom2_update_weight)",
+            [memit, number](const std::string &v) { memit("--lambda").lambda = number("--lambda", v); })
+        .custom("--v-lr", "X", "learning rate of the target optimisation (memit, rome)",
+            [target, number](const std::string &v) { *target("--v-lr").vLr = number("--v-lr", v); })
+        .custom("--v-steps", "N", "steps of the target optimisation (memit, rome)",
+            [target](const std::string &v) {
+                *target("--v-steps").vSteps = static_cast<int>(parseInteger("--v-steps", v, 1, 10000));
+            })
+        .custom("--clamp", "X", "|delta| at most X times |h| (memit, rome)",
+            [target, number](const std::string &v) { *target("--clamp").clamp = number("--clamp", v); })
+        .custom("--seed", "S", "seed of the generated context templates (memit, rome)",
+            [target](const std::string &v) {
+                *target("--seed").seed = static_cast<uint64_t>(parseInteger("--seed", v, 0, 1L << 62));
+            })
+        .custom("--preserve-factor", "X", "weight of the KL of preservation prompts (memit, rome; see --keep)",
+            [target, number](const std::string &v) {
+                *target("--preserve-factor").preserve = number("--preserve-factor", v);
+            })
+        .custom("--protect-weight", "X", "weight of the kept facts' keys in the covariance term (memit; see --keep)",
+            [memit, number](const std::string &v) {
+                memit("--protect-weight").protectWeight = number("--protect-weight", v);
+            })
+        .custom("--steps", "N", "fine-tuning steps (ftw)",
+            [fineTune](const std::string &v) {
+                fineTune("--steps").steps = static_cast<int>(parseInteger("--steps", v, 1, 100000));
+            })
+        .custom("--lr", "X", "fine-tuning learning rate (ftw)",
+            [fineTune, number](const std::string &v) { fineTune("--lr").lr = number("--lr", v); })
+        .custom("--norm-constraint", "X", "L-infinity bound on the change (ftw; <= 0: none)",
+            [fineTune, number](const std::string &v) {
+                fineTune("--norm-constraint").normConstraint = number("--norm-constraint", v);
+            });
+    t.heading("statistics (memit, rome):")
+        .custom("--stats", "FILE[,FILE..]",
+            "our .safetensors statistics and/or published .npz files (mom2.mom2 + mom2.count, one layer each, layer "
+            "from the file name)",
+            [&stats](const std::string &v) {
+                stats.kind = engram::StatisticsSource::Kind::Files;
+                stats.files = engram::splitPathList(v);
+                if (stats.files.empty())
+                    throw UsageError {"--stats needs at least one file"};
+            })
+        .custom("--corpus", "PATH",
+            "compute the statistics from this corpus once per (model, layer, corpus, count) and reuse them from the "
+            "cache after",
+            [&stats](const std::string &v) {
+                if (stats.kind == engram::StatisticsSource::Kind::Files)
+                    throw UsageError {"give --stats or --corpus, not both"};
+                stats.kind = engram::StatisticsSource::Kind::Corpus;
+                stats.corpus = v;
+            })
+        .integer("--max-docs", "N", "corpus documents used (0: all; -1: the project's setting or the preset's)",
+            stats.maxDocuments, -1, 1L << 40)
+        .custom("--cache-dir", "DIR", "where computed statistics are cached",
+            [&stats](const std::string &v) { stats.cacheDir = v; })
+        .custom("--accumulate", "fp64|fp32", "type the covariance sums are kept in (default fp64; fp32: the reference's)",
+            [&stats](const std::string &v) {
+                if (v != "fp64" && v != "fp32")
+                    throw UsageError {"--accumulate must be fp64 or fp32"};
+                stats.float64 = v == "fp64";
+            });
+    return t;
+}
+
+void printLoraSummary(const engram::LoraSummary &s)
+{
+    std::cout << "LoRA adapter written to " << s.directory.string() << ": rank " << s.rank << ", alpha " << s.alpha
+              << (s.fanInFanOut ? ", fan_in_fan_out (GPT-2 Conv1D)" : "") << ", base " << s.baseModel << "\n";
+    for (const auto &m : s.modules)
+        std::cout << "  " << m.module << ": rank " << m.rank << " (exact " << m.exactRank << "), relative error "
+                  << std::scientific << std::setprecision(2) << m.relativeError << std::defaultfloat << "\n";
+    if (s.maxRelativeError > 1e-4)
+        std::cout << "truncated: the adapter leaves a relative error of up to " << std::setprecision(3)
+                  << s.maxRelativeError << " of the change (--rank 0 writes exact factors)\n";
+}
+
+void announcePreset(const Args &args, const engram::EditPreset &preset)
+{
     humanOut(args) << "preset: " << preset.name << " (" << preset.source << "); options given override it\n";
-    return spec;
-}
-
-const std::vector<std::string> &editOptionNames()
-{
-    static const std::vector<std::string> names = {"--method", "--layers", "--layer", "--lambda", "--v-lr", "--v-steps",
-        "--clamp", "--seed", "--steps", "--lr", "--norm-constraint", "--preserve-factor", "--protect-weight", "--stats",
-        "--corpus", "--max-docs", "--cache-dir", "--accumulate"};
-    return names;
-}
-
-engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defaultMaxDocuments)
-{
-    engram::StatisticsSource source;
-    if (const auto stats = args.value("--stats")) {
-        source = engram::StatisticsSource::fromFiles(engram::splitPathList(*stats));
-        if (source.files.empty())
-            throw UsageError {"--stats needs at least one file"};
-    } else if (const auto corpus = args.value("--corpus")) {
-        source = engram::StatisticsSource::fromCorpus(*corpus);
-    }
-    source.maxDocuments = toInt(args, "--max-docs", defaultMaxDocuments, -1, 1L << 40);
-    if (const auto dir = args.value("--cache-dir"))
-        source.cacheDir = *dir;
-    source.float64 = accumulateFloat64(args);
-    return source;
 }
 
 bool isProjectCommand(const Args &args)
@@ -648,31 +895,28 @@ bool isProjectCommand(const Args &args)
     return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
 }
 
+std::vector<OptionTable> projectCommandTables()
+{
+    // Help only: the tables are built over throwaway structs and never applied.
+    static ProjectOptions project;
+    static FactsOptions facts;
+    static ProjectEditOptions edit;
+    static ProjectStatsOptions stats;
+    static ProjectTraceOptions trace;
+    static ProjectEvalOptions eval;
+    static ProjectGenerateOptions generate;
+    static HistoryOptions history;
+    static RevertOptions revert, reapply;
+    static ExportCommandOptions exportOptions;
+    static PatchOptions patch;
+    return {projectTable(project), factsTable(facts), projectEditTable(edit), projectStatsTable(stats),
+        projectTraceTable(trace), projectEvalTable(eval), projectGenerateTable(generate), historyTable(history),
+        revertTable("revert", revert), revertTable("reapply", reapply), exportTable(exportOptions),
+        patchTable(patch)};
+}
+
 int runProjectCommand(const Args &args)
 {
-    // Every option of each project command, declared once: anything else is refused (exit 2).
-    static const std::map<std::string, std::vector<std::string>> kOptions = {
-        {"project", {"--model", "--corpus", "--max-docs", "--json", "--out", "--run"}},
-        {"facts",
-            {"--json", "--relation", "--tag", "--tags", "--ids", "--out", "--data", "--limit", "--disabled",
-                "--subject", "--prompt", "--target-new", "--target-true", "--paraphrases"}},
-        {"edit", {"--ids", "--allow-conflicts", "--keep-facts", "--json"}},
-        {"stats", {}},
-        {"trace", {"--ids", "--kind", "--samples", "--seed", "--window"}},
-        {"eval", {"--ids", "--generations", "--seed", "--json"}},
-        {"generate", {"--prompt", "--max-new-tokens", "--seed", "--top-k"}},
-        {"history", {"--json"}},
-        {"revert", {"--run"}},
-        {"reapply", {"--run"}},
-        {"export", {"--out", "--run", "--copy", "--overwrite", "--patch"}},
-        {"patch", {"--patch"}},
-    };
-    if (const auto it = kOptions.find(args.command); it != kOptions.end()) {
-        std::vector<std::string> known = it->second;
-        if (args.command == "edit" || args.command == "stats")
-            known.insert(known.end(), editOptionNames().begin(), editOptionNames().end());
-        checkOptions(args, known);
-    }
     installCancelHandler();
     const std::string &c = args.command;
     if (c == "project")

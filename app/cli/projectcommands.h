@@ -15,19 +15,23 @@ bool isProjectCommand(const Args &args);
 /// Runs it; returns the exit code. Throws UsageError / engram::Error like the other commands.
 int runProjectCommand(const Args &args);
 
-/// MEMIT / ROME / FT-W parameters: the model's preset (printed) with the options given
-/// (--method --layers/--layer --lambda --v-lr --v-steps --clamp --seed --steps --lr
-/// --norm-constraint) applied on top.
-engram::EditJobSpec editSpecFromArgs(const Args &args, const engram::EditPreset &preset);
+/// The method --method names (memit when absent), or UsageError naming the accepted ones.
+engram::EditMethod editMethodOf(const Args &args);
 
-/// The options editSpecFromArgs and statisticsSourceFromArgs read (for the commands' option tables).
-const std::vector<std::string> &editOptionNames();
+/// The edit options over `spec`: --method, the method's parameters and the statistics source
+/// (--stats FILE[,FILE..] | --corpus PATH, --max-docs, --cache-dir, --accumulate). Before
+/// applying, set spec.config to the preset's configuration for editMethodOf(args) and
+/// spec.statistics.maxDocuments to the command's default: the options given override them.
+/// An option of another method is refused (e.g. --lambda with --method rome).
+OptionTable editOptionsTable(engram::EditJobSpec &spec);
 
-/// The statistics source of --stats FILE[,FILE..] | --corpus PATH, with --max-docs (default
-/// `defaultMaxDocuments`), --cache-dir and --accumulate fp64|fp32. No --stats or --corpus:
-/// the project's corpus (StatisticsSource::Kind::ProjectCorpus).
-engram::StatisticsSource statisticsSourceFromArgs(const Args &args, int64_t defaultMaxDocuments);
+/// "preset: NAME (SOURCE); options given override it" on humanOut(args).
+void announcePreset(const Args &args, const engram::EditPreset &preset);
 
-extern const char *kProjectUsage;
+/// What writeLoraAdapter wrote: rank, modules, their exact ranks and relative errors.
+void printLoraSummary(const engram::LoraSummary &summary);
+
+/// The tables of the project commands, for the help text.
+std::vector<OptionTable> projectCommandTables();
 
 } // namespace cli

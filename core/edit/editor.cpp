@@ -5,6 +5,7 @@
 #include "core/edit/memit.h"
 #include "core/edit/rome.h"
 #include "core/edit/weightpatch.h"
+#include "core/io/safetensors.h"
 #include "core/model/modelsession.h"
 #include "core/model/torcherrors.h"
 #include "core/model/transformer.h"
@@ -143,18 +144,29 @@ struct CorpusStatistics {
 
 CorpusStatistics collectFromCorpus(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, bool float64,
-    const std::function<bool(int64_t, int64_t)> &progress)
+    const std::function<bool(int64_t, int64_t)> &progress, CorpusShard shard = {})
 {
+    if (shard.count < 1 || shard.index < 0 || shard.index >= shard.count)
+        throw Error(ErrorKind::InvalidArgument,
+            "shard " + std::to_string(shard.index) + "/" + std::to_string(shard.count)
+                + " does not exist (shards are numbered 0 to N-1)");
     CovarianceParams p;
     p.layers = layers;
-    p.maxDocuments = maxDocuments;
     p.float64 = float64;
-    const auto docs = readCorpus(corpus);
+    auto docs = readCorpus(corpus);
+    const int64_t used = maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size()) : static_cast<int64_t>(docs.size());
+    const int64_t first = used * shard.index / shard.count, last = used * (shard.index + 1) / shard.count;
+    docs = std::vector<std::string>(docs.begin() + first, docs.begin() + last);
     CorpusStatistics out;
     out.stats = collectSecondMoments(session.model(), session.tokenizer(), docs, p, progress);
-    out.documents = maxDocuments > 0 ? std::min<int64_t>(maxDocuments, docs.size()) : static_cast<int64_t>(docs.size());
+    out.documents = last - first;
     out.provenance = {{"model", session.summary().directory.string()}, {"corpus", corpus.string()},
         {"documents", std::to_string(out.documents)}, {"dtype", float64 ? "float64" : "float32"}};
+    if (shard.count > 1) {
+        out.provenance["shard"] = std::to_string(shard.index) + "/" + std::to_string(shard.count);
+        out.provenance["shard_documents"] = std::to_string(first) + "-" + std::to_string(last);
+        out.provenance["corpus_documents"] = std::to_string(used);
+    }
     return out;
 }
 
@@ -162,10 +174,10 @@ CorpusStatistics collectFromCorpus(const ModelSession &session, const std::files
 
 StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
-    const std::function<bool(int64_t, int64_t)> &progress, bool float64)
+    const std::function<bool(int64_t, int64_t)> &progress, bool float64, CorpusShard shard)
 {
     const auto start = std::chrono::steady_clock::now();
-    const CorpusStatistics c = collectFromCorpus(session, corpus, layers, maxDocuments, float64, progress);
+    const CorpusStatistics c = collectFromCorpus(session, corpus, layers, maxDocuments, float64, progress, shard);
     saveSecondMoments(out, c.stats, c.provenance);
     StatisticsSummary s;
     s.layers = layers;
@@ -357,12 +369,64 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
     return out;
 }
 
+namespace {
+// Files written as shards (metadata "shard": "i/N") must form one complete set of one corpus.
+void checkShardSet(const std::vector<std::filesystem::path> &files)
+{
+    std::map<std::string, std::string> first;
+    std::vector<std::filesystem::path> seen;
+    int count = 0;
+    for (const auto &file : files) {
+        const auto meta = SafetensorsFile::open(file)->metadata();
+        const auto shard = meta.find("shard");
+        if (shard == meta.end())
+            continue;
+        const auto slash = shard->second.find('/');
+        const int index = std::atoi(shard->second.substr(0, slash).c_str());
+        const int n = slash == std::string::npos ? 0 : std::atoi(shard->second.substr(slash + 1).c_str());
+        auto field = [&](const char *key) {
+            const auto it = meta.find(key);
+            return it == meta.end() ? std::string() : it->second;
+        };
+        // Paths differ between the machines of a cluster: the corpus is compared by file name.
+        const std::string corpusName = std::filesystem::path(field("corpus")).filename().string();
+        if (first.empty()) {
+            first = {{"corpus", corpusName}, {"corpus_documents", field("corpus_documents")}, {"file", file.string()}};
+            count = n;
+            seen.assign(static_cast<std::size_t>(std::max(n, 0)), {});
+        }
+        if (n != count || n < 1 || index < 0 || index >= n)
+            throw Error(ErrorKind::InvalidArgument,
+                file.string() + " is shard " + shard->second + ", " + first["file"] + " one of " + std::to_string(count)
+                    + ": merge shards of one split");
+        for (const auto &[key, value] : {std::pair<std::string, std::string> {"corpus", corpusName},
+                 std::pair<std::string, std::string> {"corpus_documents", field("corpus_documents")}})
+            if (value != first[key])
+                throw Error(ErrorKind::InvalidArgument,
+                    file.string() + " was computed with " + key + " '" + value + "', " + first["file"] + " with '"
+                        + first[key] + "'");
+        if (!seen[static_cast<std::size_t>(index)].empty())
+            throw Error(ErrorKind::InvalidArgument,
+                "shard " + shard->second + " is given twice (" + seen[static_cast<std::size_t>(index)].string() + ", "
+                    + file.string() + "): its documents would count twice");
+        seen[static_cast<std::size_t>(index)] = file;
+    }
+    std::string missing;
+    for (std::size_t i = 0; i < seen.size(); ++i)
+        if (seen[i].empty())
+            missing += (missing.empty() ? "" : ", ") + std::to_string(i) + "/" + std::to_string(count);
+    if (!missing.empty())
+        throw Error(ErrorKind::InvalidArgument, "shards missing from the merge: " + missing);
+}
+} // namespace
+
 StatisticsSummary mergeStatisticsFiles(
     const std::vector<std::filesystem::path> &shards, const std::filesystem::path &out)
 {
     if (shards.size() < 2)
         throw Error(ErrorKind::InvalidArgument, "merging needs at least two statistics files");
     const auto start = std::chrono::steady_clock::now();
+    checkShardSet(shards);
     std::vector<SecondMoment> total = loadSecondMoments(shards.front());
     for (std::size_t i = 1; i < shards.size(); ++i) {
         const auto part = loadSecondMoments(shards[i]);

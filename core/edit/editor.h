@@ -25,12 +25,21 @@ struct StatisticsSummary {
     double seconds = 0;
 };
 
+/// Shard `index` of `count` (0-based): the documents [index·M/count, (index+1)·M/count) of the
+/// M documents used (the first maxDocuments, or all). Shards of one (corpus, M, count) are
+/// disjoint and together are exactly the documents of the one-pass computation.
+struct CorpusShard {
+    int index = 0;
+    int count = 1;
+};
+
 /// One pass over `corpus` (.txt: a document per line; .jsonl: {"text": ...}) on the session's
 /// (unedited) model; writes the raw sums and counts to `out` atomically. Sums accumulate in
-/// float64 (default) or float32 (the reference's choice); the file records which.
+/// float64 (default) or float32 (the reference's choice); the file records which, and the
+/// shard ("i/N" and its document range) when `shard` is one of several.
 StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::filesystem::path &corpus,
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
-    const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true);
+    const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true, CorpusShard shard = {});
 
 /// "a,b,c" -> paths (empty items dropped): how the CLI names several statistics or patch files.
 std::vector<std::filesystem::path> splitPathList(const std::string &list);
@@ -57,8 +66,11 @@ CachedStatistics cachedStatisticsFiles(const ModelSession &session, const std::f
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &cacheDir,
     const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true);
 
-/// Adds statistics shards (same layers, e.g. computed on different machines or corpus parts)
-/// and writes the sums and counts to `out`. Throws engram::Error when layers or shapes differ.
+/// Adds statistics files of the same layers (shards computed on different machines, or
+/// different corpora) and writes the sums and counts to `out`. Throws engram::Error when layers
+/// or shapes differ. Files written as shards (--shard i/N) must form one complete set: the
+/// same corpus file name, document count and N, every index 0..N-1 exactly once (a repeated
+/// shard would count its documents twice, a missing one would silently shrink the corpus).
 StatisticsSummary mergeStatisticsFiles(
     const std::vector<std::filesystem::path> &shards, const std::filesystem::path &out);
 

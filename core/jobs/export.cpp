@@ -23,17 +23,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-void fsyncPath(const fs::path &path, bool directory)
-{
-    const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
-    if (fd < 0)
-        throw Error(ErrorKind::Io, "cannot open " + path.string() + " to flush it");
-    const int rc = ::fsync(fd);
-    ::close(fd);
-    if (rc != 0)
-        throw Error(ErrorKind::Io, "cannot flush " + path.string() + " to disk");
-}
-
 void copyFile(const fs::path &from, const fs::path &to)
 {
     std::error_code ec;
@@ -45,48 +34,6 @@ void copyFile(const fs::path &from, const fs::path &to)
     fsyncPath(to, /*directory=*/false);
 }
 
-// Removes ".<name>.partial-<pid>" siblings left by exports whose process no longer runs.
-void removeStalePartials(const fs::path &parent, const std::string &name)
-{
-    const std::string prefix = "." + name + ".partial-";
-    std::error_code ec;
-    for (const auto &entry : fs::directory_iterator(parent, ec)) {
-        const std::string file = entry.path().filename().string();
-        if (file.rfind(prefix, 0) != 0)
-            continue;
-        const long pid = std::strtol(file.c_str() + prefix.size(), nullptr, 10);
-        if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM))
-            continue; // another export is still writing it
-        fs::remove_all(entry.path(), ec);
-    }
-}
-
-// Removes the temporary directory unless released (failure, cancel, exception).
-class TempDir
-{
-public:
-    explicit TempDir(fs::path path)
-        : m_path(std::move(path))
-    {
-        std::error_code ec;
-        if (!fs::create_directory(m_path, ec))
-            throw Error(ErrorKind::Io, "cannot create " + m_path.string() + ": " + ec.message());
-    }
-    ~TempDir()
-    {
-        if (!m_released) {
-            std::error_code ec;
-            fs::remove_all(m_path, ec);
-        }
-    }
-    void release() { m_released = true; }
-    const fs::path &path() const { return m_path; }
-
-private:
-    fs::path m_path;
-    bool m_released = false;
-};
-
 } // namespace
 
 ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector<WeightPatch> &patches,
@@ -95,17 +42,9 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
     const auto start = std::chrono::steady_clock::now();
     const fs::path out = fs::absolute(outArg).lexically_normal();
     const fs::path target = out.filename().empty() ? out.parent_path() : out;
-    const fs::path parent = target.parent_path();
-    const std::string name = target.filename().string();
     std::error_code ec;
     if (fs::equivalent(baseDir, target, ec))
         throw Error(ErrorKind::InvalidArgument, "export to " + target.string() + " would overwrite the base model");
-    if (fs::exists(target) && !options.overwrite)
-        throw Error(ErrorKind::Io, target.string() + " already exists; choose another directory or allow overwriting");
-    fs::create_directories(parent, ec);
-    if (ec)
-        throw Error(ErrorKind::Io, "cannot create " + parent.string() + ": " + ec.message());
-    removeStalePartials(parent, name);
 
     const WeightStore base = WeightStore::openDirectory(baseDir);
     // Deltas per tensor, in patch order.
@@ -122,7 +61,7 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
         touchedShards.insert(base.shardOf(tensor));
 
     ProgressTracker tracker(progress, "copying configuration and tokenizer files", 1);
-    TempDir temp(parent / ("." + name + ".partial-" + std::to_string(::getpid())));
+    StagingDirectory temp(target, options.overwrite);
     ExportSummary summary;
     summary.directory = target;
     summary.tensorsPatched = static_cast<int>(deltas.size());
@@ -218,26 +157,7 @@ ExportSummary exportPatchedCheckpoint(const fs::path &baseDir, const std::vector
         f.commit();
     }
     tracker.stage("finishing", 1);
-    fsyncPath(temp.path(), /*directory=*/true);
-
-    // Swap into place: an existing export is moved aside first and removed only afterwards.
-    fs::path old;
-    if (fs::exists(target)) {
-        old = parent / ("." + name + ".replaced-" + std::to_string(::getpid()));
-        fs::rename(target, old, ec);
-        if (ec)
-            throw Error(ErrorKind::Io, "cannot move the old " + target.string() + " aside: " + ec.message());
-    }
-    fs::rename(temp.path(), target, ec);
-    if (ec) {
-        if (!old.empty())
-            fs::rename(old, target);
-        throw Error(ErrorKind::Io, "cannot rename the export into " + target.string() + ": " + ec.message());
-    }
-    temp.release();
-    fsyncPath(parent, /*directory=*/true);
-    if (!old.empty())
-        fs::remove_all(old, ec);
+    temp.commit();
     tracker.advance();
     summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return summary;

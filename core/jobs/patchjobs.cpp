@@ -91,6 +91,24 @@ void exportPatchFile(
     WeightPatch::compose(session->model(), patches).save(out);
 }
 
+LoraSummary exportLoraAdapter(
+    const fs::path &projectFile, int64_t runId, const fs::path &out, const LoraOptions &options, JobContext &context)
+{
+    context.stage("reading the runs' patches");
+    auto project = Project::open(projectFile, /*readOnly=*/true);
+    std::vector<WeightPatch> patches;
+    for (const auto &r : project->runs())
+        if (runId > 0 ? r.id == runId : r.status == RunStatus::Applied)
+            patches.push_back(toWeightPatch(project->patch(r.id), r.provenanceJson));
+    if (patches.empty())
+        throw Error(ErrorKind::InvalidArgument,
+            runId > 0 ? "no run " + std::to_string(runId) + " in " + projectFile.string()
+                      : projectFile.string() + " has no applied runs to export as an adapter");
+    context.throwIfCancelled();
+    context.stage("factoring the changes (SVD) and writing the adapter");
+    return writeLoraAdapter(patches, project->model().path, out, options);
+}
+
 int64_t importPatchFile(
     const fs::path &projectFile, const fs::path &patchFile, const LoadOptions &load, JobContext &context)
 {

@@ -13,6 +13,7 @@
 #include "core/edit/editmethod.h"
 #include "core/edit/editor.h"
 #include "core/edit/editparams.h"
+#include "core/edit/lora.h"
 #include "core/edit/statisticssource.h"
 #include "core/eval/counterfact.h"
 #include "core/eval/recall.h"
@@ -221,6 +222,12 @@ std::string exportManifest(const Project &project, const std::string &resultStat
 /// Writes the applied runs' patches (or one run's) composed into one patch file.
 void exportPatchFile(const std::filesystem::path &projectFile, int64_t runId, const std::filesystem::path &out,
     const LoadOptions &load, JobContext &context);
+
+/// Writes run `runId`'s patch (0: every applied run, composed: factors concatenated, ranks
+/// adding up) as a PEFT LoRA adapter directory for the project's base model (see lora.h).
+/// Reads only the stored deltas: no model is loaded.
+LoraSummary exportLoraAdapter(const std::filesystem::path &projectFile, int64_t runId,
+    const std::filesystem::path &out, const LoraOptions &options, JobContext &context);
 
 /// Records a patch file (made elsewhere for the same base) as a run on top of the current
 /// state, after checking that it applies to it. Returns the run id.

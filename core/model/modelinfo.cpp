@@ -38,11 +38,7 @@ CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir, const To
         s.tokenizerKind = tokenizer->kindName();
         return s;
     }
-    try {
-        s.tokenizerKind = Tokenizer::fromDirectory(dir).kindName();
-    } catch (const Error &) {
-        s.tokenizerKind.clear();
-    }
+    s.tokenizerKind = Tokenizer::peekKind(dir); // headers only: no vocabulary is built
     return s;
 }
 

@@ -1050,6 +1050,96 @@ std::optional<int64_t> Tokenizer::eosTokenId() const
     return d->eos;
 }
 
+namespace {
+// Streams tokenizer.json and notes the two facts kindName() depends on: a ByteLevel step in
+// the pre-tokenizer and model.byte_fallback. Keeps only the key path.
+class KindPeek : public nlohmann::json_sax<json>
+{
+public:
+    bool byteLevel = false, byteFallback = false, preTokenizerSeen = false, stoppedEarly = false;
+
+    bool null() override { return value(); }
+    bool boolean(bool v) override
+    {
+        if (v && m_path.size() == 2 && m_path[1] == "model" && m_key == "byte_fallback")
+            byteFallback = true;
+        return value();
+    }
+    bool number_integer(number_integer_t) override { return value(); }
+    bool number_unsigned(number_unsigned_t) override { return value(); }
+    bool number_float(number_float_t, const string_t &) override { return value(); }
+    bool string(string_t &v) override
+    {
+        if (m_key == "type" && v == "ByteLevel" && m_path.size() >= 2 && m_path[1] == "pre_tokenizer")
+            byteLevel = true;
+        return value();
+    }
+    bool binary(binary_t &) override { return value(); }
+    bool start_object(std::size_t) override { return open(); }
+    bool end_object() override { return close(); }
+    bool start_array(std::size_t) override { return open(); }
+    bool end_array() override { return close(); }
+    bool key(string_t &k) override
+    {
+        m_key = k;
+        // The vocabulary and merges are most of the file: skip them when nothing is missing.
+        if (m_path.size() == 2 && m_path[1] == "model" && (k == "vocab" || k == "merges") && preTokenizerSeen) {
+            stoppedEarly = true;
+            return false;
+        }
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &) override { return false; }
+
+private:
+    bool value()
+    {
+        if (m_path.size() == 1 && m_key == "pre_tokenizer")
+            preTokenizerSeen = true;
+        return true;
+    }
+    bool open()
+    {
+        m_path.push_back(m_key);
+        m_key.clear();
+        return true;
+    }
+    bool close()
+    {
+        if (m_path.empty())
+            return false;
+        if (m_path.size() == 2 && m_path[1] == "pre_tokenizer")
+            preTokenizerSeen = true;
+        m_path.pop_back();
+        m_key.clear();
+        return true;
+    }
+    std::vector<std::string> m_path; // keys of the open containers: "" for the root and inside arrays
+    std::string m_key; // the key of the value being read
+};
+} // namespace
+
+std::string Tokenizer::peekKind(const std::filesystem::path &dir)
+{
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    if (fs::exists(dir / "tokenizer.json", ec)) {
+        std::ifstream in(dir / "tokenizer.json", std::ios::binary);
+        if (!in)
+            return {};
+        KindPeek peek;
+        const bool complete = json::sax_parse(in, &peek);
+        if (!complete && !peek.stoppedEarly)
+            return {};
+        if (peek.byteLevel)
+            return "byte-level BPE";
+        return peek.byteFallback ? "SentencePiece BPE (byte fallback)" : "BPE";
+    }
+    if (fs::exists(dir / "vocab.json", ec) && fs::exists(dir / "merges.txt", ec))
+        return "byte-level BPE";
+    return {};
+}
+
 std::string Tokenizer::kindName() const
 {
     for (const auto &op : d->preTokenizers)

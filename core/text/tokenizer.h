@@ -53,6 +53,12 @@ public:
     std::optional<int64_t> eosTokenId() const;
     /// "byte-level BPE" or "SentencePiece BPE (byte fallback)", for display.
     std::string kindName() const;
+    /// What kindName() of fromDirectory(dir) says, read without building the tokenizer: a
+    /// streaming pass over tokenizer.json that keeps nothing and stops at the vocabulary once
+    /// the pre-tokenizer has been seen (a Llama-3 tokenizer.json in milliseconds). Empty when
+    /// the directory has no tokenizer this program reads or the file is not JSON; a tokenizer
+    /// the full load refuses (an unsupported pre-tokenizer) is reported by that load.
+    static std::string peekKind(const std::filesystem::path &dir);
 
     struct Impl;
 

@@ -6,6 +6,9 @@
 #include <cstdio>
 #include <cstring>
 #include <fcntl.h>
+#include <signal.h>
+#include <filesystem>
+#include <string>
 #include <fstream>
 #include <sstream>
 #include <sys/stat.h>
@@ -125,6 +128,91 @@ std::string fileContentHash(const std::filesystem::path &path)
     if (in.bad())
         throw Error(ErrorKind::Io, "cannot read " + path.string());
     return h.hex();
+}
+
+void fsyncPath(const std::filesystem::path &path, bool directory)
+{
+    const int fd = ::open(path.c_str(), directory ? (O_RDONLY | O_DIRECTORY) : O_RDONLY);
+    if (fd < 0)
+        throw Error(ErrorKind::Io, "cannot open " + path.string() + " to flush it");
+    const int rc = ::fsync(fd);
+    ::close(fd);
+    if (rc != 0)
+        throw Error(ErrorKind::Io, "cannot flush " + path.string() + " to disk");
+}
+
+namespace {
+// Removes ".<name>.partial-<pid>" siblings left by writers whose process no longer runs.
+void removeStalePartials(const std::filesystem::path &parent, const std::string &name)
+{
+    const std::string prefix = "." + name + ".partial-";
+    std::error_code ec;
+    for (const auto &entry : std::filesystem::directory_iterator(parent, ec)) {
+        const std::string file = entry.path().filename().string();
+        if (file.rfind(prefix, 0) != 0)
+            continue;
+        const long pid = std::strtol(file.c_str() + prefix.size(), nullptr, 10);
+        if (pid > 0 && (::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM))
+            continue; // another writer is still at work
+        std::filesystem::remove_all(entry.path(), ec);
+    }
+}
+} // namespace
+
+StagingDirectory::StagingDirectory(const std::filesystem::path &target, bool overwrite)
+    : m_target(std::filesystem::absolute(target).lexically_normal())
+{
+    namespace fs = std::filesystem;
+    if (m_target.filename().empty())
+        m_target = m_target.parent_path();
+    if (fs::exists(m_target) && !overwrite)
+        throw Error(ErrorKind::Io, m_target.string() + " already exists; choose another directory or allow overwriting");
+    const fs::path parent = m_target.parent_path();
+    std::error_code ec;
+    fs::create_directories(parent, ec);
+    if (ec)
+        throw Error(ErrorKind::Io, "cannot create " + parent.string() + ": " + ec.message());
+    const std::string name = m_target.filename().string();
+    removeStalePartials(parent, name);
+    m_path = parent / ("." + name + ".partial-" + std::to_string(::getpid()));
+    fs::remove_all(m_path, ec);
+    if (!fs::create_directory(m_path, ec))
+        throw Error(ErrorKind::Io, "cannot create " + m_path.string() + ": " + ec.message());
+}
+
+StagingDirectory::~StagingDirectory()
+{
+    if (!m_committed) {
+        std::error_code ec;
+        std::filesystem::remove_all(m_path, ec);
+    }
+}
+
+void StagingDirectory::commit()
+{
+    namespace fs = std::filesystem;
+    fsyncPath(m_path, /*directory=*/true);
+    const fs::path parent = m_target.parent_path();
+    std::error_code ec;
+    fs::path old;
+    if (fs::exists(m_target)) {
+        old = parent / ("." + m_target.filename().string() + ".replaced-" + std::to_string(::getpid()));
+        fs::remove_all(old, ec);
+        fs::rename(m_target, old, ec);
+        if (ec)
+            throw Error(ErrorKind::Io, "cannot move the old " + m_target.string() + " aside: " + ec.message());
+    }
+    fs::rename(m_path, m_target, ec);
+    if (ec) {
+        if (!old.empty())
+            fs::rename(old, m_target, ec);
+        throw Error(ErrorKind::Io, "cannot rename " + m_path.string() + " into " + m_target.string() + ": "
+                + ec.message());
+    }
+    m_committed = true;
+    fsyncPath(parent, /*directory=*/true);
+    if (!old.empty())
+        fs::remove_all(old, ec);
 }
 
 } // namespace engram

@@ -30,6 +30,33 @@ private:
     bool m_committed = false;
 };
 
+/// A directory written completely or not at all: files go into a hidden sibling
+/// ".<name>.partial-<pid>" (stale ones of dead processes are removed first); commit() flushes it
+/// and renames it over the target (an existing target, allowed by `overwrite`, is moved aside
+/// and removed only after the swap). Destroying it uncommitted removes the partial directory.
+class StagingDirectory
+{
+public:
+    /// Error(Io) when `target` exists and !overwrite, or the sibling cannot be created.
+    StagingDirectory(const std::filesystem::path &target, bool overwrite);
+    ~StagingDirectory();
+    StagingDirectory(const StagingDirectory &) = delete;
+    StagingDirectory &operator=(const StagingDirectory &) = delete;
+
+    /// Where to write.
+    const std::filesystem::path &path() const { return m_path; }
+    const std::filesystem::path &target() const { return m_target; }
+    void commit();
+
+private:
+    std::filesystem::path m_target;
+    std::filesystem::path m_path;
+    bool m_committed = false;
+};
+
+/// fsync of a file or a directory. Throws engram::Error(Io).
+void fsyncPath(const std::filesystem::path &path, bool directory);
+
 /// Reads a whole file into a string. Throws engram::Error(Io).
 std::string readTextFile(const std::filesystem::path &path);
 

@@ -28,6 +28,26 @@ expect_usage "--temperature must be a finite number" generate --model "$demo/mod
 expect_usage "--top-p must be in" generate --model "$demo/model" --prompt "x" --top-p 1.5
 expect_usage "--lambda must be a finite number" edit --model "$demo/model" --facts "$demo/counterfact.json" --lambda inf \
   --stats "$tmp/none.safetensors" --out "$tmp/x.patch"
+# An option of another method is refused, not ignored (issue 17: the tables fill the method's params).
+expect_usage "--lambda applies to --method memit" edit --model "$demo/model" --facts "$demo/counterfact.json" \
+  --method rome --lambda 3 --out "$tmp/x.patch"
+expect_usage "--steps applies to --method ftw" edit "$tmp/p.engram" --steps 3
+expect_usage "--layer applies to rome, r-rome and ftw" edit "$tmp/p.engram" --layer 2
+expect_usage "'generate' needs --prompt" generate --model "$demo/model"
+expect_usage "option --greedy takes no value" generate --model "$demo/model" --prompt x --greedy=1
+# The help is generated from the same tables: every option a command accepts is in its help,
+# with the defaults of the params structs.
+for cmd in info tokenize generate stats edit trace eval project facts history revert reapply export patch; do
+  "$cli" "$cmd" --help > "$tmp/help.txt" || fail "$cmd --help"
+  grep -q "^  $cmd" "$tmp/help.txt" || fail "$cmd --help has no usage line"
+done
+"$cli" generate --help | grep -E -- "--max-new-tokens N +new tokens \(default 32\)" > /dev/null \
+  || fail "generate --help does not show the default of GenerationParams::maxNewTokens"
+"$cli" edit --help | grep -q -- "--norm-constraint X" || fail "edit --help lacks the ftw options"
+for opt in $("$cli" trace --help | sed '/^Commands on a project/,$d' | grep -oE '^    --[a-z-]+' | sort -u); do
+  "$cli" trace "$opt" 2>&1 | grep -q "unknown option" && fail "trace --help lists $opt, trace refuses it"
+done
+expect_usage "unknown command 'frobnicate'" help frobnicate
 # Known options still work, common ones included.
 "$cli" info --model "$demo/model" --threads 1 | grep -q "layers: *6" || fail "info with --threads"
 "$cli" history "$tmp/p.engram" --json | python3 -c 'import json,sys; assert json.load(sys.stdin) == []' || fail "history --json"

@@ -5,6 +5,7 @@
 # crash safety: kill -9 in the middle of an edit's commit and of an export, then the
 # project is at its last committed state and no partial export is visible.
 set -u
+here=$(cd "$(dirname "$0")" && pwd)
 cli=$1
 demo=$2
 tmp=$(mktemp -d)
@@ -65,6 +66,15 @@ while IFS=$'\t' read -r prompt new old; do
   case "$before" in "$prompt ${old:0:3}"*) ;; *) fail "base model should still say $old" ;; esac
 done < "$tmp/cases.tsv"
 "$cli" export "$p" --patch "$tmp/all.patch" > /dev/null || fail "export --patch"
+# The applied runs as a LoRA adapter (issue 21): PEFT's merge of it equals the exported model.
+"$cli" export "$p" --lora "$tmp/adapter" > "$tmp/lora.txt" || { cat "$tmp/lora.txt"; fail "export --lora"; }
+grep -q "fan_in_fan_out (GPT-2 Conv1D)" "$tmp/lora.txt" || { cat "$tmp/lora.txt"; fail "export --lora summary"; }
+python3 "$here/check_lora.py" "$tmp/adapter" "$demo/model" "$tmp/exported" || fail "the adapter differs from the export"
+"$cli" export "$p" --lora "$tmp/adapter" > /dev/null 2>&1 && fail "export --lora over an existing directory"
+"$cli" export "$p" --lora "$tmp/adapter1" --rank 1 | grep -q "^truncated: " || fail "export --lora --rank 1 reports no error"
+# The same from the composed patch file.
+"$cli" lora --patch "$tmp/all.patch" --model "$demo/model" --out "$tmp/adapter2" > /dev/null || fail "lora --patch"
+python3 "$here/check_lora.py" "$tmp/adapter2" "$demo/model" "$tmp/exported" || fail "the patch's adapter differs"
 "$cli" project new "$tmp/other.engram" --model "$demo/model" > /dev/null || fail "second project"
 "$cli" patch import "$tmp/other.engram" --patch "$tmp/all.patch" --threads 2 | grep -q "run 1" || fail "patch import"
 

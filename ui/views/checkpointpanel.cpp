@@ -6,7 +6,7 @@
 #include <QLabel>
 #include <QLocale>
 #include <QVBoxLayout>
-#include <QtConcurrent/QtConcurrentRun>
+#include <QTimer>
 
 namespace engram::ui {
 
@@ -44,34 +44,22 @@ CheckpointPanel::CheckpointPanel(QWidget *parent)
     m_tokenizer = row(tr("Tokenizer"), tr("Tokenizer kind read from tokenizer.json or vocab.json + merges.txt"));
     layout->addLayout(form);
     layout->addStretch(1);
-
-    connect(&m_watcher, &QFutureWatcher<Outcome>::finished, this, &CheckpointPanel::onFinished);
-}
-
-CheckpointPanel::~CheckpointPanel()
-{
-    m_watcher.waitForFinished();
-}
-
-bool CheckpointPanel::isBusy() const
-{
-    return m_watcher.isRunning();
 }
 
 void CheckpointPanel::showCheckpoint(const QString &directory)
 {
-    m_pendingDirectory = directory;
     m_status->setText(tr("Reading %1\u2026").arg(directory));
-    const std::string path = directory.toStdString();
-    m_watcher.setFuture(QtConcurrent::run([path]() -> Outcome {
-        Outcome out;
-        try {
-            out.summary = summarizeCheckpoint(path);
-        } catch (const std::exception &e) {
-            out.error = QString::fromStdString(e.what());
-        }
-        return out;
-    }));
+    Outcome out;
+    try {
+        out.summary = summarizeCheckpoint(directory.toStdString());
+    } catch (const std::exception &e) {
+        out.error = QString::fromStdString(e.what());
+    }
+    const int request = ++m_request;
+    QTimer::singleShot(0, this, [this, request, directory, out] {
+        if (request == m_request)
+            deliver(directory, out);
+    });
 }
 
 void CheckpointPanel::setRow(QLabel *label, const QString &text)
@@ -79,12 +67,11 @@ void CheckpointPanel::setRow(QLabel *label, const QString &text)
     label->setText(text);
 }
 
-void CheckpointPanel::onFinished()
+void CheckpointPanel::deliver(const QString &directory, const Outcome &out)
 {
-    const Outcome out = m_watcher.result();
     if (!out.summary) {
         m_status->setText(tr("Cannot open model: %1").arg(out.error));
-        Q_EMIT failed(m_pendingDirectory, out.error);
+        Q_EMIT failed(directory, out.error);
         return;
     }
     m_summary = out.summary;
@@ -105,7 +92,7 @@ void CheckpointPanel::onFinished()
         tr("%1 in %n file(s)", nullptr, static_cast<int>(s.shards.size()))
             .arg(locale.formattedDataSize(static_cast<qint64>(s.weightBytes))));
     setRow(m_tokenizer, s.tokenizerKind.empty() ? tr("none found") : QString::fromStdString(s.tokenizerKind));
-    Q_EMIT summaryReady(m_pendingDirectory);
+    Q_EMIT summaryReady(directory);
 }
 
 } // namespace engram::ui

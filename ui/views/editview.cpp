@@ -16,6 +16,7 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QInputDialog>
 #include <QFormLayout>
 #include <QGroupBox>
 #include <QHBoxLayout>
@@ -599,6 +600,47 @@ void EditView::exportPatch(const QString &file)
                               "same base model)")
                                .arg(out));
             Q_EMIT patchExported(out);
+        });
+}
+
+void EditView::exportLora(const QString &directory, int rank)
+{
+    if (!m_document->isOpen())
+        return;
+    QString out = directory;
+    if (out.isEmpty()) {
+        out = QFileDialog::getSaveFileName(this, tr("Export as LoRA Adapter"), {}, tr("Directory"));
+        if (out.isEmpty())
+            return;
+        bool ok = false;
+        rank = QInputDialog::getInt(this, tr("LoRA rank"),
+            tr("Largest rank per layer (0 = exact factors: the rank of each layer's change, at most the number of "
+               "edited facts; a smaller rank truncates and reports the error it leaves):"),
+            0, 0, 1 << 20, 1, &ok);
+        if (!ok)
+            return;
+    }
+    const std::filesystem::path project = m_document->project()->file();
+    LoraOptions options;
+    options.rank = rank;
+    const QString name = tr("Export LoRA adapter to %1").arg(out);
+    m_jobs->submit(
+        name,
+        [project, out, options](JobContext &context) {
+            return exportLoraAdapter(project, 0, out.toStdString(), options, context);
+        },
+        this,
+        [this, out](const LoraSummary &result) {
+            QString summary = tr("Wrote a LoRA adapter of rank %1 over %n module(s) to %2 (PEFT layout; load it with "
+                                 "PeftModel.from_pretrained on the base model).",
+                nullptr, static_cast<int>(result.modules.size()))
+                                  .arg(result.rank)
+                                  .arg(out);
+            if (result.maxRelativeError > 1e-4)
+                summary += tr(" Truncated: up to %1 % of the change is lost.")
+                               .arg(100 * result.maxRelativeError, 0, 'g', 3);
+            Q_EMIT message(summary);
+            Q_EMIT loraExported(out);
         });
 }
 

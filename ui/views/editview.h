@@ -61,6 +61,9 @@ public Q_SLOTS:
     void exportModel(const QString &directory = {});
     /// Queues writing all applied runs composed into one patch file (asks when `file` is empty).
     void exportPatch(const QString &file = {});
+    /// The applied runs as a PEFT LoRA adapter directory (exact factors when rank is 0). With no
+    /// directory, asks for one and for the rank.
+    void exportLora(const QString &directory = {}, int rank = 0);
     /// Fills the method fields from the model's preset.
     void loadPreset();
     /// Uses these statistics files (our .safetensors or published .npz, one layer each) instead
@@ -75,6 +78,7 @@ Q_SIGNALS:
     void evaluationFinished();
     void exportFinished(const QString &directory);
     void patchExported(const QString &file);
+    void loraExported(const QString &directory);
 
 private:
     void updateProtectEnabled(); // the μ field applies to MEMIT with the keep checkbox on

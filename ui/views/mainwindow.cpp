@@ -172,6 +172,8 @@ void MainWindow::createMenus()
     file->addAction(tr("Export &Facts\u2026"), m_factsView, [this] { m_factsView->exportFacts(); });
     file->addAction(tr("E&xport Patched Model\u2026"), m_editView, [this] { m_editView->exportModel(); });
     file->addAction(tr("Export P&atch\u2026"), m_editView, [this] { m_editView->exportPatch(); });
+    file->addAction(tr("Export as &LoRA Adapter\u2026"), m_editView, [this] { m_editView->exportLora(); })
+        ->setToolTip(tr("The applied runs as a PEFT LoRA adapter: serve the edits beside the unchanged base model"));
     file->addSeparator();
     QAction *open = file->addAction(tr("&Open Model\u2026"), this, &MainWindow::chooseModel);
     open->setShortcut(QKeySequence::Open);

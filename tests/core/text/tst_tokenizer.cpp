@@ -28,6 +28,7 @@ private Q_SLOTS:
     void repairsInvalidUtf8();
     void rejectsMalformedTokenizerFiles_data();
     void rejectsMalformedTokenizerFiles();
+    void peekedKindMatchesTheLoadedTokenizer();
 };
 
 void TestTokenizer::gpt2KnownEncodings_data()
@@ -201,3 +202,36 @@ void TestTokenizer::rejectsMalformedTokenizerFiles()
 
 QTEST_GUILESS_MAIN(TestTokenizer)
 #include "tst_tokenizer.moc"
+
+// Tokenizer::peekKind (the checkpoint summary's streaming look at tokenizer.json) says what the
+// full load's kindName() says: on the real GPT-2 and Llama-family files, on the demo, on a file
+// whose pre-tokenizer comes after the vocabulary, and nothing for a file that is not JSON.
+void TestTokenizer::peekedKindMatchesTheLoadedTokenizer()
+{
+    const std::filesystem::path demo = std::filesystem::path(ENGRAM_SOURCE_DIR) / "resources" / "demo" / "model";
+    QCOMPARE(Tokenizer::peekKind(demo), Tokenizer::fromDirectory(demo).kindName());
+    for (const char *name : {"fake-gpt2-hf", "stories260k-hf"}) {
+        const auto dir = std::filesystem::path(engram::test::fixturesDir().toStdString()) / name;
+        if (!std::filesystem::exists(dir))
+            continue;
+        QCOMPARE(Tokenizer::peekKind(dir), Tokenizer::fromDirectory(dir).kindName());
+    }
+
+    QTemporaryDir tmp;
+    const std::filesystem::path dir = tmp.path().toStdString();
+    auto write = [&](const std::string &text) {
+        std::ofstream(dir / "tokenizer.json", std::ios::binary | std::ios::trunc) << text;
+    };
+    // Keys in an unusual order: the vocabulary first, the pre-tokenizer last.
+    const std::string model = R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+    write("{" + model + R"(, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"}]}})");
+    QCOMPARE(Tokenizer::peekKind(dir), std::string("byte-level BPE"));
+    QCOMPARE(Tokenizer::peekKind(dir), Tokenizer::fromDirectory(dir).kindName());
+    write(R"({"pre_tokenizer": null, "model": {"type": "BPE", "byte_fallback": true, "vocab": {"a": 0}, "merges": []}})");
+    QCOMPARE(Tokenizer::peekKind(dir), std::string("SentencePiece BPE (byte fallback)"));
+    QCOMPARE(Tokenizer::peekKind(dir), Tokenizer::fromDirectory(dir).kindName());
+    write(R"({"pre_tokenizer": null, "model": {"type": "BPE",, "vocab": {"a": 0}}})"); // not JSON
+    QCOMPARE(Tokenizer::peekKind(dir), std::string());
+    std::filesystem::remove(dir / "tokenizer.json");
+    QCOMPARE(Tokenizer::peekKind(dir), std::string());
+}
