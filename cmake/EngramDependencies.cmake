@@ -9,6 +9,18 @@ if(ENGRAM_DEPS_PREFIX)
 endif()
 
 find_package(Torch REQUIRED)
+# LibTorch 1.13 (Debian, CPU) and 2.x (official archives, Python's torch; CUDA) are supported.
+if(DEFINED Torch_VERSION AND Torch_VERSION VERSION_LESS 1.13)
+  message(FATAL_ERROR "LibTorch ${Torch_VERSION} in ${Torch_DIR} is too old: Engram needs 1.13 or 2.x")
+endif()
+# A LibTorch built with the pre-C++11 string ABI cannot share std::string with Qt and the other
+# system C++ libraries: only the Qt-free parts (core, engram-cli, bench, tools) can use it.
+if(TORCH_CXX_FLAGS MATCHES "_GLIBCXX_USE_CXX11_ABI=0" AND (ENGRAM_BUILD_UI OR ENGRAM_BUILD_TESTS))
+  message(FATAL_ERROR "The LibTorch in ${Torch_DIR} uses the pre-C++11 ABI (_GLIBCXX_USE_CXX11_ABI=0), which "
+                      "cannot link with Qt 6. Download the 'cxx11 ABI' LibTorch archive, or build only engram-cli with "
+                      "-DENGRAM_BUILD_UI=OFF -DENGRAM_BUILD_TESTS=OFF.")
+endif()
+message(STATUS "LibTorch ${Torch_VERSION} from ${Torch_DIR}")
 find_package(SQLite3 REQUIRED)
 find_package(ZLIB REQUIRED) # .npz statistics files (deflate)
 find_package(Threads REQUIRED)

@@ -4,6 +4,9 @@
 # (e.g. --model DIR). Without a display it starts the app under Xvfb.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/torchargs.sh" # --torch DIR: build against that LibTorch (in build-torch/)
+set -- ${ENGRAM_ARGS[@]+"${ENGRAM_ARGS[@]}"}
+export ENGRAM_TORCH_DIR=${torch_dir:-}
 "$root/scripts/setup-deps.sh"
 "$root/scripts/build.sh"
 app="${ENGRAM_BUILD_DIR:-$root/build}/app/engram"

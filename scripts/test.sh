@@ -4,6 +4,9 @@
 # Usage: scripts/test.sh [ctest options, e.g. -L unit]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/torchargs.sh" # --torch DIR: build against that LibTorch (in build-torch/)
+set -- ${ENGRAM_ARGS[@]+"${ENGRAM_ARGS[@]}"}
+export ENGRAM_TORCH_DIR=${torch_dir:-}
 "$root/scripts/setup-deps.sh"
 "$root/scripts/build.sh"
 export QT_QPA_PLATFORM=offscreen
