@@ -242,6 +242,12 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(QFile::exists(m_dir.filePath(QStringLiteral("queued-export/engram-manifest.json"))), 30000);
         QVERIFY(patched.wait(30000) || patched.size() == 1);
         QVERIFY(QFile::exists(m_dir.filePath(QStringLiteral("all.patch"))));
+        // The same runs as a LoRA adapter (File > Export as LoRA Adapter), written by a job.
+        QSignalSpy lora(window.editView(), &EditView::loraExported);
+        window.editView()->exportLora(m_dir.filePath(QStringLiteral("adapter")), 0);
+        QVERIFY(lora.wait(30000) || lora.size() == 1);
+        for (const char *file : {"adapter/adapter_config.json", "adapter/adapter_model.safetensors"})
+            QVERIFY2(QFile::exists(m_dir.filePath(QString::fromLatin1(file))), file);
         screenshot(window, "edit.png");
         tabs->setCurrentWidget(window.factsView());
         screenshot(window, "facts-edited.png");
