@@ -25,7 +25,7 @@ using namespace editrows;
 // The batched §3 optimisation for a group of facts.
 void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::vector<EditRequest> &requests,
     const std::vector<std::size_t> &which, const MemitParams &p, const std::vector<std::string> &contexts, Site site,
-    int L, TargetResult &out)
+    int L, TargetResult &out, ProgressTracker *progress)
 {
     const int64_t n = static_cast<int64_t>(which.size());
     const int64_t d = model.config().hiddenSize;
@@ -178,6 +178,8 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         ForwardOptions fo;
         fo.interventions = &iv;
         const at::Tensor logits = model.forward(sel.ids, sel.mask, fo).logits; // [a(C+1), T', V]
+        if (progress) // a cancel between the forward and the backward pass: half a step's wait
+            progress->report();
         const at::Tensor logp = at::log_softmax(logits, -1);
         // NLL per rewriting row, normalised by the target length; mean over the fact's rows.
         const at::Tensor rwLabels = sel.labels.index({sel.rwIdx});
@@ -210,6 +212,7 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         const auto nllCpu = nll.detach().to(at::kCPU);
         std::vector<float> stepMask(n, 0.0f), localMask(a, 0.0f);
         bool any = false;
+        int64_t factSteps = 0; // progress counts fact-steps: a fact that stops early adds the steps it skips
         for (int64_t j = 0; j < a; ++j) {
             const int64_t i = facts[j];
             lastLoss[i] = lossCpu[j].item<double>();
@@ -217,12 +220,16 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
             steps[i] = it;
             if (lastLoss[i] < p.earlyStopLoss || it == p.vSteps - 1) {
                 active[i] = false;
+                factSteps += p.vSteps - it;
                 continue;
             }
+            factSteps += 1;
             stepMask[i] = 1.0f;
             localMask[j] = 1.0f;
             any = true;
         }
+        if (progress) // reports, and throws Cancelled when asked: once per step, not once per chunk
+            progress->advance(factSteps);
         if (!any)
             break;
         (loss * at::tensor(localMask, at::kDouble).to(dev)).sum().backward();
@@ -317,6 +324,8 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
     out.steps.assign(n, 0);
     out.finalLoss.assign(n, 0);
     out.targetProb.assign(n, 0);
+    // `progress` counts fact-steps (n × vSteps in all), so a chunk of hundreds of facts still
+    // reports and can be cancelled at every optimisation step.
     if (params.batchedTargets) {
         std::vector<std::size_t> all(n);
         for (int64_t i = 0; i < n; ++i)
@@ -327,17 +336,12 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
             for (b1 = b0; b1 < all.size() && (b1 == b0 || rowsInChunk < 256); ++b1)
                 rowsInChunk += contextTemplates.size() + 1 + requests[b1].preservePrompts.size();
             optimizeTargets(model, tokenizer, requests, std::vector<std::size_t>(all.begin() + b0, all.begin() + b1),
-                params, contextTemplates, site, layer, out);
-            if (progress)
-                progress->advance(static_cast<int64_t>(b1 - b0));
+                params, contextTemplates, site, layer, out, progress);
         }
     } else {
-        for (int64_t i = 0; i < n; ++i) {
-            optimizeTargets(
-                model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, site, layer, out);
-            if (progress)
-                progress->advance();
-        }
+        for (int64_t i = 0; i < n; ++i)
+            optimizeTargets(model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, site,
+                layer, out, progress);
     }
     return out;
 }
@@ -371,7 +375,10 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     result.contextTemplates = params.contextTemplates.empty() ? generateContextTemplates(model, tokenizer, params.seed)
                                                               : params.contextTemplates;
     const auto &contexts = result.contextTemplates;
-    ProgressTracker tracker(progress, "optimising targets", static_cast<int64_t>(requests.size()));
+    ProgressTracker tracker(progress,
+        "optimising targets (" + std::to_string(requests.size()) + " facts \u00d7 " + std::to_string(params.vSteps)
+            + " steps)",
+        static_cast<int64_t>(requests.size()) * std::max(1, params.vSteps));
     tracker.report();
     result.targets = computeTargets(model, tokenizer, requests, params, contexts, &tracker);
     tracker.stage("writing layers", static_cast<int64_t>(params.layers.size()));

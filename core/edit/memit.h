@@ -41,7 +41,9 @@ struct TargetResult {
     std::vector<double> targetProb; // mean p(target token) over rewriting rows at the end, per fact
 };
 
-/// §3: optimises δ per fact; model weights are not changed.
+/// §3: optimises δ per fact; model weights are not changed. `progress` advances by fact-steps
+/// (n × params.vSteps in all; a fact that stops early adds the steps it skips) once per
+/// optimisation step, and throws Error(Cancelled) there when its sink asks to stop.
 TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
     const std::vector<std::string> &contextTemplates, ProgressTracker *progress = nullptr);

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/util/error.h"
+
 #include <cmath>
 
 namespace engram {
@@ -55,6 +57,67 @@ json evalPhaseToJson(const EvalSummary &summary, const RecallResult &retention)
     json j = evalSummaryToJson(summary);
     j["retention"] = recallToJson(retention);
     return j;
+}
+
+namespace {
+
+double numberFrom(const json &j, const char *key, double fallback)
+{
+    const auto it = j.find(key);
+    return it == j.end() || !it->is_number() ? fallback : it->get<double>();
+}
+
+MetricSummary metricFrom(const json &j, const char *key)
+{
+    MetricSummary m;
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null())
+        return m;
+    if (!it->is_object())
+        throw Error(ErrorKind::CorruptFile, std::string("metric \"") + key + "\" is not an object");
+    m.mean = numberFrom(*it, "mean", 0);
+    m.ci95 = numberFrom(*it, "ci95", 0);
+    m.count = static_cast<int64_t>(numberFrom(*it, "count", 0));
+    return m;
+}
+
+} // namespace
+
+EvalSummary evalSummaryFromJson(const json &j, const std::string &where)
+{
+    if (!j.is_object())
+        throw Error(ErrorKind::CorruptFile, where + ": evaluation summary is not a JSON object");
+    EvalSummary e;
+    try {
+        e.records = static_cast<int64_t>(numberFrom(j, "records", 0));
+        e.score = numberFrom(j, "score", std::nan(""));
+        e.es = metricFrom(j, "es");
+        e.ps = metricFrom(j, "ps");
+        e.ns = metricFrom(j, "ns");
+        e.em = metricFrom(j, "em");
+        e.pm = metricFrom(j, "pm");
+        e.nm = metricFrom(j, "nm");
+        e.rewriteAcc = metricFrom(j, "rewrite_acc");
+        e.paraphraseAcc = metricFrom(j, "paraphrase_acc");
+        e.neighborhoodAcc = metricFrom(j, "neighborhood_acc");
+        e.fluency = metricFrom(j, "fluency");
+        e.consistency = metricFrom(j, "reference_score");
+    } catch (const Error &err) {
+        throw Error(ErrorKind::CorruptFile, where + ": " + err.what());
+    }
+    return e;
+}
+
+RecallResult recallFromJson(const json &j, const std::string &where)
+{
+    RecallResult r;
+    if (j.is_null())
+        return r;
+    if (!j.is_object())
+        throw Error(ErrorKind::CorruptFile, where + ": retention is not a JSON object");
+    r.recalled = static_cast<int64_t>(numberFrom(j, "recalled", 0));
+    r.total = static_cast<int64_t>(numberFrom(j, "total", 0));
+    return r;
 }
 
 } // namespace engram

@@ -9,6 +9,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include <string>
+
 namespace engram {
 
 /// {"records", "score", "es", "ps", "ns", "em", "pm", "nm", "rewrite_acc", "paraphrase_acc",
@@ -27,5 +29,12 @@ nlohmann::json recallToJson(const RecallResult &recall);
 /// A phase of an evaluation (the model before, or after the edits): its summary with the
 /// retention measured in it under "retention".
 nlohmann::json evalPhaseToJson(const EvalSummary &summary, const RecallResult &retention);
+
+/// Reads what evalSummaryToJson wrote (null metrics become count 0, score NaN when null).
+/// Error(CorruptFile) naming `where` for JSON of the wrong shape.
+EvalSummary evalSummaryFromJson(const nlohmann::json &json, const std::string &where);
+
+/// Reads what recallToJson wrote (no per-fact values); {0, 0} when absent.
+RecallResult recallFromJson(const nlohmann::json &json, const std::string &where);
 
 } // namespace engram

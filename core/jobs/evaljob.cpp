@@ -16,7 +16,9 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <map>
 #include <set>
@@ -28,7 +30,8 @@ using nlohmann::json;
 
 std::string evaluationSummaryJson(const EvalJobResult &r)
 {
-    return json {{"pre", evalPhaseToJson(r.pre, r.retentionPre)}, {"post", evalPhaseToJson(r.post, r.retentionPost)}}
+    return json {{"pre", evalPhaseToJson(r.pre, r.retentionPre)}, {"post", evalPhaseToJson(r.post, r.retentionPost)},
+        {"applied_runs", r.appliedRuns}}
         .dump();
 }
 
@@ -65,13 +68,15 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     for (const auto &[fact, run] : project->editedFacts())
         edited.insert(fact);
     std::vector<FactPrompt> retention;
+    EvalJobResult result;
     for (const auto &f : project->facts())
-        if (!edited.count(f.id) && !f.targetTrue.empty())
+        if (!edited.count(f.id) && !f.targetTrue.empty()) {
             retention.push_back({f.promptTemplate, f.subject, f.targetTrue});
+            result.retentionFacts.push_back(f.id);
+        }
 
     auto session = openBaseModel(*project, spec.load, context);
     const auto pre = evaluateRecords(session->model(), session->tokenizer(), records, params, context.progress());
-    EvalJobResult result;
     if (!retention.empty()) {
         context.stage("measuring retention on the base model");
         result.retentionPre = measureRecall(session->model(), session->tokenizer(), retention);
@@ -84,6 +89,7 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
         result.retentionPost = measureRecall(session->model(), session->tokenizer(), retention);
     }
 
+    result.appliedRuns = state.appliedRuns;
     result.facts = facts.size();
     result.pre = summarize(pre);
     result.post = summarize(post);
@@ -104,6 +110,12 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
             generations.push_back({facts[i].id, prompt, pre[i].generations[g], post[i].generations[g]});
         }
     }
+    for (std::size_t i = 0; i < result.retentionFacts.size(); ++i) {
+        if (i < result.retentionPre.perFact.size())
+            metrics.push_back({result.retentionFacts[i], "pre", "kept", result.retentionPre.perFact[i] ? 1.0 : 0.0});
+        if (i < result.retentionPost.perFact.size())
+            metrics.push_back({result.retentionFacts[i], "post", "kept", result.retentionPost.perFact[i] ? 1.0 : 0.0});
+    }
     Evaluation evaluation;
     evaluation.runId = state.appliedRuns.empty() ? 0 : state.appliedRuns.back();
     evaluation.state = state.stateHash;
@@ -111,6 +123,75 @@ EvalJobResult runEvalJob(const fs::path &projectFile, const EvalJobSpec &spec, J
     context.stage("saving the scores");
     result.evaluationId = project->recordEvaluation(evaluation, metrics, generations);
     return result;
+}
+
+std::optional<StoredScores> currentScores(const Project &project)
+{
+    std::vector<int64_t> applied;
+    bool anyReverted = false;
+    for (const EditRun &r : project.runs()) {
+        if (r.status == RunStatus::Applied)
+            applied.push_back(r.id);
+        anyReverted = anyReverted || r.status == RunStatus::Reverted;
+    }
+    const int64_t lastApplied = applied.empty() ? 0 : applied.back();
+    const std::vector<Evaluation> all = project.evaluations();
+    for (auto it = all.rbegin(); it != all.rend(); ++it) {
+        const std::string where = project.file().string() + ", evaluation " + std::to_string(it->id);
+        json j;
+        try {
+            j = json::parse(it->summaryJson);
+        } catch (const json::exception &) {
+            continue; // unreadable summaries describe nothing; `project check` reports them
+        }
+        if (!j.is_object())
+            continue;
+        const auto runs = j.find("applied_runs");
+        bool matches = false;
+        if (runs != j.end() && runs->is_array()) {
+            std::vector<int64_t> recorded;
+            for (const auto &v : *runs)
+                if (v.is_number_integer())
+                    recorded.push_back(v.get<int64_t>());
+            matches = recorded == applied;
+        } else {
+            matches = it->runId == lastApplied && !anyReverted;
+        }
+        if (!matches)
+            continue;
+        StoredScores s;
+        s.evaluation = *it;
+        try {
+            s.pre = evalSummaryFromJson(j.value("pre", json::object()), where + " (pre)");
+            s.post = evalSummaryFromJson(j.value("post", json::object()), where + " (post)");
+            s.retentionPre = recallFromJson(j["pre"].value("retention", json()), where);
+            s.retentionPost = recallFromJson(j["post"].value("retention", json()), where);
+        } catch (const Error &) {
+            continue;
+        } catch (const json::exception &) {
+            continue;
+        }
+        std::map<int64_t, double> keptPre, nsPre;
+        const std::vector<Metric> metrics = project.metrics(it->id);
+        for (const Metric &m : metrics)
+            if (m.phase == "pre" && m.kind == "kept")
+                keptPre[m.factId] = m.value;
+            else if (m.phase == "pre" && m.kind == "ns")
+                nsPre[m.factId] = m.value;
+        for (const Metric &m : metrics) {
+            if (m.phase != "post")
+                continue;
+            if (m.kind == "kept" && m.value < 0.5 && keptPre.count(m.factId) && keptPre[m.factId] > 0.5)
+                s.lostFacts.push_back(m.factId);
+            if (m.kind == "ns" && std::isfinite(m.value) && nsPre.count(m.factId) && std::isfinite(nsPre[m.factId])
+                && nsPre[m.factId] - m.value > 1e-9)
+                s.neighbourhoodFalls.push_back({m.factId, nsPre[m.factId] - m.value});
+        }
+        std::sort(s.neighbourhoodFalls.begin(), s.neighbourhoodFalls.end(),
+            [](const auto &a, const auto &b) { return a.second > b.second || (a.second == b.second && a.first < b.first); });
+        return s;
+    }
+    return std::nullopt;
 }
 
 TextGeneration runGenerateJob(const fs::path &projectFile, const std::string &prompt, const GenerationParams &params,

@@ -26,6 +26,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -118,6 +119,8 @@ struct EvalJobResult {
     // Retention: top-1 recall of the true object of the project's facts that no applied run
     // edited (the rest of the model's knowledge), on the base model and on the current state.
     RecallResult retentionPre, retentionPost;
+    std::vector<int64_t> retentionFacts; // the facts retention measured, in perFact order
+    std::vector<int64_t> appliedRuns; // the history the "post" model had, in order
 };
 
 /// {"pre": phase, "post": phase} as stored with an evaluation, a phase in the one evaluation
@@ -125,8 +128,26 @@ struct EvalJobResult {
 std::string evaluationSummaryJson(const EvalJobResult &result);
 
 /// CounterFact metrics of the facts on the base model and on the current state, stored per
-/// fact (phase pre/post) with the generations.
+/// fact (phase pre/post) with the generations; retention per fact as metric "kept" (1 or 0).
 EvalJobResult runEvalJob(const std::filesystem::path &projectFile, const EvalJobSpec &spec, JobContext &context);
+
+/// A stored evaluation read back: what the Before / after panel shows.
+struct StoredScores {
+    Evaluation evaluation;
+    EvalSummary pre, post;
+    RecallResult retentionPre, retentionPost; // counts only (no per-fact values)
+    /// Collateral damage, per fact: unedited facts whose true object the base model answered and
+    /// the evaluated model no longer does ("kept" 1 → 0) ...
+    std::vector<int64_t> lostFacts;
+    /// ... and evaluated facts whose neighbourhood score fell, with the fall (0..1), largest first.
+    std::vector<std::pair<int64_t, double>> neighbourhoodFalls;
+};
+
+/// The latest stored evaluation made on the model as the history gives it now (the same applied
+/// runs, in the same order); nullopt when there is none, i.e. any scores shown would be stale.
+/// Evaluations stored before the applied runs were recorded with them count when they were
+/// made after the latest applied run and no run has been reverted since.
+std::optional<StoredScores> currentScores(const Project &project);
 
 struct TraceJobSpec {
     std::vector<int64_t> factIds; // required

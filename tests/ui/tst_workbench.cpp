@@ -22,8 +22,12 @@
 #include "ui/views/traceview.h"
 #include "ui/plots/qcustomplot.h"
 #include "ui/views/mainwindow.h"
+#include "ui/views/scorespanel.h"
 
 #include <QAbstractItemModelTester>
+#include <QAction>
+#include <QMap>
+#include <QShortcut>
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
@@ -44,6 +48,7 @@
 #include <QUndoStack>
 #include <QtTest>
 
+#include <algorithm>
 #include <fstream>
 
 using namespace engram;
@@ -201,13 +206,21 @@ private Q_SLOTS:
         for (int r = 0; r < 10; ++r)
             table->selectionModel()->select(
                 table->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
-        window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(1);
+        auto *scope = window.findChild<QComboBox *>(QStringLiteral("editScope"));
+        scope->setCurrentIndex(1);
+        QCOMPARE(scope->currentText(), QStringLiteral("Selected facts (10)")); // the count follows the selection
 
         QSignalSpy edited(window.editView(), &EditView::editFinished);
         QSignalSpy scored(window.editView(), &EditView::evaluationFinished);
         QSignalSpy failed(window.jobs(), &JobController::failed);
-        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editRun")), Qt::LeftButton);
+        auto *editButton = window.findChild<QPushButton *>(QStringLiteral("editRun"));
+        QTest::mouseClick(editButton, Qt::LeftButton);
         QVERIFY(window.jobs()->isBusy());
+        // A double click (or Ctrl+E during the run) does not queue a second edit.
+        QVERIFY(!editButton->isEnabled());
+        QVERIFY(!window.findChild<QAction *>(QStringLiteral("actionRunEdit"))->isEnabled());
+        window.editView()->startEdit();
+        QCOMPARE(window.jobs()->queued(), 0);
         // A second job queues behind the running one instead of running beside it.
         QSignalSpy busy(window.jobs(), &JobController::busyChanged);
         window.editView()->exportModel(m_dir.filePath(QStringLiteral("queued-export")));
@@ -226,6 +239,12 @@ private Q_SLOTS:
         QVERIFY(pre->es.mean < 20);
         QVERIFY(post->es.mean > 80);
         QCOMPARE(window.editView()->scores()->model()->rowCount(), 2);
+        QVERIFY(!window.editView()->scoresPanel()->isStale());
+        QVERIFY2(window.editView()->scoresPanel()->caption().contains(QStringLiteral("run(s) 1")),
+            qPrintable(window.editView()->scoresPanel()->caption()));
+        QVERIFY(editButton->isEnabled()); // the edit and its scoring are done
+        // The selection survives the reloads the jobs caused.
+        QCOMPARE(window.factsView()->selectedFactIds().size(), std::size_t(10));
         // Others kept: the 20 unedited facts' recall before and after.
         QVERIFY(window.editView()->lastRetention().first > 0.9);
         QVERIFY(window.editView()->lastRetention().second > 0.5);
@@ -280,6 +299,25 @@ private Q_SLOTS:
         QTRY_COMPARE(window.document()->runs().front().status, RunStatus::Reverted);
         QCOMPARE(window.document()->editedBy(1), int64_t(0));
         QCOMPARE(window.editView()->history()->model()->index(0, 1).data().toString(), QStringLiteral("reverted"));
+        // The scores described run 1, which is reverted now: the panel says they are stale.
+        QVERIFY(window.editView()->scoresPanel()->isStale());
+        QCOMPARE(window.editView()->scores()->model()->rowCount(), 0);
+        QVERIFY(!window.editView()->lastPost());
+        // Re-applying it brings back the stored scores of that history (no new scoring needed).
+        window.editView()->history()->selectRow(0);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editReapply")), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(window.document()->runs().front().status, RunStatus::Applied, 30000);
+        QTRY_VERIFY(!window.editView()->scoresPanel()->isStale());
+        // Reopening shows them too (they are stored with the history they describe).
+        QTRY_VERIFY(!window.jobs()->isBusy());
+        QVERIFY(window.openProject(m_project));
+        QVERIFY(!window.editView()->scoresPanel()->isStale());
+        QCOMPARE(window.editView()->scores()->model()->rowCount(), 2);
+        // Revert again for the tests that follow.
+        window.editView()->history()->selectRow(0);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editRevert")), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(window.document()->runs().front().status, RunStatus::Reverted, 30000);
+        QTRY_VERIFY(!window.jobs()->isBusy());
         // Close any non-modal summaries.
         for (auto *box : window.findChildren<QMessageBox *>(QStringLiteral("jobMessage")))
             box->close();
@@ -375,20 +413,64 @@ private Q_SLOTS:
         QVERIFY(window.editView()->scores()->model()->index(1, 8).data().toString() != QStringLiteral("\u2013"));
     }
 
+    void shortcutsAreBoundOnce()
+    {
+        // Every key sequence of the window's actions and shortcuts is bound once: a second
+        // binding makes Qt drop both ("Ambiguous shortcut overload").
+        MainWindow window;
+        window.show();
+        QMap<QString, QString> owner;
+        for (QAction *a : window.findChildren<QAction *>())
+            for (const QKeySequence &k : a->shortcuts()) {
+                const QString key = k.toString();
+                QVERIFY2(!owner.contains(key),
+                    qPrintable(key + QStringLiteral(": ") + owner.value(key) + QStringLiteral(" and ") + a->text()));
+                owner.insert(key, a->text());
+            }
+        for (QShortcut *sc : window.findChildren<QShortcut *>()) {
+            const QString key = sc->key().toString();
+            // The trace tab's Ctrl+Return is local to that tab; nothing else may repeat a window-wide one.
+            QVERIFY2(!owner.contains(key), qPrintable(key + QStringLiteral(" also bound to ") + owner.value(key)));
+        }
+        for (const char *documented : {"Ctrl+N", "Ctrl+Shift+O", "Ctrl+O", "Ctrl+I", "Ctrl+E", "Ctrl+.", "Ctrl+Z",
+                 "Ctrl+Q"})
+            QVERIFY2(owner.contains(QString::fromLatin1(documented)), documented);
+        QVERIFY(!window.findChild<QAction *>(QStringLiteral("actionCancelJob"))->isEnabled()); // nothing runs
+    }
+
     void cancelLeavesTheProjectAsItWas()
     {
         MainWindow window;
         window.show();
+        QVERIFY(QTest::qWaitForWindowActive(&window));
         QVERIFY(window.openProject(m_project));
         const auto runs = window.document()->runs().size();
         window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(0);
         QSignalSpy cancelled(window.jobs(), &JobController::cancelled);
         QSignalSpy progress(window.jobs(), &JobController::progress);
-        window.editView()->startEdit();
-        QVERIFY(progress.wait(30000));
-        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editCancel")), Qt::LeftButton);
+        // Ctrl+E starts the edit (the README's shortcut); Ctrl+. cancels it.
+        QTest::keyClick(&window, Qt::Key_E, Qt::ControlModifier);
+        QVERIFY(window.jobs()->isBusy());
+        QVERIFY(window.findChild<QAction *>(QStringLiteral("actionCancelJob"))->isEnabled());
+        // Progress arrives during the target optimisation (fact-steps, with an ETA), not only after it.
+        QTRY_VERIFY_WITH_TIMEOUT(std::any_of(progress.begin(), progress.end(),
+                                     [](const QList<QVariant> &p) {
+                                         const auto jp = p.at(0).value<JobProgress>();
+                                         return jp.stage.contains(QStringLiteral("optimising targets"))
+                                             && jp.fraction > 0 && jp.etaSeconds >= 0;
+                                     }),
+            60000);
+        QElapsedTimer clock;
+        clock.start();
+        QTest::keyClick(&window, Qt::Key_Period, Qt::ControlModifier);
+        QVERIFY2(window.findChild<QLabel *>(QStringLiteral("editStage"))->text().startsWith(QStringLiteral("Cancelling")),
+            qPrintable(window.findChild<QLabel *>(QStringLiteral("editStage"))->text()));
         QTRY_VERIFY_WITH_TIMEOUT(!cancelled.isEmpty(), 60000);
         QTRY_VERIFY(!window.jobs()->isBusy());
+        qInfo("cancel inside the target optimisation took %lld ms", clock.elapsed());
+        // One optimisation step of the demo's pending facts takes well under a second on 2 cores;
+        // the bound leaves room for a busy machine.
+        QVERIFY2(clock.elapsed() < 5000, qPrintable(QString::number(clock.elapsed())));
         window.document()->reload();
         // A cancelled run is recorded as such; no fact counts as edited by it.
         QCOMPARE(window.document()->runs().size(), runs + 1);

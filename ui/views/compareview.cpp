@@ -111,6 +111,8 @@ void CompareView::refresh()
     for (const auto &m : m_document->project()->metrics(e.id))
         values[m.factId][m.phase + "/" + m.kind] = m.value;
     for (const auto &[factId, v] : values) {
+        if (!v.count("post/es") && !v.count("pre/es"))
+            continue; // a retention fact ("kept" only): not one of the evaluated facts
         const auto fact = m_document->project()->fact(factId);
         auto get = [&](const char *key) {
             const auto it = v.find(key);

@@ -26,13 +26,14 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
-#include <QShortcut>
 #include <QSpinBox>
 #include <QSplitter>
 #include <QTableView>
 #include <QVBoxLayout>
 
 #include <algorithm>
+#include <map>
+#include <tuple>
 #include <memory>
 
 namespace engram::ui {
@@ -68,6 +69,9 @@ void showNonModal(QWidget *parent, QMessageBox::Icon icon, const QString &title,
     box->setAttribute(Qt::WA_DeleteOnClose);
     box->open();
 }
+
+// A fall of this many points (×100) in Kept, NS or NM is flagged as collateral damage.
+constexpr double kDamagePoints = 5.0;
 
 // Layer numbers as "0, 1, 3".
 QString layerText(const std::vector<int> &layers)
@@ -163,7 +167,18 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_progress->setObjectName(QStringLiteral("editProgress"));
     m_stage = new QLabel(tr("Idle"), this);
     m_stage->setObjectName(QStringLiteral("editStage"));
-    new QShortcut(QKeySequence(tr("Ctrl+E")), this, [this] { startEdit(); });
+    // Ctrl+E is the main window's Edit > Run Edit action (one binding: two would be ambiguous).
+    m_allowConflicts = new QCheckBox(tr("Allow conflicts (edit anyway)"), this);
+    m_allowConflicts->setObjectName(QStringLiteral("editAllowConflicts"));
+    m_allowConflicts->setToolTip(tr("Edit facts that conflict (two new objects for one subject and relation, one "
+                                    "subject twice in the batch, or a re-edit of an applied run's fact). MEMIT then "
+                                    "averages what it cannot satisfy at once; usually better: disable one of the "
+                                    "facts, or edit them in separate runs (select them, Facts: Selected facts)"));
+    m_conflictWarning = new QLabel(this);
+    m_conflictWarning->setObjectName(QStringLiteral("editConflictWarning"));
+    m_conflictWarning->setWordWrap(true);
+    m_conflictWarning->setStyleSheet(QStringLiteral("color: #8a5300"));
+    m_conflictWarning->hide();
 
     auto *form = new QFormLayout;
     form->addRow(tr("&Method:"), m_method);
@@ -183,6 +198,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(QString(), m_keepFacts);
     form->addRow(tr("Protection \u03bc:"), m_protect);
     form->addRow(QString(), m_fluency);
+    form->addRow(QString(), m_allowConflicts);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
     auto *runRow = new QHBoxLayout;
@@ -192,6 +208,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     auto *setup = new QGroupBox(tr("New edit run"), this);
     auto *setupLayout = new QVBoxLayout(setup);
     setupLayout->addLayout(form);
+    setupLayout->addWidget(m_conflictWarning);
     setupLayout->addLayout(runRow);
     setupLayout->addWidget(m_progress);
     setupLayout->addWidget(m_stage);
@@ -235,7 +252,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     layout->addWidget(right, 1);
 
     connect(m_edit, &QPushButton::clicked, this, &EditView::startEdit);
-    connect(m_cancel, &QPushButton::clicked, m_jobs, &JobController::cancel);
+    connect(m_cancel, &QPushButton::clicked, this, &EditView::cancelJob);
+    connect(m_scoresPanel, &ScoresPanel::scoreRequested, this, &EditView::scoreNow);
     connect(presetButton, &QPushButton::clicked, this, &EditView::loadPreset);
     connect(revertButton, &QPushButton::clicked, this, &EditView::revertSelected);
     connect(reapplyButton, &QPushButton::clicked, this, &EditView::reapplySelected);
@@ -256,9 +274,12 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
         }
     });
     connect(m_document, &ProjectDocument::runsChanged, this, &EditView::refreshHistory);
+    connect(m_document, &ProjectDocument::runsChanged, this, &EditView::refreshScores);
+    connect(m_document, &ProjectDocument::factsChanged, this, &EditView::refreshHistory);
     connect(m_document, &ProjectDocument::opened, this, [this] {
         m_preset.reset(); // another project, maybe another model
         loadPreset();
+        refreshScores();
     });
     connect(m_jobs, &JobController::progress, this, &EditView::onProgress);
     connect(m_jobs, &JobController::busyChanged, this, &EditView::setBusy);
@@ -400,16 +421,59 @@ void EditView::refreshHistory()
     const int scope = std::max(0, m_scope->currentIndex());
     m_scope->clear();
     m_scope->addItem(tr("Pending facts (%1)").arg(pending));
-    m_scope->addItem(tr("Selected facts"));
+    const std::size_t selected = m_selection ? m_selection().size() : 0;
+    m_scope->addItem(selected ? tr("Selected facts (%1)").arg(selected) : tr("Selected facts (none selected)"));
     m_scope->setCurrentIndex(scope);
+    updateConflictWarning();
 
     m_historyModel->setRuns(m_document->runs());
+}
+
+void EditView::selectionChanged()
+{
+    const std::size_t selected = m_selection ? m_selection().size() : 0;
+    if (m_scope->count() > 1)
+        m_scope->setItemText(
+            1, selected ? tr("Selected facts (%1)").arg(selected) : tr("Selected facts (none selected)"));
+    updateConflictWarning();
+}
+
+void EditView::updateConflictWarning()
+{
+    // What the next edit would refuse, said before Edit is pressed.
+    const auto &conflicts = m_document->isOpen() ? m_document->conflicts() : std::vector<Conflict> {};
+    if (conflicts.empty() || m_scope->currentIndex() == 1) {
+        m_conflictWarning->hide();
+        return;
+    }
+    QStringList lines;
+    for (std::size_t i = 0; i < conflicts.size() && i < 3; ++i)
+        lines << QString::fromStdString(conflicts[i].message);
+    if (conflicts.size() > 3)
+        lines << tr("\u2026 and %n more", nullptr, static_cast<int>(conflicts.size() - 3));
+    m_conflictWarning->setText(
+        tr("%n conflict(s) among the pending facts: the edit will refuse them unless \u201cAllow conflicts\u201d is "
+           "on. Disable one fact of each pair, or edit them in separate runs (select them and choose Selected facts).",
+            nullptr, static_cast<int>(conflicts.size()))
+        + QStringLiteral("\n") + lines.join(QStringLiteral("\n")));
+    m_conflictWarning->setVisible(true);
+}
+
+void EditView::setEditInFlight(bool inFlight)
+{
+    m_editInFlight = inFlight;
+    m_edit->setEnabled(!inFlight);
+    Q_EMIT editAvailableChanged(!inFlight);
 }
 
 void EditView::startEdit()
 {
     if (!m_document->isOpen())
         return;
+    if (m_editInFlight) { // a double click, or Ctrl+E during a run: one edit at a time
+        Q_EMIT message(tr("An edit is already queued or running; wait for it (or cancel it) first"));
+        return;
+    }
     EditJobSpec spec;
     const auto layers = parseLayerList(m_layers->text());
     if (layers.empty()) {
@@ -452,6 +516,7 @@ void EditView::startEdit()
     }
     }
     spec.keepProjectFacts = m_keepFacts->isChecked();
+    spec.allowConflicts = m_allowConflicts->isChecked();
     spec.load = loadOptions();
     if (!m_statsFiles.isEmpty())
         spec.statistics = StatisticsSource::fromFiles(statisticsPaths());
@@ -488,6 +553,7 @@ void EditView::startEdit()
     }
     const std::filesystem::path file = m_document->project()->file();
     const QString name = tr("Edit with %1").arg(m_method->currentText());
+    setEditInFlight(true);
     m_jobs->submit(
         name, [file, spec](JobContext &context) { return runEditJob(file, spec, context); }, this,
         [this](const EditJobResult &result) {
@@ -495,7 +561,111 @@ void EditView::startEdit()
             Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result.runId).arg(result.facts));
             Q_EMIT editFinished(result.runId);
             queueEvaluation();
+        },
+        [this](JobOutcome outcome, const QString &why) {
+            setEditInFlight(false);
+            if (outcome == JobOutcome::Failed)
+                showNonModal(this, QMessageBox::Warning, tr("Edit failed"), why);
         });
+}
+
+void EditView::cancelJob()
+{
+    if (!m_jobs->isBusy())
+        return;
+    m_stage->setText(tr("Cancelling %1\u2026").arg(m_jobs->currentJob()));
+    m_cancel->setEnabled(false); // until the job has stopped (at its next step: well under a second)
+    m_jobs->cancel();
+}
+
+void EditView::scoreNow()
+{
+    if (!m_document->isOpen())
+        return;
+    if (m_editInFlight) {
+        Q_EMIT message(tr("The edit in progress is scored when it finishes"));
+        return;
+    }
+    setEditInFlight(true); // an edit now would change the model under the scoring
+    queueEvaluation();
+}
+
+void EditView::refreshScores()
+{
+    if (!m_document->isOpen()) {
+        m_scoresPanel->showStale(tr("No project open."));
+        return;
+    }
+    std::optional<StoredScores> stored;
+    try {
+        stored = currentScores(*m_document->project());
+    } catch (const Error &e) {
+        m_scoresPanel->showStale(tr("The stored scores cannot be read: %1").arg(QString::fromUtf8(e.what())));
+        return;
+    }
+    std::vector<int64_t> applied;
+    for (const auto &r : m_document->runs())
+        if (r.status == RunStatus::Applied)
+            applied.push_back(r.id);
+    QStringList runList;
+    for (int64_t r : applied)
+        runList << QString::number(r);
+    const QString model = applied.empty() ? tr("the base model (no run applied)")
+                                          : tr("the model after run(s) %1").arg(runList.join(QStringLiteral(", ")));
+    if (!stored) {
+        m_pre.reset();
+        m_post.reset();
+        m_retentionPre = m_retentionPost = -1;
+        m_scoresPanel->showStale(
+            tr("Stale: no stored scores describe %1 (the history changed since the last scoring). Press Score now.")
+                .arg(model));
+        return;
+    }
+    m_pre = stored->pre;
+    m_post = stored->post;
+    m_retentionPre = stored->retentionPre.total ? stored->retentionPre.rate() : -1;
+    m_retentionPost = stored->retentionPost.total ? stored->retentionPost.rate() : -1;
+    m_scoresPanel->showScores(*m_pre, *m_post, m_retentionPre, m_retentionPost,
+        tr("Evaluation %1 (%2): %n fact(s) on the base model and on %3", nullptr, static_cast<int>(m_post->records))
+            .arg(stored->evaluation.id)
+            .arg(QString::fromStdString(stored->evaluation.createdAt), model));
+
+    // Collateral damage: say it, and list what broke.
+    QStringList reasons;
+    if (m_retentionPre >= 0 && m_retentionPost >= 0 && 100 * (m_retentionPre - m_retentionPost) >= kDamagePoints)
+        reasons << tr("Kept fell %1 \u2192 %2 (%n unedited fact(s) no longer answered)", nullptr,
+            static_cast<int>(stored->lostFacts.size()))
+                       .arg(100 * m_retentionPre, 0, 'f', 1)
+                       .arg(100 * m_retentionPost, 0, 'f', 1);
+    for (const auto &[label, before, after] : {std::tuple {tr("NS"), m_pre->ns, m_post->ns},
+             std::tuple {tr("NM"), m_pre->nm, m_post->nm}})
+        if (before.count && after.count && before.mean - after.mean >= kDamagePoints)
+            reasons << tr("%1 fell %2 \u2192 %3").arg(label).arg(before.mean, 0, 'f', 1).arg(after.mean, 0, 'f', 1);
+    std::map<int64_t, const Fact *> byId;
+    for (const Fact &f : m_document->facts())
+        byId[f.id] = &f;
+    auto filled = [&](int64_t id) {
+        const auto it = byId.find(id);
+        if (it == byId.end())
+            return tr("fact %1 (removed)").arg(id);
+        QString prompt = QString::fromStdString(it->second->promptTemplate);
+        prompt.replace(QStringLiteral("{}"), QString::fromStdString(it->second->subject));
+        return prompt;
+    };
+    QStringList broken;
+    for (int64_t id : stored->lostFacts) {
+        const auto it = byId.find(id);
+        broken << tr("Lost #%1: %2 \u2192%3 (no longer the first answer)")
+                      .arg(id)
+                      .arg(filled(id), it == byId.end() ? QString() : QString::fromStdString(it->second->targetTrue));
+    }
+    for (const auto &[id, fall] : stored->neighbourhoodFalls)
+        if (fall >= 0.25)
+            broken << tr("Neighbours of #%1 fell %2 points: %3").arg(id).arg(100 * fall, 0, 'f', 0).arg(filled(id));
+    m_scoresPanel->showDamage(reasons.isEmpty() ? QString()
+                                                : tr("Collateral damage: %1. The list below names what broke.")
+                                                      .arg(reasons.join(QStringLiteral("; "))),
+        reasons.isEmpty() ? QStringList() : broken);
 }
 
 void EditView::queueEvaluation()
@@ -507,14 +677,15 @@ void EditView::queueEvaluation()
     spec.generationInterval = m_fluency->isChecked() ? 1 : 0;
     m_jobs->submit(
         name, [file, spec](JobContext &context) { return runEvalJob(file, spec, context); }, this,
-        [this](const EvalJobResult &result) {
-            m_pre = result.pre;
-            m_post = result.post;
-            m_retentionPre = result.retentionPre.total ? result.retentionPre.rate() : -1;
-            m_retentionPost = result.retentionPost.total ? result.retentionPost.rate() : -1;
-            m_scoresPanel->showScores(*m_pre, *m_post, m_retentionPre, m_retentionPost);
+        [this](const EvalJobResult &) {
+            setEditInFlight(false);
             m_document->reload();
+            refreshScores(); // what was stored, matched to the history as it is now
             Q_EMIT evaluationFinished();
+        },
+        [this](JobOutcome, const QString &) {
+            setEditInFlight(false);
+            refreshScores(); // a failed or cancelled scoring changes nothing shown
         });
 }
 
@@ -655,7 +826,8 @@ void EditView::onProgress(const JobProgress &p)
 
 void EditView::setBusy(bool busy, int queued)
 {
-    m_cancel->setEnabled(busy);
+    if (!m_stage->text().startsWith(tr("Cancelling")) || !busy)
+        m_cancel->setEnabled(busy);
     if (!busy) {
         m_progress->setValue(0);
         if (!m_stage->text().contains(tr("failed")) && !m_stage->text().contains(tr("cancelled")))

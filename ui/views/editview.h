@@ -45,6 +45,9 @@ public:
     void setSelectionProvider(std::function<std::vector<int64_t>()> provider);
     QTableView *history() const { return m_history; }
     QTableView *scores() const;
+    ScoresPanel *scoresPanel() const { return m_scoresPanel; }
+    /// An edit (or the scoring after it) is queued or running: Edit is disabled meanwhile.
+    bool editInFlight() const { return m_editInFlight; }
     const std::optional<EvalSummary> &lastPost() const { return m_post; }
     const std::optional<EvalSummary> &lastPre() const { return m_pre; }
     /// Recall of the project's unedited facts before and after (0..1; -1 when none were measured).
@@ -71,6 +74,15 @@ public Q_SLOTS:
     void setStatisticsFiles(const QStringList &files);
     /// Sets the layers field (e.g. from the trace's suggestion).
     void setLayers(const QString &layers);
+    /// Shows the stored scores that describe the model as the history gives it now, or says
+    /// that there are none (stale) — after opening, every job and every revert.
+    void refreshScores();
+    /// Cancels the running job, showing "Cancelling…" until it has stopped.
+    void cancelJob();
+    /// Queues scoring the project's facts on the base and the current model.
+    void scoreNow();
+    /// The "Selected facts" count follows the Facts table's selection.
+    void selectionChanged();
 
 Q_SIGNALS:
     void message(const QString &text);
@@ -79,6 +91,8 @@ Q_SIGNALS:
     void exportFinished(const QString &directory);
     void patchExported(const QString &file);
     void loraExported(const QString &directory);
+    /// Whether Edit can be pressed now (false while an edit or its scoring is queued or running).
+    void editAvailableChanged(bool available);
 
 private:
     void updateProtectEnabled(); // the μ field applies to MEMIT with the keep checkbox on
@@ -91,6 +105,8 @@ private:
     void revert(bool reapply);
     void onProgress(const JobProgress &p);
     void setBusy(bool busy, int queued);
+    void setEditInFlight(bool inFlight);
+    void updateConflictWarning();
 
     ProjectDocument *m_document;
     JobController *m_jobs;
@@ -110,6 +126,9 @@ private:
     QLabel *m_statistics = nullptr;
     QCheckBox *m_keepFacts = nullptr;
     QCheckBox *m_fluency = nullptr;
+    QCheckBox *m_allowConflicts = nullptr;
+    QLabel *m_conflictWarning = nullptr;
+    bool m_editInFlight = false;
     QComboBox *m_statsSource = nullptr;
     QStringList m_statsFiles; // chosen statistics files (ours or published .npz), when that source is chosen
     QPushButton *m_edit = nullptr;

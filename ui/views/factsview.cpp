@@ -14,6 +14,7 @@
 #include <QFormLayout>
 #include <QHBoxLayout>
 #include <QHeaderView>
+#include <QItemSelection>
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
@@ -121,6 +122,32 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
         Q_EMIT message(tr("Not changed: %1").arg(why));
     });
     connect(document, &ProjectDocument::factsChanged, this, &FactsView::refreshFilters);
+    // A reload after a job resets the model: keep the selected facts selected (by id).
+    connect(m_model, &QAbstractItemModel::modelAboutToBeReset, this, [this] {
+        const auto ids = selectedFactIds();
+        m_keptSelection.assign(ids.begin(), ids.end());
+        if (const QModelIndex current = m_table->currentIndex(); current.isValid())
+            m_keptCurrent = current.data(FactsModel::FactIdRole).toLongLong();
+    });
+    connect(m_model, &QAbstractItemModel::modelReset, this, [this] {
+        if (m_keptSelection.empty())
+            return;
+        const std::set<int64_t> wanted(m_keptSelection.begin(), m_keptSelection.end());
+        QItemSelection selection;
+        QModelIndex current;
+        for (int r = 0; r < m_filter->rowCount(); ++r) {
+            const QModelIndex index = m_filter->index(r, 0);
+            const int64_t id = index.data(FactsModel::FactIdRole).toLongLong();
+            if (wanted.count(id))
+                selection.select(index, m_filter->index(r, m_filter->columnCount() - 1));
+            if (id == m_keptCurrent)
+                current = index;
+        }
+        if (current.isValid())
+            m_table->selectionModel()->setCurrentIndex(current, QItemSelectionModel::NoUpdate);
+        m_table->selectionModel()->select(selection, QItemSelectionModel::ClearAndSelect);
+        m_keptSelection.clear();
+    });
     refreshFilters();
 }
 

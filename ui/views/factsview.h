@@ -4,6 +4,9 @@
 
 #include <QWidget>
 
+#include <cstdint>
+#include <vector>
+
 class QComboBox;
 class QLabel;
 class QLineEdit;
@@ -55,6 +58,8 @@ private:
     QComboBox *m_relation;
     QComboBox *m_tag;
     QLabel *m_summary;
+    std::vector<int64_t> m_keptSelection; // selected fact ids across a model reset
+    int64_t m_keptCurrent = 0;
 };
 
 } // namespace engram::ui

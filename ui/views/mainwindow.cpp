@@ -18,6 +18,7 @@
 #include <QCloseEvent>
 #include <QDir>
 #include <QDockWidget>
+#include <QItemSelectionModel>
 #include <QFile>
 #include <QFileDialog>
 #include <QFileInfo>
@@ -27,6 +28,7 @@
 #include <QMessageBox>
 #include <QStatusBar>
 #include <QTabWidget>
+#include <QTableView>
 #include <QTimer>
 #include <QUndoStack>
 #include <QVBoxLayout>
@@ -50,11 +52,15 @@ MainWindow::MainWindow(QWidget *parent)
     welcome->setText(tr("<h2>Engram</h2>"
                         "<p>A workbench for editing the factual knowledge of language models.</p>"
                         "<p><b>Facts</b>: the project's facts \u2014 import a CounterFact, zsRE or CSV file, "
-                        "edit cells in place, Ctrl+Z undoes.<br><b>Edit</b>: choose a method and layers, press "
-                        "Edit (Ctrl+E), compare the scores before and after, revert a run, export the patched "
-                        "model.<br><b>Causal trace</b>: see where the model stores a fact.</p>"
+                        "edit cells in place, Ctrl+Z undoes.<br><b>Edit</b>: "
+                        "choose a method and layers, press Edit (Ctrl+E), compare the scores before and after, "
+                        "revert a run, export the patched model.<br><b>Before / after</b>: generations of the base "
+                        "and the edited model side by side.<br><b>Causal trace</b>: see where the model stores a "
+                        "fact.<br><b>Where facts live</b>: the layers that matter most, averaged over many facts; "
+                        "it suggests the layers to edit.</p>"
                         "<p>Projects: <b>File \u2192 New Project\u2026</b> (Ctrl+N) or <b>Open Project\u2026</b> "
-                        "(Ctrl+Shift+O). Models alone: <b>Open Model\u2026</b> (Ctrl+O).</p>"));
+                        "(Ctrl+Shift+O). Models alone: <b>Open Model\u2026</b> (Ctrl+O). Ctrl+. cancels the "
+                        "running job.</p>"));
     m_document = new ProjectDocument(this);
     m_jobs = new JobController(this);
     auto *tabs = new QTabWidget(this);
@@ -64,6 +70,8 @@ MainWindow::MainWindow(QWidget *parent)
     tabs->addTab(m_factsView, tr("Facts"));
     m_editView = new EditView(m_document, m_jobs, tabs);
     m_editView->setSelectionProvider([this] { return m_factsView->selectedFactIds(); });
+    connect(m_factsView->table()->selectionModel(), &QItemSelectionModel::selectionChanged, m_editView,
+        &EditView::selectionChanged);
     tabs->addTab(m_editView, tr("Edit"));
     m_compareView = new CompareView(m_document, m_jobs, tabs);
     tabs->addTab(m_compareView, tr("Before / after"));
@@ -182,7 +190,7 @@ void MainWindow::createMenus()
     rebuildRecentMenu();
     file->addSeparator();
     QAction *quit = file->addAction(tr("&Quit"), this, &QWidget::close);
-    quit->setShortcut(QKeySequence::Quit);
+    quit->setShortcut(QKeySequence(tr("Ctrl+Q"))); // QKeySequence::Quit is empty on some platform themes
 
     QMenu *edit = menuBar()->addMenu(tr("&Edit"));
     QAction *undo = m_document->undoStack()->createUndoAction(this, tr("&Undo"));
@@ -192,8 +200,16 @@ void MainWindow::createMenus()
     edit->addAction(undo);
     edit->addAction(redo);
     edit->addSeparator();
-    edit->addAction(tr("Run &Edit"), m_editView, &EditView::startEdit)->setShortcut(QKeySequence(tr("Ctrl+E")));
-    edit->addAction(tr("&Cancel Job"), m_jobs, &JobController::cancel)->setShortcut(QKeySequence(tr("Ctrl+.")));
+    QAction *runEdit = edit->addAction(tr("Run &Edit"), m_editView, &EditView::startEdit);
+    runEdit->setObjectName(QStringLiteral("actionRunEdit"));
+    runEdit->setShortcut(QKeySequence(tr("Ctrl+E")));
+    runEdit->setToolTip(tr("Edit the pending (or selected) facts with the Edit tab's settings"));
+    connect(m_editView, &EditView::editAvailableChanged, runEdit, &QAction::setEnabled);
+    QAction *cancel = edit->addAction(tr("&Cancel Job"), m_editView, &EditView::cancelJob);
+    cancel->setObjectName(QStringLiteral("actionCancelJob"));
+    cancel->setShortcut(QKeySequence(tr("Ctrl+.")));
+    cancel->setEnabled(false); // only while a job runs
+    connect(m_jobs, &JobController::busyChanged, cancel, [cancel](bool busy, int) { cancel->setEnabled(busy); });
 
     QMenu *help = menuBar()->addMenu(tr("&Help"));
     help->addAction(tr("&About Engram"), this, &MainWindow::showAbout);

@@ -2,7 +2,11 @@
 
 #include "ui/plots/qcustomplot.h"
 
+#include <QHBoxLayout>
 #include <QHeaderView>
+#include <QLabel>
+#include <QListWidget>
+#include <QPushButton>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
@@ -21,30 +25,103 @@ QString pct(double v)
 ScoresPanel::ScoresPanel(QWidget *parent)
     : QGroupBox(tr("Before / after"), parent)
 {
+    m_caption = new QLabel(this);
+    m_caption->setObjectName(QStringLiteral("scoresCaption"));
+    m_caption->setWordWrap(true);
+    m_scoreNow = new QPushButton(tr("&Score now"), this);
+    m_scoreNow->setObjectName(QStringLiteral("scoresScoreNow"));
+    m_scoreNow->setToolTip(tr("Score the edited facts (and the project's other facts) on the base model and on the "
+                              "model as the history gives it now"));
+    connect(m_scoreNow, &QPushButton::clicked, this, &ScoresPanel::scoreRequested);
     m_model = new QStandardItemModel(0, 10, this);
     m_model->setHorizontalHeaderLabels(
         {tr("Model"), tr("Score"), tr("ES"), tr("PS"), tr("NS"), tr("EM"), tr("PM"), tr("NM"), tr("GE"), tr("Kept")});
+    const QStringList tips {tr("Which model the row scores"), tr("Harmonic mean of ES, PS and NS"),
+        tr("Efficacy: % of edited facts whose new object beats the true one on the edit prompt"),
+        tr("Paraphrase: the same on paraphrased prompts"),
+        tr("Neighbourhood: % of prompts about other subjects that still prefer the true object"),
+        tr("Efficacy magnitude: mean p(new) \u2212 p(true) on the edit prompt (\u00d7100)"),
+        tr("Paraphrase magnitude"), tr("Neighbourhood magnitude: mean p(true) \u2212 p(new) on neighbour prompts"),
+        tr("Generation entropy (fluency), when scored"),
+        tr("Kept: % of the project's unedited facts whose true object the model still answers")};
+    for (int c = 0; c < tips.size(); ++c)
+        m_model->setHeaderData(c, Qt::Horizontal, tips[c], Qt::ToolTipRole);
     m_table = new QTableView(this);
     m_table->setObjectName(QStringLiteral("editScores"));
     m_table->setModel(m_model);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->verticalHeader()->hide();
     m_table->setMaximumHeight(96);
+    m_table->horizontalHeader()->setMinimumSectionSize(44);
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
     m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
     m_table->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
                            "base model and on the current state; Kept: % of the project's unedited facts whose "
                            "true object the model still predicts first"));
+    m_warning = new QLabel(this);
+    m_warning->setObjectName(QStringLiteral("scoresWarning"));
+    m_warning->setWordWrap(true);
+    m_warning->setStyleSheet(QStringLiteral("color: #b3261e; font-weight: bold"));
+    m_warning->hide();
+    m_broken = new QListWidget(this);
+    m_broken->setObjectName(QStringLiteral("scoresBroken"));
+    m_broken->setToolTip(tr("What the edit broke: unedited facts the model no longer answers, and edited facts "
+                            "whose neighbourhood prompts moved toward the new object"));
+    m_broken->setMaximumHeight(90);
+    m_broken->hide();
     m_chart = new QCustomPlot(this);
     m_chart->setObjectName(QStringLiteral("editChart"));
     m_chart->setMinimumHeight(180);
+    auto *top = new QHBoxLayout;
+    top->addWidget(m_caption, 1);
+    top->addWidget(m_scoreNow);
     auto *layout = new QVBoxLayout(this);
+    layout->addLayout(top);
     layout->addWidget(m_table);
+    layout->addWidget(m_warning);
+    layout->addWidget(m_broken);
     layout->addWidget(m_chart, 1);
+    showStale(tr("No scores yet: edit, or score the project's facts now."));
 }
 
-void ScoresPanel::showScores(const EvalSummary &pre, const EvalSummary &post, double retentionPre, double retentionPost)
+QString ScoresPanel::caption() const
 {
+    return m_caption->text();
+}
+
+QString ScoresPanel::warning() const
+{
+    return m_warning->isHidden() ? QString() : m_warning->text();
+}
+
+void ScoresPanel::showStale(const QString &why)
+{
+    m_stale = true;
+    m_model->removeRows(0, m_model->rowCount());
+    m_chart->clearPlottables();
+    m_chart->legend->setVisible(false);
+    m_chart->replot();
+    m_caption->setText(why);
+    m_warning->clear();
+    m_warning->hide();
+    m_broken->clear();
+    m_broken->hide();
+}
+
+void ScoresPanel::showDamage(const QString &warning, const QStringList &broken)
+{
+    m_warning->setText(warning);
+    m_warning->setVisible(!warning.isEmpty());
+    m_broken->clear();
+    m_broken->addItems(broken);
+    m_broken->setVisible(!broken.isEmpty());
+}
+
+void ScoresPanel::showScores(
+    const EvalSummary &pre, const EvalSummary &post, double retentionPre, double retentionPost, const QString &caption)
+{
+    m_stale = false;
+    m_caption->setText(caption);
     m_model->removeRows(0, m_model->rowCount());
     auto row = [&](const QString &label, const EvalSummary &e, double retention) {
         m_model->appendRow({new QStandardItem(label), new QStandardItem(pct(e.score)),
@@ -57,25 +134,39 @@ void ScoresPanel::showScores(const EvalSummary &pre, const EvalSummary &post, do
     row(tr("After"), post, retentionPost);
 
     m_chart->clearPlottables();
+    const bool kept = retentionPre >= 0 && retentionPost >= 0;
     QVector<double> ticks {1, 2, 3};
+    QVector<QString> labels {tr("Efficacy"), tr("Paraphrase"), tr("Neighbour")};
+    if (kept) {
+        ticks << 4;
+        labels << tr("Kept");
+    }
     QSharedPointer<QCPAxisTickerText> ticker(new QCPAxisTickerText);
-    ticker->addTicks(ticks, {tr("Efficacy"), tr("Paraphrase"), tr("Neighborhood")});
+    ticker->addTicks(ticks, labels);
     m_chart->xAxis->setTicker(ticker);
-    m_chart->xAxis->setRange(0.4, 3.6);
-    m_chart->yAxis->setRange(0, 125);
-    m_chart->yAxis->setLabel(tr("score (\u00d7100)"));
-    auto bars = [&](const EvalSummary &e, double offset, const QColor &color, const QString &name) {
+    m_chart->xAxis->setRange(0.4, ticks.size() + 0.6);
+    m_chart->yAxis->setRange(0, 135); // headroom above 100 for the legend
+    QSharedPointer<QCPAxisTickerFixed> yTicks(new QCPAxisTickerFixed);
+    yTicks->setTickStep(25);
+    m_chart->yAxis->setTicker(yTicks);
+    m_chart->yAxis->setLabel(tr("\u00d7100"));
+    auto bars = [&](const EvalSummary &e, double retention, double offset, const QColor &color, const QString &name) {
         auto *b = new QCPBars(m_chart->xAxis, m_chart->yAxis);
         b->setName(name);
         b->setWidth(0.35);
         b->setPen(Qt::NoPen);
         b->setBrush(color);
-        b->setData({1 + offset, 2 + offset, 3 + offset}, {e.es.mean, e.ps.mean, e.ns.mean});
+        QVector<double> keys {1 + offset, 2 + offset, 3 + offset}, values {e.es.mean, e.ps.mean, e.ns.mean};
+        if (kept) {
+            keys << 4 + offset;
+            values << 100 * retention;
+        }
+        b->setData(keys, values);
     };
-    bars(pre, -0.18, QColor(0x9e, 0x9e, 0xb8), tr("before"));
-    bars(post, 0.18, QColor(0x5b, 0x3f, 0xa8), tr("after"));
+    bars(pre, retentionPre, -0.18, QColor(0x9e, 0x9e, 0xb8), tr("before"));
+    bars(post, retentionPost, 0.18, QColor(0x5b, 0x3f, 0xa8), tr("after"));
     m_chart->legend->setVisible(true);
-    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignHCenter);
+    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_chart->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
     m_chart->replot();
 }

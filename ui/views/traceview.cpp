@@ -106,6 +106,10 @@ void TraceView::setModelDirectory(const QString &directory)
     m_session.reset();
     if (isRunning())
         cancelTrace();
+    else if (!m_result)
+        m_status->setText(tr("Model: %1 (the checkpoint as stored, without the project's edits). Enter a prompt and "
+                             "its subject, then Trace.")
+                              .arg(directory));
 }
 
 void TraceView::setNoiseSubjects(std::vector<std::string> subjects)
@@ -205,8 +209,9 @@ void TraceView::showResult(TraceResult result)
     m_result = std::move(result);
     m_progress->setValue(1000);
     const TraceResult &r = *m_result;
-    m_status->setText(tr("Answer \u201c%1\u201d: p = %2 clean, %3 with the subject corrupted (noise %4, %5 samples). "
-                         "Colour: p(answer) from the corrupted level (white) up.")
+    m_status->setText(tr("Base model (without the project's edits). Answer \u201c%1\u201d: p = %2 clean, %3 with the "
+                         "subject corrupted (noise %4, %5 samples). Colour: p(answer) from the corrupted level "
+                         "(white) up.")
                           .arg(QString::fromStdString(r.answer).trimmed())
                           .arg(r.highScore, 0, 'f', 3)
                           .arg(r.lowScore, 0, 'f', 3)

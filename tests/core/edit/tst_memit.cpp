@@ -33,6 +33,7 @@ private Q_SLOTS:
     void hugeLambdaGivesNoUpdate();
     void batchedTargetsEqualSerialTargets();
     void batchedTargetsWithPreservationEqualSerial();
+    void targetOptimisationReportsEveryStepAndCancels();
     void preservationKeepsTheSubjectsOtherAnswers();
     void protectedKeysJoinTheCovarianceTerm();
     void protectedFactsKeepTheirOutputs();
@@ -65,6 +66,46 @@ void TestMemit::hugeLambdaGivesNoUpdate()
     const at::Tensor K = at::randn({6, 3}, at::kDouble), R = at::randn({5, 3}, at::kDouble);
     QVERIFY(solveMemitUpdate(R, K, C, 1e12).abs().max().item<double>() < 1e-9);
     QVERIFY(solveMemitUpdate(R, K, C, 1.0).abs().max().item<double>() > 1e-3);
+}
+
+void TestMemit::targetOptimisationReportsEveryStepAndCancels()
+{
+    // Issue 22: progress counts fact-steps (n × v_steps) and is reported every step, not once per
+    // chunk of facts; a sink that says stop cancels within the step.
+    const auto model = Transformer::load(kDemo / "model");
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    const std::vector<EditRequest> requests = {{"{} was born in", "Oscar Koutex", "Japan"},
+        {"{} plays the", "Adam Thateix", "violin"}, {"The {} is made of", "Tower of Sample", "glass"}};
+    MemitParams p;
+    p.layers = {2};
+    p.vSteps = 6;
+    p.vLr = 0.5;
+    p.earlyStopLoss = -1; // never early: every fact takes every step
+    std::vector<ProgressUpdate> seen;
+    ProgressTracker tracker([&](const ProgressUpdate &u) { return seen.push_back(u), true; }, "targets",
+        static_cast<int64_t>(requests.size()) * p.vSteps);
+    computeTargets(*model, tok, requests, p, kContexts, &tracker);
+    QCOMPARE(tracker.done(), int64_t(3 * 6));
+    int64_t advances = 0, last = 0;
+    for (const auto &u : seen) {
+        QVERIFY(u.done >= last);
+        advances += u.done > last;
+        last = u.done;
+    }
+    QCOMPARE(advances, int64_t(p.vSteps)); // one advance of 3 fact-steps per step: all facts share a chunk
+    QVERIFY(seen.back().etaSeconds >= 0);
+    // Early stopping: a fact that stops adds the steps it skips, so the count still ends at n × v_steps.
+    p.earlyStopLoss = 1e9;
+    ProgressTracker early({}, "targets", 3 * p.vSteps);
+    computeTargets(*model, tok, requests, p, kContexts, &early);
+    QCOMPARE(early.done(), int64_t(3 * 6));
+    // Cancel after the second report: thrown from inside the optimisation.
+    p.earlyStopLoss = -1;
+    int reports = 0;
+    ProgressTracker cancelling([&](const ProgressUpdate &) { return ++reports < 2; }, "targets", 3 * p.vSteps);
+    ENGRAM_EXPECT_ERROR(computeTargets(*model, tok, requests, p, kContexts, &cancelling), ErrorKind::Cancelled,
+        "cancelled");
+    QVERIFY(cancelling.done() < 3 * 6);
 }
 
 void TestMemit::batchedTargetsEqualSerialTargets()

@@ -427,7 +427,25 @@ private Q_SLOTS:
         auto project = Project::open(m_file, true);
         QCOMPARE(project->traces(10).size(), std::size_t(1));
         const auto metrics = project->metrics(e.evaluationId);
-        QCOMPARE(metrics.size(), std::size_t(7 * 2 * 9));
+        // Nine metrics per edited fact and phase, and "kept" (1/0) per retention fact and phase.
+        QCOMPARE(metrics.size(), std::size_t(7 * 2 * 9 + 5 * 2));
+        int64_t keptPost = 0;
+        for (const auto &m : metrics)
+            keptPost += m.kind == "kept" && m.phase == "post" && m.value > 0.5;
+        QCOMPARE(keptPost, e.retentionPost.recalled);
+        // The stored evaluation describes the history as it is: read back for the score panel.
+        const auto stored = currentScores(*project);
+        QVERIFY(stored.has_value());
+        QCOMPARE(stored->evaluation.id, e.evaluationId);
+        QVERIFY(std::abs(stored->post.es.mean - e.post.es.mean) < 1e-9); // JSON round trip of one double
+        QCOMPARE(stored->retentionPost.recalled, e.retentionPost.recalled);
+        QCOMPARE(static_cast<int64_t>(stored->lostFacts.size()),
+            [&] {
+                int64_t lost = 0;
+                for (std::size_t i = 0; i < e.retentionFacts.size(); ++i)
+                    lost += e.retentionPre.perFact[i] && !e.retentionPost.perFact[i];
+                return lost;
+            }());
         QVERIFY(nlohmann::json::parse(project->traces(10)[0].resultJson)["scores"].contains("mlp"));
     }
 };
