@@ -421,10 +421,9 @@ void EditView::refreshHistory()
     const int scope = std::max(0, m_scope->currentIndex());
     m_scope->clear();
     m_scope->addItem(tr("Pending facts (%1)").arg(pending));
-    const std::size_t selected = m_selection ? m_selection().size() : 0;
-    m_scope->addItem(selected ? tr("Selected facts (%1)").arg(selected) : tr("Selected facts (none selected)"));
+    m_scope->addItem(QString()); // "Selected facts (N)", labelled by selectionChanged()
     m_scope->setCurrentIndex(scope);
-    updateConflictWarning();
+    selectionChanged();
 
     m_historyModel->setRuns(m_document->runs());
 }
