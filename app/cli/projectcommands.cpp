@@ -180,6 +180,36 @@ OptionTable projectGenerateTable(ProjectGenerateOptions &o)
         .seed("sampling seed", o.params.seed);
 }
 
+struct ProbeOptions {
+    engram::ProbeJobSpec spec;
+    bool json = false;
+};
+
+OptionTable probeTable(ProbeOptions &o)
+{
+    OptionTable t("probe", "FILE --subject S [--relation R,..] [--top-k K] [--tokens N] [--json]",
+        "what the model answers about a subject for every relation the project knows, base and current state");
+    return t.text("--subject", "S", "the subject to ask about", o.spec.subject)
+        .required("--subject")
+        .custom("--relation", "R,..", "only these relations (ids as the facts give them, e.g. P27)",
+            [&r = o.spec.relations](const std::string &v) {
+                std::string item;
+                for (std::size_t i = 0; i <= v.size(); ++i) {
+                    if (i == v.size() || v[i] == ',') {
+                        if (item.empty())
+                            throw UsageError {"--relation needs names separated by commas"};
+                        r.push_back(item);
+                        item.clear();
+                    } else {
+                        item += v[i];
+                    }
+                }
+            })
+        .integer("--top-k", "K", "next-word candidates per relation", o.spec.params.topK, 1, 100)
+        .integer("--tokens", "N", "greedy continuation length", o.spec.params.continuationTokens, 0, 256)
+        .flag("--json", "machine-readable output", o.json);
+}
+
 struct HistoryOptions {
     bool json = false;
 };
@@ -633,6 +663,65 @@ int cmdProjectGenerate(const Args &args)
     return kExitOk;
 }
 
+namespace {
+
+std::string topText(const engram::ProbeAnswer &a, int shown)
+{
+    std::ostringstream out;
+    for (std::size_t k = 0; k < a.top.size() && static_cast<int>(k) < shown; ++k)
+        out << (k ? "  " : "") << '"' << a.top[k].text << "\" " << std::fixed << std::setprecision(1)
+            << 100 * a.top[k].probability << '%';
+    return out.str();
+}
+
+std::string joined(const std::vector<std::string> &items)
+{
+    std::string out;
+    for (const auto &s : items)
+        out += (out.empty() ? "" : " / ") + s;
+    return out.empty() ? "-" : out;
+}
+
+} // namespace
+
+int cmdProbe(const Args &args)
+{
+    ProbeOptions o;
+    probeTable(o).apply(args);
+    ProgressPrinter printer("probe");
+    auto context = jobContext(printer);
+    o.spec.load = loadOptions(args);
+    const auto r = engram::runProbeJob(projectFile(args, 0), o.spec, context);
+    if (o.json) {
+        std::cout << engram::probeResultJson(r) << "\n";
+        return kExitOk;
+    }
+    std::cout << "probe of \"" << r.subject << "\" over " << r.rows.size() << " relation(s)";
+    if (r.appliedRuns.empty())
+        std::cout << " (no applied runs: the base model only)";
+    else
+        std::cout << " on the base model and the current state (" << r.appliedRuns.size() << " applied run(s))";
+    std::cout << ", " << std::fixed << std::setprecision(2) << r.seconds << " s\n";
+    std::size_t changed = 0;
+    for (const auto &row : r.rows) {
+        std::cout << "\n" << row.relation.relation << (row.relation.edited ? " [edited]" : "")
+                  << (row.changed ? " [changed]" : "") << ": " << row.relation.prompt << "\n";
+        if (!row.relation.factIds.empty())
+            std::cout << "  recorded   true " << joined(row.relation.recordedTrue) << ", new "
+                      << joined(row.relation.recordedNew) << "\n";
+        std::cout << "  base       " << topText(row.base, o.spec.params.topK) << "\n";
+        std::cout << "             ..." << row.base.continuation << "\n";
+        if (row.current) {
+            std::cout << "  current    " << topText(*row.current, o.spec.params.topK) << "\n";
+            std::cout << "             ..." << row.current->continuation << "\n";
+        }
+        changed += row.changed;
+    }
+    if (!r.appliedRuns.empty())
+        std::cout << "\n" << changed << " of " << r.rows.size() << " answer(s) changed by the edits\n";
+    return kExitOk;
+}
+
 int cmdHistory(const Args &args)
 {
     HistoryOptions o;
@@ -890,7 +979,7 @@ void announcePreset(const Args &args, const engram::EditPreset &preset)
 
 bool isProjectCommand(const Args &args)
 {
-    static const std::set<std::string> always = {"project", "facts", "history", "revert", "reapply", "export", "patch"};
+    static const std::set<std::string> always = {"project", "facts", "probe", "history", "revert", "reapply", "export", "patch"};
     static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate", "stats"};
     return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
 }
@@ -905,12 +994,13 @@ std::vector<OptionTable> projectCommandTables()
     static ProjectTraceOptions trace;
     static ProjectEvalOptions eval;
     static ProjectGenerateOptions generate;
+    static ProbeOptions probe;
     static HistoryOptions history;
     static RevertOptions revert, reapply;
     static ExportCommandOptions exportOptions;
     static PatchOptions patch;
     return {projectTable(project), factsTable(facts), projectEditTable(edit), projectStatsTable(stats),
-        projectTraceTable(trace), projectEvalTable(eval), projectGenerateTable(generate), historyTable(history),
+        projectTraceTable(trace), projectEvalTable(eval), projectGenerateTable(generate), probeTable(probe), historyTable(history),
         revertTable("revert", revert), revertTable("reapply", reapply), exportTable(exportOptions),
         patchTable(patch)};
 }
@@ -933,6 +1023,8 @@ int runProjectCommand(const Args &args)
         return cmdProjectEval(args);
     if (c == "generate")
         return cmdProjectGenerate(args);
+    if (c == "probe")
+        return cmdProbe(args);
     if (c == "history")
         return cmdHistory(args);
     if (c == "revert" || c == "reapply")

@@ -16,6 +16,7 @@
 #include "core/edit/lora.h"
 #include "core/edit/statisticssource.h"
 #include "core/eval/counterfact.h"
+#include "core/eval/probe.h"
 #include "core/eval/recall.h"
 #include "core/jobs/export.h"
 #include "core/jobs/job.h"
@@ -225,6 +226,54 @@ struct GenerationPair {
 std::vector<GenerationPair> runCompareGenerationJob(const std::filesystem::path &projectFile,
     const std::vector<std::string> &prompts, const GenerationParams &params, const LoadOptions &load,
     JobContext &context);
+
+// ---- Probe ---------------------------------------------------------------------------------
+
+/// One relation the project knows, asked about one subject.
+struct ProbeRelation {
+    std::string relation; // the relation id, or the prompt template when the facts give none
+    std::string promptTemplate; // the subject's own fact's template, else the relation's commonest
+    std::string prompt; // the template filled with the subject
+    /// The project's facts about this subject and relation, with their recorded objects.
+    std::vector<int64_t> factIds;
+    std::vector<std::string> recordedTrue, recordedNew;
+    bool edited = false; // an applied run edited one of these facts
+};
+
+/// Every relation of `facts` (grouped by Fact::relationKey, in order of first appearance) as a
+/// question about `subject`.
+std::vector<ProbeRelation> probeRelations(
+    const std::vector<Fact> &facts, const std::vector<int64_t> &editedFactIds, const std::string &subject);
+
+struct ProbeJobSpec {
+    std::string subject; // required
+    std::vector<std::string> relations; // empty: every relation the project knows
+    ProbeParams params;
+    LoadOptions load;
+};
+
+struct ProbeRow {
+    ProbeRelation relation;
+    ProbeAnswer base; // the checkpoint without the project's edits
+    std::optional<ProbeAnswer> current; // the current state; nullopt when no run is applied
+    bool changed = false; // current differs from base (answersDiffer)
+};
+
+struct ProbeJobResult {
+    std::string subject;
+    std::vector<ProbeRow> rows;
+    std::vector<int64_t> appliedRuns;
+    double seconds = 0; // the probing itself, after loading
+};
+
+/// What the model answers about `spec.subject` for each relation, on the base model and (when
+/// runs are applied) on the current state, each batched over the relations. Read only.
+ProbeJobResult runProbeJob(const std::filesystem::path &projectFile, const ProbeJobSpec &spec, JobContext &context);
+
+/// The result as JSON: {"subject", "applied_runs", "rows": [{"relation", "template", "prompt",
+/// "fact_ids", "recorded_true", "recorded_new", "edited", "base": answer, "current": answer|null,
+/// "changed"}]}, an answer being {"top": [{"token", "text", "p"}], "continuation"}.
+std::string probeResultJson(const ProbeJobResult &result);
 
 // ---- Export and patches -------------------------------------------------------------------
 

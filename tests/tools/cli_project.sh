@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # engram-cli over a project on the embedded demo, as the README walkthrough does it: new,
-# import, edit, eval, trace, history, revert/reapply, export and the exported model saying
+# import, edit, eval, trace, history, revert/reapply, probe, export and the exported model saying
 # the new objects; conflicts refused with exit 5; newer/garbage files refused untouched; and
 # crash safety: kill -9 in the middle of an edit's commit and of an export, then the
 # project is at its last committed state and no partial export is visible.
@@ -48,6 +48,21 @@ grep -q "share one key" "$tmp/conflict.txt" || fail "conflict message"
 "$cli" revert "$p" --run 2 --threads 2 | grep -q "verified" || fail "revert 2"
 "$cli" reapply "$p" --run 2 --threads 2 | grep -q "verified" || fail "reapply 2"
 "$cli" history "$p" | grep -c applied | grep -q 2 || fail history
+# Probe: what the model answers about fact 1's subject, base vs current (issue 22).
+subject1=$("$cli" facts list "$p" --ids 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["subject"])')
+"$cli" probe "$p" --subject "$subject1" --json --threads 2 > "$tmp/probe.json" || fail probe
+"$cli" facts list "$p" --ids 1 --json > "$tmp/fact1.json"
+python3 - "$tmp/probe.json" "$tmp/fact1.json" <<'PY' || fail "probe answers"
+import json, sys
+d = json.load(open(sys.argv[1])); f = json.load(open(sys.argv[2]))[0]
+assert d["applied_runs"] == [1, 2], d["applied_runs"]
+row = [r for r in d["rows"] if 1 in r["fact_ids"]][0]
+assert row["edited"] and row["changed"], row
+assert row["base"]["top"][0]["text"] == " " + f["target_true"], row
+assert row["current"]["top"][0]["text"] == " " + f["target_new"], row
+PY
+"$cli" probe "$p" --subject "$subject1" --threads 2 | grep -q "answer(s) changed by the edits" || fail "probe text"
+"$cli" probe "$p" --threads 2 > /dev/null 2>&1; [ $? -eq 2 ] || fail "probe without --subject should exit 2"
 
 # Export: the exported model says the new objects; the base still says the old ones.
 "$cli" export "$p" --out "$tmp/exported" --threads 2 | grep -q "layout checked" || fail export

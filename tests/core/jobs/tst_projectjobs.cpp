@@ -26,6 +26,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <set>
 
 using namespace engram;
 namespace fs = std::filesystem;
@@ -144,6 +145,43 @@ private Q_SLOTS:
         auto project = Project::open(m_file, true);
         QCOMPARE(project->run(2)->status, RunStatus::Applied);
         QVERIFY(project->check().empty());
+    }
+
+    void probeShowsBaseAndCurrent()
+    {
+        // Runs 1 and 2 (facts 1-7) are applied.
+        auto project = Project::open(m_file, true);
+        const Fact edited = *project->fact(1);
+        JobContext context;
+        ProbeJobSpec spec;
+        spec.subject = edited.subject;
+        const auto r = runProbeJob(m_file, spec, context);
+        QCOMPARE(r.appliedRuns, (std::vector<int64_t> {1, 2}));
+        std::set<std::string> relations;
+        for (const auto &f : project->facts())
+            relations.insert(f.relationKey());
+        QCOMPARE(r.rows.size(), relations.size()); // every relation the project knows
+        const auto row = std::find_if(r.rows.begin(), r.rows.end(),
+            [&](const ProbeRow &x) { return x.relation.relation == edited.relationKey(); });
+        QVERIFY(row != r.rows.end());
+        QVERIFY(row->relation.edited);
+        QCOMPARE(row->relation.factIds, std::vector<int64_t> {1});
+        QCOMPARE(row->relation.recordedNew, std::vector<std::string> {edited.targetNew});
+        QVERIFY(row->current.has_value());
+        QCOMPARE(row->changed, answersDiffer(row->base, *row->current));
+        // The base model answers with the true object, the edited one with the new object.
+        QCOMPARE(row->base.top[0].text, " " + edited.targetTrue);
+        QCOMPARE(row->current->top[0].text, " " + edited.targetNew);
+        QVERIFY(row->changed);
+
+        // Only some relations; an unknown one is refused with the known ones listed.
+        spec.relations = {edited.relationKey()};
+        QCOMPARE(runProbeJob(m_file, spec, context).rows.size(), std::size_t(1));
+        spec.relations = {"P_NOPE"};
+        ENGRAM_EXPECT_ERROR(runProbeJob(m_file, spec, context), ErrorKind::InvalidArgument, edited.relationKey());
+        const auto parsed = nlohmann::json::parse(probeResultJson(r));
+        QCOMPARE(parsed["rows"].size(), r.rows.size());
+        QCOMPARE(parsed["applied_runs"].size(), std::size_t(2));
     }
 
     void keepingTheProjectsOtherFactsIsRecorded()
