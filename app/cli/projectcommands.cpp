@@ -445,6 +445,7 @@ int cmdFacts(const Args &args)
             f.provenance = fs::path(data).filename().string() + "#" + std::to_string(i + 1);
             facts.push_back(std::move(f));
         }
+        const std::size_t duplicates = engram::dropDuplicateFacts(project->facts(), facts);
         const auto ids = project->addFacts(std::move(facts));
         std::cout << "imported " << ids.size() << " " << engram::datasetFormatName(dataset.format) << " fact(s) into "
                   << file.string();
@@ -452,7 +453,10 @@ int cmdFacts(const Args &args)
             std::cout << " (ids " << ids.front() << "-" << ids.back() << ")";
         std::cout << "\n";
         if (skipped)
-            std::cout << skipped << " record(s) without a new target skipped\n";
+            std::cout << skipped << " record(s) without a new object skipped\n";
+        if (duplicates)
+            std::cout << duplicates << " duplicate(s) skipped (the same subject, prompt and objects as a fact already "
+                      << "in the project or earlier in the file)\n";
         if (!dataset.rejected.empty())
             std::cout << dataset.rejected.size() << " record(s) rejected; first: record "
                       << dataset.rejected.front().index << ", " << dataset.rejected.front().field << ": "

@@ -143,6 +143,27 @@ std::vector<ProbeAnswer> probePrompts(const Transformer &model, const Tokenizer 
     return answers;
 }
 
+std::string answerPhrase(const ProbeAnswer &answer, int maxWords)
+{
+    std::string phrase;
+    int words = 0;
+    bool inWord = false;
+    for (const char c : answer.continuation) {
+        if (c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '\n' || c == '"' || c == '(')
+            break;
+        const bool space = c == ' ' || c == '\t' || c == '\r';
+        if (!space && !inWord && ++words > maxWords)
+            break;
+        inWord = !space;
+        phrase += c;
+    }
+    const auto first = phrase.find_first_not_of(" \t\r");
+    if (first == std::string::npos)
+        return {};
+    const auto last = phrase.find_last_not_of(" \t\r");
+    return phrase.substr(first, last - first + 1);
+}
+
 bool answersDiffer(const ProbeAnswer &a, const ProbeAnswer &b)
 {
     const bool topDiffers = a.top.empty() != b.top.empty() || (!a.top.empty() && a.top[0].token != b.top[0].token);

@@ -44,6 +44,11 @@ std::vector<ProbeAnswer> probePrompts(const Transformer &model, const Tokenizer 
     const std::vector<std::string> &prompts, const ProbeParams &params = {},
     const std::function<bool()> &cancelled = {});
 
+/// The answer as an object phrase: the greedy continuation up to the first punctuation or line
+/// end, at most `maxWords` words, trimmed (" South America. It is" -> "South America"). Empty when
+/// the continuation starts with punctuation.
+std::string answerPhrase(const ProbeAnswer &answer, int maxWords = 4);
+
 /// Whether two answers to the same prompt differ as a reader sees them: another likeliest
 /// token, or another continuation.
 bool answersDiffer(const ProbeAnswer &a, const ProbeAnswer &b);

@@ -67,6 +67,22 @@ EvalRecord recordFromFact(const Fact &fact);
 /// subject and new target are non-empty. Returns the problem, or an empty string.
 std::string validateFact(const Fact &fact);
 
+/// Evaluation prompts for a fact entered by hand, from the project's other facts of its relation
+/// (Fact::relationKey): paraphrases are the relation's other templates filled with the fact's
+/// subject and those facts' own paraphrase prompts with their subject swapped for it; neighbours are other subjects' prompts of the relation whose recorded true object is
+/// the fact's (what CounterFact's neighbourhood prompts are: the answer must stay). At most
+/// `limit` of each, in the facts' order, without repeats or the fact's own prompt.
+struct SuggestedPrompts {
+    std::vector<std::string> paraphrases;
+    std::vector<std::string> neighbours;
+};
+SuggestedPrompts suggestPrompts(const std::vector<Fact> &projectFacts, const Fact &fact, std::size_t limit = 5);
+
+/// Removes from `incoming` the facts already in `existing` or earlier in `incoming`: same
+/// subject, prompt template, true and new object (objects compared without surrounding
+/// spaces). Returns how many were removed. Re-importing a file adds nothing.
+std::size_t dropDuplicateFacts(const std::vector<Fact> &existing, std::vector<Fact> &incoming);
+
 struct FactFilter {
     std::string relation; // empty: any
     std::string tag; // empty: any

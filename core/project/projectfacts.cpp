@@ -77,8 +77,67 @@ std::string validateFact(const Fact &fact)
     if (fact.subject.find_first_not_of(" \t") == std::string::npos)
         return "the subject is empty";
     if (fact.targetNew.find_first_not_of(" \t") == std::string::npos)
-        return "the new target is empty";
+        return "the new object (target_new) is empty";
     return {};
+}
+
+std::size_t dropDuplicateFacts(const std::vector<Fact> &existing, std::vector<Fact> &incoming)
+{
+    const auto trimmed = [](const std::string &s) {
+        const auto a = s.find_first_not_of(" \t");
+        return a == std::string::npos ? std::string() : s.substr(a, s.find_last_not_of(" \t") - a + 1);
+    };
+    const auto key = [&](const Fact &f) {
+        return f.subject + '\x1f' + f.promptTemplate + '\x1f' + trimmed(f.targetTrue) + '\x1f' + trimmed(f.targetNew);
+    };
+    std::set<std::string> seen;
+    for (const Fact &f : existing)
+        seen.insert(key(f));
+    const std::size_t before = incoming.size();
+    incoming.erase(std::remove_if(incoming.begin(), incoming.end(), [&](const Fact &f) { return !seen.insert(key(f)).second; }),
+        incoming.end());
+    return before - incoming.size();
+}
+
+SuggestedPrompts suggestPrompts(const std::vector<Fact> &projectFacts, const Fact &fact, std::size_t limit)
+{
+    const auto fill = [](const std::string &tmpl, const std::string &subject) {
+        const auto at = tmpl.find("{}");
+        return at == std::string::npos ? tmpl : tmpl.substr(0, at) + subject + tmpl.substr(at + 2);
+    };
+    const std::string key = fact.relationKey();
+    const std::string own = fill(fact.promptTemplate, fact.subject);
+    SuggestedPrompts out;
+    std::set<std::string> seen = {own};
+    for (const Fact &f : projectFacts) {
+        if (f.id == fact.id && fact.id != 0)
+            continue;
+        if (f.relationKey() != key || validateFact(f) != "")
+            continue;
+        if (out.paraphrases.size() < limit) {
+            const std::string p = fill(f.promptTemplate, fact.subject);
+            if (seen.insert(p).second)
+                out.paraphrases.push_back(p);
+        }
+        // The other fact's own paraphrases, its subject swapped for this one.
+        for (const std::string &q : f.paraphrasePrompts) {
+            if (out.paraphrases.size() >= limit || f.subject.empty())
+                break;
+            const auto at = q.find(f.subject);
+            if (at == std::string::npos)
+                continue;
+            const std::string p = q.substr(0, at) + fact.subject + q.substr(at + f.subject.size());
+            if (seen.insert(p).second)
+                out.paraphrases.push_back(p);
+        }
+        if (out.neighbours.size() < limit && f.subject != fact.subject && !fact.targetTrue.empty()
+            && f.targetTrue == fact.targetTrue) {
+            const std::string n = fill(f.promptTemplate, f.subject);
+            if (seen.insert(n).second)
+                out.neighbours.push_back(n);
+        }
+    }
+    return out;
 }
 
 int64_t Project::addFact(Fact fact)

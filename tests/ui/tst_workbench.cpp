@@ -19,6 +19,7 @@
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
 #include "ui/views/locateview.h"
+#include "ui/views/probeview.h"
 #include "ui/views/traceview.h"
 #include "ui/plots/qcustomplot.h"
 #include "ui/views/mainwindow.h"
@@ -31,6 +32,8 @@
 #include <QApplication>
 #include <QCheckBox>
 #include <QComboBox>
+#include <QDialog>
+#include <QDialogButtonBox>
 #include <QDoubleSpinBox>
 #include <QElapsedTimer>
 #include <QLabel>
@@ -42,6 +45,8 @@
 #include <QStandardPaths>
 #include <QTabWidget>
 #include <QTableView>
+#include <QTableWidget>
+#include <QHeaderView>
 #include <QTextBrowser>
 #include <QTemporaryDir>
 #include <QTimer>
@@ -50,6 +55,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <set>
 
 using namespace engram;
 using namespace engram::ui;
@@ -150,6 +156,30 @@ private Q_SLOTS:
         QCOMPARE(QString::fromStdString(Project::open(m_project.toStdString(), true)->fact(1)->promptTemplate), before);
         window.document()->undoStack()->redo();
         window.document()->undoStack()->undo();
+        // Typing an invalid prompt in the cell marks it at once; Enter keeps the editor and the text.
+        const QModelIndex cell = table->model()->index(0, FactsModel::Prompt); // after the resets above
+        table->setFocus();
+        table->setCurrentIndex(cell);
+        table->edit(cell);
+        auto *editor = table->viewport()->findChild<QLineEdit *>();
+        QVERIFY(editor);
+        editor->selectAll();
+        QTest::keyClicks(editor, QStringLiteral("missing the placeholder"));
+        QVERIFY(editor->property("invalid").toBool());
+        QVERIFY(editor->toolTip().contains(QStringLiteral("{}")));
+        QTest::keyClick(editor, Qt::Key_Return);
+        QTest::qWait(50);
+        QVERIFY(table->viewport()->findChildren<QLineEdit *>().contains(editor)); // still open
+        QCOMPARE(editor->text(), QStringLiteral("missing the placeholder"));
+        QCOMPARE(table->model()->index(0, FactsModel::Prompt).data().toString(), before); // nothing saved
+        // Fixed in place, Enter saves it.
+        QTest::keyClicks(editor, QStringLiteral(" {}"));
+        QVERIFY(!editor->property("invalid").toBool());
+        QTest::keyClick(editor, Qt::Key_Return);
+        QTRY_COMPARE(table->model()->index(0, FactsModel::Prompt).data().toString(),
+            QStringLiteral("missing the placeholder {}"));
+        window.document()->undoStack()->undo();
+        QCOMPARE(table->model()->index(0, FactsModel::Prompt).data().toString(), before);
         // Unchecking a fact disables it (and takes it out of the pending set).
         const auto pending = window.document()->pendingFactIds().size();
         QVERIFY(table->model()->setData(table->model()->index(1, FactsModel::Enabled), Qt::Unchecked, Qt::CheckStateRole));
@@ -181,6 +211,13 @@ private Q_SLOTS:
         }
         QVERIFY(window.factsView()->importFile(csv));
         QCOMPARE(window.document()->facts().size(), std::size_t(31));
+        // Importing the same file again adds nothing and says so (no undo step either).
+        QSignalSpy said(window.factsView(), &FactsView::message);
+        QVERIFY(window.factsView()->importFile(csv));
+        QCOMPARE(window.document()->facts().size(), std::size_t(31));
+        QCOMPARE(window.document()->lastImportDuplicates(), 1);
+        QVERIFY2(said.last().front().toString().contains(QStringLiteral("1 duplicate")),
+            qPrintable(said.last().front().toString()));
         window.factsView()->table()->selectRow(window.factsView()->table()->model()->rowCount() - 1);
         window.factsView()->removeSelected();
         QCOMPARE(window.document()->facts().size(), std::size_t(30));
@@ -289,6 +326,30 @@ private Q_SLOTS:
             qPrintable(window.compareView()->after()->toPlainText()));
         QVERIFY(window.compareView()->after()->toHtml().contains(newObject));
         screenshot(window, "compare.png");
+
+        // Probe: fact 1's subject, checkpoint vs current model; the edited relation's answer changed.
+        tabs->setCurrentWidget(window.probeView());
+        QSignalSpy probed(window.probeView(), &ProbeView::probed);
+        window.probeView()->subjectBox()->setEditText(QString::fromStdString(fact.subject));
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("probeRun")), Qt::LeftButton);
+        QVERIFY(probed.wait(30000));
+        auto *probeTable = window.probeView()->table();
+        QVERIFY(!probeTable->isColumnHidden(ProbeView::CurrentColumn));
+        const auto &probe = *window.probeView()->result();
+        QCOMPARE(probe.appliedRuns, std::vector<int64_t> {1});
+        int editedRow = -1;
+        for (int r = 0; r < probeTable->rowCount(); ++r)
+            if (std::find(probe.rows[r].relation.factIds.begin(), probe.rows[r].relation.factIds.end(), 1)
+                != probe.rows[r].relation.factIds.end())
+                editedRow = r;
+        QVERIFY(editedRow >= 0);
+        QVERIFY(probe.rows[editedRow].changed);
+        QVERIFY(probeTable->item(editedRow, ProbeView::BaseColumn)->text().startsWith(oldObject));
+        QVERIFY(probeTable->item(editedRow, ProbeView::CurrentColumn)->text().startsWith(newObject));
+        QVERIFY(probeTable->item(editedRow, ProbeView::CurrentColumn)->font().bold()); // highlighted
+        QVERIFY2(window.probeView()->summary()->text().contains(QStringLiteral("changed")),
+            qPrintable(window.probeView()->summary()->text()));
+        screenshot(window, "probe.png");
 
         // Revert the run from the history.
         tabs->setCurrentWidget(window.editView());
@@ -436,6 +497,85 @@ private Q_SLOTS:
                  "Ctrl+Q"})
             QVERIFY2(owner.contains(QString::fromLatin1(documented)), documented);
         QVERIFY(!window.findChild<QAction *>(QStringLiteral("actionCancelJob"))->isEnabled()); // nothing runs
+    }
+
+    void probeAndAddDialogMakeScoredFacts()
+    {
+        MainWindow window;
+        window.resize(1100, 720);
+        window.show();
+        QVERIFY(window.openProject(m_project));
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+        tabs->setCurrentWidget(window.probeView());
+        const Fact first = window.document()->facts().front();
+        QSignalSpy probed(window.probeView(), &ProbeView::probed);
+        // Enter in the subject box asks.
+        window.probeView()->subjectBox()->setFocus();
+        window.probeView()->subjectBox()->setEditText(QString::fromStdString(first.subject));
+        QTest::keyClick(window.probeView()->subjectBox(), Qt::Key_Return);
+        QVERIFY(probed.wait(30000));
+        auto *table = window.probeView()->table();
+        std::set<std::string> relations;
+        for (const auto &f : window.document()->facts())
+            relations.insert(f.relationKey());
+        QCOMPARE(table->rowCount(), static_cast<int>(relations.size()));
+        // A relation this subject has no fact of becomes a pending fact with the object typed in place.
+        int row = -1;
+        for (int r = 0; r < table->rowCount() && row < 0; ++r)
+            if (window.probeView()->result()->rows[r].relation.factIds.empty())
+                row = r;
+        QVERIFY(row >= 0);
+        const auto &asked = window.probeView()->result()->rows[row];
+        auto *addButton = window.findChild<QPushButton *>(QStringLiteral("probeAddFact"));
+        table->setCurrentCell(row, ProbeView::NewObjectColumn);
+        QVERIFY(!addButton->isEnabled()); // nothing typed yet
+        table->item(row, ProbeView::NewObjectColumn)->setText(QStringLiteral("Quexalt"));
+        QVERIFY(addButton->isEnabled());
+        const auto before = window.document()->facts().size();
+        QTest::mouseClick(addButton, Qt::LeftButton);
+        QCOMPARE(window.document()->facts().size(), before + 1);
+        const Fact added = window.document()->facts().back();
+        QCOMPARE(added.provenance, std::string("probe"));
+        QCOMPARE(added.subject, first.subject);
+        QCOMPARE(added.promptTemplate, asked.relation.promptTemplate);
+        QCOMPARE(added.targetNew, std::string("Quexalt"));
+        QCOMPARE(added.targetTrue, answerPhrase(asked.current ? *asked.current : asked.base)); // the model's answer
+        QVERIFY(!added.targetTrue.empty());
+        window.document()->undoStack()->undo();
+        QCOMPARE(window.document()->facts().size(), before);
+
+        // Facts > Add: the relation is offered from the project's, and a blank true object is
+        // filled with the model's answer by a job; the new row is selected and in view.
+        tabs->setCurrentWidget(window.factsView());
+        const Fact model = window.document()->facts().at(3);
+        QSignalSpy completed(window.probeView(), &ProbeView::factCompleted);
+        bool filled = false;
+        QTimer::singleShot(0, [&] {
+            auto *dialog = qobject_cast<QDialog *>(QApplication::activeModalWidget());
+            QVERIFY(dialog);
+            auto *relation = dialog->findChild<QComboBox *>(QStringLiteral("addRelation"));
+            QVERIFY(relation->findText(QString::fromStdString(model.relation)) > 0);
+            QVERIFY(dialog->findChild<QLineEdit *>(QStringLiteral("addSubject"))->completer() != nullptr);
+            dialog->findChild<QLineEdit *>(QStringLiteral("addSubject"))->setText(QStringLiteral("Velmora Tusk"));
+            dialog->findChild<QLineEdit *>(QStringLiteral("addPrompt"))->setText(QString::fromStdString(model.promptTemplate));
+            relation->setEditText(QString::fromStdString(model.relation));
+            dialog->findChild<QLineEdit *>(QStringLiteral("addNew"))->setText(QStringLiteral("Quexalt"));
+            filled = true;
+            dialog->findChild<QDialogButtonBox *>()->button(QDialogButtonBox::Ok)->click();
+        });
+        window.factsView()->addFact();
+        QVERIFY(filled);
+        QCOMPARE(window.document()->facts().size(), before + 1);
+        const int64_t id = window.document()->facts().back().id;
+        QCOMPARE(window.factsView()->selectedFactIds(), std::vector<int64_t> {id});
+        QVERIFY(completed.wait(30000));
+        const Fact done = *window.document()->project()->fact(id);
+        QVERIFY(!done.targetTrue.empty());
+        QVERIFY(!done.paraphrasePrompts.empty()); // the relation's other templates
+        QCOMPARE(done.relation, model.relation);
+        window.document()->undoStack()->undo(); // the completion
+        window.document()->undoStack()->undo(); // the fact
+        QCOMPARE(window.document()->facts().size(), before);
     }
 
     void cancelLeavesTheProjectAsItWas()

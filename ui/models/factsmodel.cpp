@@ -149,43 +149,58 @@ Qt::ItemFlags FactsModel::flags(const QModelIndex &index) const
     return f;
 }
 
-bool FactsModel::setData(const QModelIndex &index, const QVariant &value, int role)
+std::optional<Fact> FactsModel::withEdit(const QModelIndex &index, const QVariant &value, int role) const
 {
     if (!index.isValid() || index.row() >= rowCount())
-        return false;
+        return std::nullopt;
     Fact f = m_document->facts()[static_cast<std::size_t>(index.row())];
     const std::string text = value.toString().toStdString();
-    if (index.column() == Enabled && role == Qt::CheckStateRole)
+    if (index.column() == Enabled && role == Qt::CheckStateRole) {
         f.enabled = value.toInt() == Qt::Checked;
-    else if (role != Qt::EditRole)
+        return f;
+    }
+    if (role != Qt::EditRole)
+        return std::nullopt;
+    switch (index.column()) {
+    case Subject:
+        f.subject = text;
+        break;
+    case Relation:
+        f.relation = text;
+        break;
+    case Prompt:
+        f.promptTemplate = text;
+        break;
+    case TargetTrue:
+        f.targetTrue = text.empty() || text.front() == ' ' ? text : " " + text;
+        break;
+    case TargetNew:
+        f.targetNew = text.empty() || text.front() == ' ' ? text : " " + text;
+        break;
+    case Tags: {
+        f.tags.clear();
+        for (const QString &t : value.toString().split(QLatin1Char(','), Qt::SkipEmptyParts))
+            f.tags.push_back(t.trimmed().toStdString());
+        break;
+    }
+    default:
+        return std::nullopt;
+    }
+    return f;
+}
+
+QString FactsModel::validate(const QModelIndex &index, const QString &text) const
+{
+    const auto f = withEdit(index, text, Qt::EditRole);
+    return f ? QString::fromStdString(validateFact(*f)) : QString();
+}
+
+bool FactsModel::setData(const QModelIndex &index, const QVariant &value, int role)
+{
+    const auto f = withEdit(index, value, role);
+    if (!f)
         return false;
-    else
-        switch (index.column()) {
-        case Subject:
-            f.subject = text;
-            break;
-        case Relation:
-            f.relation = text;
-            break;
-        case Prompt:
-            f.promptTemplate = text;
-            break;
-        case TargetTrue:
-            f.targetTrue = text.empty() || text.front() == ' ' ? text : " " + text;
-            break;
-        case TargetNew:
-            f.targetNew = text.empty() || text.front() == ' ' ? text : " " + text;
-            break;
-        case Tags: {
-            f.tags.clear();
-            for (const QString &t : value.toString().split(QLatin1Char(','), Qt::SkipEmptyParts))
-                f.tags.push_back(t.trimmed().toStdString());
-            break;
-        }
-        default:
-            return false;
-        }
-    const QString problem = m_document->updateFact(f);
+    const QString problem = m_document->updateFact(*f);
     if (!problem.isEmpty()) {
         Q_EMIT editRejected(problem);
         return false;

@@ -5,8 +5,12 @@
 // not empty); a rejected edit is reported through editRejected(). FactsFilter narrows the
 // rows by relation, tag and free text.
 
+#include "core/project/project.h"
+
 #include <QAbstractTableModel>
 #include <QSortFilterProxyModel>
+
+#include <optional>
 
 namespace engram::ui {
 
@@ -28,12 +32,15 @@ public:
     QVariant headerData(int section, Qt::Orientation orientation, int role = Qt::DisplayRole) const override;
     Qt::ItemFlags flags(const QModelIndex &index) const override;
     bool setData(const QModelIndex &index, const QVariant &value, int role = Qt::EditRole) override;
+    /// What is wrong with `text` as the new value of the cell at `index` (empty: acceptable).
+    QString validate(const QModelIndex &index, const QString &text) const;
 
 Q_SIGNALS:
     void editRejected(const QString &message);
 
 private:
     QString conflictText(int64_t factId) const;
+    std::optional<Fact> withEdit(const QModelIndex &index, const QVariant &value, int role) const;
     ProjectDocument *m_document;
 };
 

@@ -154,6 +154,7 @@ QString ProjectDocument::importFacts(const QString &dataFile)
 {
     if (!m_project)
         return tr("No project is open");
+    m_lastImportDuplicates = 0;
     return attempt([&] {
         const auto data = importDataset(dataFile.toStdString());
         std::vector<Fact> facts;
@@ -166,8 +167,11 @@ QString ProjectDocument::importFacts(const QString &dataFile)
         }
         if (facts.empty())
             throw Error(ErrorKind::CorruptFile,
-                dataFile.toStdString() + " has no records with a new target to import"
+                dataFile.toStdString() + " has no records with a new object to import"
                     + (data.rejected.empty() ? "" : " (" + std::to_string(data.rejected.size()) + " rejected)"));
+        m_lastImportDuplicates = static_cast<int>(dropDuplicateFacts(m_facts, facts));
+        if (facts.empty())
+            return; // every record is already in the project: nothing to add, nothing to undo
         pushFactCommand(m_undo, new FactCommand(this, tr("Import %n fact(s)", nullptr, static_cast<int>(facts.size())),
             [facts](Project &p) { p.addFacts(facts); }));
     });

@@ -43,7 +43,9 @@ public:
 
     // Fact changes, each one undoable. Return an error message, or empty on success.
     QString updateFact(const Fact &changed);
+    /// Skips records already in the project (dropDuplicateFacts): see lastImportDuplicates().
     QString importFacts(const QString &dataFile);
+    int lastImportDuplicates() const { return m_lastImportDuplicates; }
     QString addFact(const Fact &fact);
     QString removeFacts(const std::vector<int64_t> &ids);
 
@@ -65,6 +67,7 @@ private:
     std::vector<std::pair<int64_t, int64_t>> m_edited;
     std::vector<Conflict> m_conflicts;
     QUndoStack *m_undo = nullptr;
+    int m_lastImportDuplicates = 0;
 };
 
 } // namespace engram::ui

@@ -6,6 +6,7 @@
 
 #include <QAction>
 #include <QComboBox>
+#include <QCompleter>
 #include <QDialog>
 #include <QDialogButtonBox>
 #include <QDragEnterEvent>
@@ -22,11 +23,80 @@
 #include <QPushButton>
 #include <QTableView>
 #include <QUndoStack>
+#include <QStyledItemDelegate>
+#include <QToolTip>
 #include <QVBoxLayout>
+#include <QCoreApplication>
+#include <QKeyEvent>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 namespace engram::ui {
+namespace {
+
+// Checks a cell while it is typed: an invalid value (a prompt without {}, an empty subject or
+// new object) marks the editor red with the reason as its tooltip, and Enter, Tab or leaving
+// the cell keeps the editor open with the text instead of throwing it away. Esc still cancels.
+class ValidatingDelegate : public QStyledItemDelegate
+{
+public:
+    ValidatingDelegate(FactsModel *model, FactsFilter *filter, QObject *parent)
+        : QStyledItemDelegate(parent)
+        , m_model(model)
+        , m_filter(filter)
+    {
+    }
+
+    QWidget *createEditor(QWidget *parent, const QStyleOptionViewItem &option, const QModelIndex &index) const override
+    {
+        QWidget *editor = QStyledItemDelegate::createEditor(parent, option, index);
+        if (auto *line = qobject_cast<QLineEdit *>(editor)) {
+            const QPersistentModelIndex source = m_filter->mapToSource(index);
+            connect(line, &QLineEdit::textChanged, line, [this, line, source] { mark(line, source); });
+        }
+        return editor;
+    }
+
+    bool eventFilter(QObject *object, QEvent *event) override
+    {
+        auto *line = qobject_cast<QLineEdit *>(object);
+        if (line && !line->property("problem").toString().isEmpty()) {
+            const bool commitKey = event->type() == QEvent::KeyPress
+                && [&] {
+                       const int key = static_cast<QKeyEvent *>(event)->key();
+                       return key == Qt::Key_Return || key == Qt::Key_Enter || key == Qt::Key_Tab
+                           || key == Qt::Key_Backtab;
+                   }();
+            if (commitKey || event->type() == QEvent::FocusOut) {
+                QToolTip::showText(line->mapToGlobal(QPoint(0, line->height())), line->property("problem").toString(),
+                    line);
+                return true; // keep the editor and its text
+            }
+        }
+        return QStyledItemDelegate::eventFilter(object, event);
+    }
+
+private:
+    void mark(QLineEdit *line, const QPersistentModelIndex &source) const
+    {
+        const QString problem = m_model->validate(source, line->text());
+        line->setProperty("problem", problem);
+        line->setProperty("invalid", !problem.isEmpty());
+        line->setStyleSheet(problem.isEmpty() ? QString()
+                                              : QStringLiteral("QLineEdit { border: 2px solid #c62828; "
+                                                               "background: #fdecea; }"));
+        line->setToolTip(problem.isEmpty() ? QString() : tr("Not saved: %1").arg(problem));
+    }
+
+    static QString tr(const char *text) { return QCoreApplication::translate("FactsView", text); }
+
+    FactsModel *m_model;
+    FactsFilter *m_filter;
+};
+
+} // namespace
 
 FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     : QWidget(parent)
@@ -68,6 +138,7 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     m_table->sortByColumn(FactsModel::Id, Qt::AscendingOrder);
     m_table->setSelectionBehavior(QAbstractItemView::SelectRows);
     m_table->setEditTriggers(QAbstractItemView::DoubleClicked | QAbstractItemView::EditKeyPressed);
+    m_table->setItemDelegate(new ValidatingDelegate(m_model, m_filter, m_table));
     m_table->setAlternatingRowColors(true);
     m_table->verticalHeader()->hide();
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
@@ -204,9 +275,14 @@ bool FactsView::importFile(const QString &file)
         QMessageBox::warning(this, tr("Cannot import"), problem);
         return false;
     }
-    Q_EMIT message(tr("Imported %n fact(s) from %1 (Ctrl+Z undoes it)", nullptr,
-        static_cast<int>(m_document->facts().size()) - before)
-                       .arg(path));
+    const int added = static_cast<int>(m_document->facts().size()) - before;
+    const int duplicates = m_document->lastImportDuplicates();
+    QString text = added > 0
+        ? tr("Imported %n fact(s) from %1 (Ctrl+Z undoes it)", nullptr, added).arg(path)
+        : tr("Imported nothing from %1").arg(path);
+    if (duplicates > 0)
+        text += tr("; %n duplicate(s) of facts already in the project skipped", nullptr, duplicates);
+    Q_EMIT message(text);
     return true;
 }
 
@@ -238,37 +314,103 @@ bool FactsView::exportFacts(const QString &file)
 void FactsView::addFact()
 {
     QDialog dialog(this);
+    dialog.setObjectName(QStringLiteral("addFactDialog"));
     dialog.setWindowTitle(tr("Add Fact"));
+    std::set<QString> subjects, relations;
+    for (const auto &f : m_document->facts()) {
+        subjects.insert(QString::fromStdString(f.subject));
+        if (!f.relation.empty())
+            relations.insert(QString::fromStdString(f.relation));
+    }
     auto *subject = new QLineEdit(&dialog);
+    subject->setObjectName(QStringLiteral("addSubject"));
+    subject->setToolTip(tr("Who or what the fact is about; the project's subjects complete as you type"));
+    auto *completer = new QCompleter(QStringList(subjects.begin(), subjects.end()), subject);
+    completer->setCaseSensitivity(Qt::CaseInsensitive);
+    completer->setFilterMode(Qt::MatchContains);
+    subject->setCompleter(completer);
     auto *prompt = new QLineEdit(QStringLiteral("{} was born in"), &dialog);
+    prompt->setObjectName(QStringLiteral("addPrompt"));
     prompt->setToolTip(tr("Exactly one {} where the subject goes; the object follows the prompt"));
-    auto *relation = new QLineEdit(&dialog);
+    auto *relation = new QComboBox(&dialog);
+    relation->setObjectName(QStringLiteral("addRelation"));
+    relation->setEditable(true);
+    relation->addItem(QString());
+    for (const auto &r : relations)
+        relation->addItem(r);
+    relation->setToolTip(tr("The relation id (e.g. P27): one of the project's, or a new one; it groups facts for "
+                            "conflict checks and the Probe tab"));
+    // Choosing a known relation proposes its commonest prompt template.
+    connect(relation, &QComboBox::textActivated, &dialog, [this, prompt](const QString &chosen) {
+        std::map<std::string, int> counts;
+        for (const auto &f : m_document->facts())
+            if (QString::fromStdString(f.relation) == chosen)
+                ++counts[f.promptTemplate];
+        const auto best = std::max_element(
+            counts.begin(), counts.end(), [](const auto &a, const auto &b) { return a.second < b.second; });
+        if (best != counts.end())
+            prompt->setText(QString::fromStdString(best->first));
+    });
     auto *targetTrue = new QLineEdit(&dialog);
+    targetTrue->setObjectName(QStringLiteral("addTrue"));
+    targetTrue->setPlaceholderText(tr("blank: the model's own answer"));
+    targetTrue->setToolTip(tr("What the model says now; left blank, Engram asks the model and records its answer"));
     auto *targetNew = new QLineEdit(&dialog);
+    targetNew->setObjectName(QStringLiteral("addNew"));
+    targetNew->setToolTip(tr("What the model should say after the edit"));
     auto *form = new QFormLayout(&dialog);
-    form->addRow(tr("Subject:"), subject);
-    form->addRow(tr("Prompt:"), prompt);
-    form->addRow(tr("Relation:"), relation);
-    form->addRow(tr("True object:"), targetTrue);
-    form->addRow(tr("New object:"), targetNew);
+    form->addRow(tr("&Subject:"), subject);
+    form->addRow(tr("&Prompt:"), prompt);
+    form->addRow(tr("&Relation:"), relation);
+    form->addRow(tr("&True object:"), targetTrue);
+    form->addRow(tr("&New object:"), targetNew);
     auto *buttons = new QDialogButtonBox(QDialogButtonBox::Ok | QDialogButtonBox::Cancel, &dialog);
     form->addRow(buttons);
     connect(buttons, &QDialogButtonBox::rejected, &dialog, &QDialog::reject);
+    int64_t added = 0;
     connect(buttons, &QDialogButtonBox::accepted, &dialog, [&] {
         Fact f;
-        f.subject = subject->text().toStdString();
+        f.subject = subject->text().trimmed().toStdString();
         f.promptTemplate = prompt->text().toStdString();
-        f.relation = relation->text().toStdString();
-        f.targetTrue = targetTrue->text().isEmpty() ? "" : " " + targetTrue->text().trimmed().toStdString();
-        f.targetNew = " " + targetNew->text().trimmed().toStdString();
+        f.relation = relation->currentText().trimmed().toStdString();
+        f.targetTrue = targetTrue->text().trimmed().toStdString();
+        f.targetNew = targetNew->text().trimmed().toStdString();
         f.provenance = "gui";
+        const auto suggested = suggestPrompts(m_document->facts(), f);
+        f.paraphrasePrompts = suggested.paraphrases;
+        f.neighborhoodPrompts = suggested.neighbours;
+        int64_t before = 0;
+        for (const auto &x : m_document->facts())
+            before = std::max(before, x.id);
         const QString problem = m_document->addFact(f);
-        if (problem.isEmpty())
-            dialog.accept();
-        else
+        if (!problem.isEmpty()) {
             QMessageBox::warning(&dialog, tr("Cannot add the fact"), problem);
+            return;
+        }
+        for (const auto &x : m_document->facts())
+            if (x.id > before)
+                added = x.id;
+        dialog.accept();
     });
-    dialog.exec();
+    if (dialog.exec() != QDialog::Accepted || added == 0)
+        return;
+    showFact(added);
+    Q_EMIT message(tr("Added fact %1 (Ctrl+Z undoes it)").arg(added));
+    const auto fact = m_document->project()->fact(added);
+    if (fact && fact->targetTrue.empty())
+        Q_EMIT factAddedWithoutTrueObject(added);
+}
+
+void FactsView::showFact(int64_t factId)
+{
+    for (int r = 0; r < m_filter->rowCount(); ++r) {
+        const QModelIndex index = m_filter->index(r, FactsModel::Subject);
+        if (index.data(FactsModel::FactIdRole).toLongLong() == factId) {
+            m_table->selectRow(r);
+            m_table->scrollTo(index, QAbstractItemView::EnsureVisible);
+            return;
+        }
+    }
 }
 
 void FactsView::removeSelected()

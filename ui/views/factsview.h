@@ -37,11 +37,15 @@ public Q_SLOTS:
     /// Writes the facts shown (after filtering) as CounterFact JSON or CSV; asks when `file` is empty.
     bool exportFacts(const QString &file = {});
     void removeSelected();
+    /// Selects fact `factId` and scrolls it into view (when the filters show it).
+    void showFact(int64_t factId);
 
 Q_SIGNALS:
     void message(const QString &text);
     /// The user asked to trace the selected fact: its prompt (subject filled in) and subject.
     void traceRequested(const QString &prompt, const QString &subject);
+    /// A fact was added by hand without a true object: the model's answer should fill it.
+    void factAddedWithoutTrueObject(int64_t factId);
 
 protected:
     void dragEnterEvent(QDragEnterEvent *event) override;

@@ -11,6 +11,7 @@
 #include "ui/views/editview.h"
 #include "ui/views/factsview.h"
 #include "ui/views/locateview.h"
+#include "ui/views/probeview.h"
 #include "ui/views/traceview.h"
 
 #include <QAction>
@@ -52,7 +53,9 @@ MainWindow::MainWindow(QWidget *parent)
     welcome->setText(tr("<h2>Engram</h2>"
                         "<p>A workbench for editing the factual knowledge of language models.</p>"
                         "<p><b>Facts</b>: the project's facts \u2014 import a CounterFact, zsRE or CSV file, "
-                        "edit cells in place, Ctrl+Z undoes.<br><b>Edit</b>: "
+                        "edit cells in place, Ctrl+Z undoes.<br><b>Probe</b>: what the model answers about a "
+                        "subject for every relation of the project, before and after the edits; a row becomes a "
+                        "fact.<br><b>Edit</b>: "
                         "choose a method and layers, press Edit (Ctrl+E), compare the scores before and after, "
                         "revert a run, export the patched model.<br><b>Before / after</b>: generations of the base "
                         "and the edited model side by side.<br><b>Causal trace</b>: see where the model stores a "
@@ -68,6 +71,8 @@ MainWindow::MainWindow(QWidget *parent)
     tabs->addTab(welcome, tr("Welcome"));
     m_factsView = new FactsView(m_document, tabs);
     tabs->addTab(m_factsView, tr("Facts"));
+    m_probeView = new ProbeView(m_document, m_jobs, tabs);
+    tabs->addTab(m_probeView, tr("Probe"));
     m_editView = new EditView(m_document, m_jobs, tabs);
     m_editView->setSelectionProvider([this] { return m_factsView->selectedFactIds(); });
     connect(m_factsView->table()->selectionModel(), &QItemSelectionModel::selectionChanged, m_editView,
@@ -133,6 +138,8 @@ MainWindow::MainWindow(QWidget *parent)
                 : QString());
     });
     connect(m_factsView, &FactsView::message, this, &MainWindow::showStatus);
+    connect(m_probeView, &ProbeView::message, this, &MainWindow::showStatus);
+    connect(m_factsView, &FactsView::factAddedWithoutTrueObject, m_probeView, &ProbeView::completeFact);
     connect(m_editView, &EditView::message, this, &MainWindow::showStatus);
     connect(m_document, &ProjectDocument::opened, this,
         [this](const QString &file) { setWindowTitle(tr("%1 \u2014 Engram").arg(QFileInfo(file).fileName())); });

@@ -15,6 +15,7 @@ class EditView;
 class FactsView;
 class JobController;
 class LocateView;
+class ProbeView;
 class ProjectDocument;
 class TraceView;
 
@@ -31,6 +32,7 @@ public:
     EditView *editView() const { return m_editView; }
     CompareView *compareView() const { return m_compareView; }
     LocateView *locateView() const { return m_locateView; }
+    ProbeView *probeView() const { return m_probeView; }
     ProjectDocument *document() const { return m_document; }
     JobController *jobs() const { return m_jobs; }
 
@@ -65,6 +67,7 @@ private:
     EditView *m_editView = nullptr;
     CompareView *m_compareView = nullptr;
     LocateView *m_locateView = nullptr;
+    ProbeView *m_probeView = nullptr;
 };
 
 } // namespace engram::ui

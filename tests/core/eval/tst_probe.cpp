@@ -47,6 +47,7 @@ private Q_SLOTS:
     void demoModelAnswersWhatItKnows();
     void relationsFromTheProjectsFacts();
     void rejectsBadInput();
+    void answerPhraseStopsAtPunctuation();
 };
 
 void TestProbe::batchedEqualsOneAtATime_data()
@@ -169,6 +170,21 @@ void TestProbe::rejectsBadInput()
     p = {};
     p.continuationTokens = static_cast<int>(model->config().maxPositions);
     ENGRAM_EXPECT_ERROR(probeTokenRows(*model, {{1, 2}}, p, std::nullopt), ErrorKind::InvalidArgument, "context");
+}
+
+void TestProbe::answerPhraseStopsAtPunctuation()
+{
+    const auto phrase = [](const std::string &continuation, int words = 4) {
+        ProbeAnswer a;
+        a.continuation = continuation;
+        return answerPhrase(a, words);
+    };
+    QCOMPARE(phrase(" South America. It is"), std::string("South America"));
+    QCOMPARE(phrase(" football\nThe"), std::string("football"));
+    QCOMPARE(phrase(" a b c d e f"), std::string("a b c d"));
+    QCOMPARE(phrase(" a b c", 2), std::string("a b"));
+    QCOMPARE(phrase(". Then"), std::string());
+    QCOMPARE(phrase(""), std::string());
 }
 
 QTEST_GUILESS_MAIN(TestProbe)

@@ -91,8 +91,49 @@ private Q_SLOTS:
             ErrorKind::InvalidArgument, "needs a {}");
         ENGRAM_EXPECT_ERROR(
             p->addFact(makeFact("A", "{} and {}", "P1", " X")), ErrorKind::InvalidArgument, "more than one {}");
-        ENGRAM_EXPECT_ERROR(p->addFact(makeFact("A", "{} is", "P1", " ")), ErrorKind::InvalidArgument, "new target");
+        ENGRAM_EXPECT_ERROR(p->addFact(makeFact("A", "{} is", "P1", " ")), ErrorKind::InvalidArgument, "new object");
         QVERIFY(p->facts().empty());
+    }
+
+    void suggestsPromptsForAHandEnteredFact()
+    {
+        auto f = [](int64_t id, const std::string &subject, const std::string &tmpl, const std::string &truth) {
+            Fact x = makeFact(subject, tmpl, "P19", " Rome");
+            x.id = id;
+            x.targetTrue = truth;
+            return x;
+        };
+        const std::vector<Fact> facts = {f(1, "Ada", "{} was born in", "Paris"), f(2, "Bob", "{} is a native of", "Oslo"),
+            f(3, "Cy", "{} was born in", "Paris"), f(4, "Dee", "The birthplace of {} is", "Paris"),
+            f(5, "Eve", "{} was born in", "Oslo")};
+        Fact mine = f(0, "Zoe", "{} was born in", "Paris");
+        const auto s = suggestPrompts(facts, mine);
+        // The relation's other templates with Zoe (her own prompt left out).
+        // makeFact gives each fact the paraphrase "In short, <subject> was born in".
+        QCOMPARE(s.paraphrases, (std::vector<std::string> {"In short, Zoe was born in", "Zoe is a native of",
+                                    "The birthplace of Zoe is"}));
+        // Other subjects of the relation with the same true object.
+        QCOMPARE(s.neighbours, (std::vector<std::string> {"Ada was born in", "Cy was born in", "The birthplace of Dee is"}));
+        QCOMPARE(suggestPrompts(facts, mine, 1).neighbours.size(), std::size_t(1));
+        mine.targetTrue.clear(); // no true object: no neighbours
+        QVERIFY(suggestPrompts(facts, mine).neighbours.empty());
+        mine.relation = "P999"; // a relation nobody else has
+        QVERIFY(suggestPrompts(facts, mine).paraphrases.empty());
+    }
+
+    void dropsDuplicatesOnImport()
+    {
+        std::vector<Fact> existing = {makeFact("Ada", "{} was born in", "P19", "Rome")};
+        std::vector<Fact> incoming = {makeFact("Ada", "{} was born in", "P19", " Rome "), // the same, spaced
+            makeFact("Ada", "{} was born in", "P19", "Oslo"), makeFact("Bo", "{} was born in", "P19", "Oslo"),
+            makeFact("Bo", "{} was born in", "P19", "Oslo")}; // twice in the file
+        QCOMPARE(dropDuplicateFacts(existing, incoming), std::size_t(2));
+        QCOMPARE(incoming.size(), std::size_t(2));
+        QCOMPARE(incoming[0].targetNew, std::string("Oslo"));
+        QCOMPARE(incoming[1].subject, std::string("Bo"));
+        std::vector<Fact> again = incoming;
+        QCOMPARE(dropDuplicateFacts(incoming, again), std::size_t(2)); // re-importing adds nothing
+        QVERIFY(again.empty());
     }
 
     void filtersFacts()
