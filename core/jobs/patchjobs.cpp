@@ -25,6 +25,24 @@ namespace engram {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
+namespace {
+
+// Absolute paths in recorded parameters (statistics files, corpus) become file names: the
+// manifest ships with the model and must not reveal the exporting user's directories.
+void stripAbsolutePaths(json &value)
+{
+    if (value.is_string()) {
+        const std::string text = value.get<std::string>();
+        if (!text.empty() && text.find('\n') == std::string::npos && fs::path(text).is_absolute())
+            value = fs::path(text).filename().string();
+    } else if (value.is_structured()) {
+        for (auto &item : value)
+            stripAbsolutePaths(item);
+    }
+}
+
+} // namespace
+
 std::string exportManifest(const Project &project, const std::string &resultState)
 {
     const ProjectModel model = project.model();
@@ -36,14 +54,29 @@ std::string exportManifest(const Project &project, const std::string &resultStat
         for (const auto &f : r.facts)
             facts.push_back({{"fact_id", f.factId}, {"subject", f.subject}, {"prompt", f.promptTemplate},
                 {"relation", f.relation}, {"target_new", f.targetNew}});
-        runs.push_back({{"run", r.id}, {"method", r.method}, {"params", json::parse(r.paramsJson, nullptr, false)},
+        json params = json::parse(r.paramsJson, nullptr, false);
+        stripAbsolutePaths(params);
+        runs.push_back({{"run", r.id}, {"method", r.method}, {"params", params},
             {"seed", r.seed}, {"device", r.device}, {"created_at", r.createdAt}, {"base_state", r.baseState},
             {"result_state", r.resultState}, {"facts", facts}});
     }
-    return json {{"format", "engram-manifest"}, {"version", 1}, {"engram_version", ENGRAM_VERSION},
-        {"exported_at", utcTimestamp()}, {"project", project.file().string()},
-        {"base", {{"path", model.path.string()}, {"content_hash", model.contentHash}, {"model_type", model.family}}},
-        {"result_state", resultState}, {"runs", runs}}
+    // The scores of the exported weights: the latest evaluation made on exactly this history.
+    json scores = nullptr;
+    if (const auto stored = currentScores(project)) {
+        scores = json::parse(stored->evaluation.summaryJson, nullptr, false);
+        if (scores.is_discarded() || !scores.is_object())
+            scores = json::object();
+        scores["evaluation"] = stored->evaluation.id;
+        scores["created_at"] = stored->evaluation.createdAt;
+        scores["state"] = stored->evaluation.state;
+    }
+    // Names, not absolute paths: a manifest travels with the model and must not carry the
+    // exporting user's directories. The content hash identifies the base.
+    return json {{"format", "engram-manifest"}, {"version", 2}, {"engram_version", ENGRAM_VERSION},
+        {"exported_at", utcTimestamp()}, {"project", project.file().filename().string()},
+        {"base", {{"name", model.path.filename().string()}, {"content_hash", model.contentHash},
+                     {"model_type", model.family}}},
+        {"result_state", resultState}, {"runs", runs}, {"scores", scores}}
         .dump(2);
 }
 

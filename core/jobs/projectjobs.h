@@ -168,6 +168,9 @@ TraceJobResult runTraceJob(const std::filesystem::path &projectFile, const Trace
 
 struct ModelTraceJobSpec {
     std::filesystem::path model; // checkpoint directory, read when no session is given
+    /// When set: trace this project's current model (its checkpoint with the applied runs),
+    /// loaded for this trace; `model` and the session are not used.
+    std::filesystem::path project;
     TraceRequest request; // the full prompt and its subject; the model's own answer is traced
     int samples = 10; // noise samples per restoration
     uint64_t seed = 1;
@@ -179,6 +182,8 @@ struct ModelTraceJobSpec {
 struct ModelTraceJobResult {
     TraceResult trace;
     std::shared_ptr<ModelSession> session; // the model traced, for the next trace to reuse
+    bool currentModel = false; // a project's current model was traced (spec.project)
+    std::vector<int64_t> appliedRuns; // its applied runs, in order
 };
 
 /// A causal trace of one prompt on a model (not a project), with progress over all kinds:
@@ -192,6 +197,9 @@ struct AverageTraceJobSpec {
     int64_t limit = 20;
     // params.trace.noise.scale <= 0: 3σ of the traced subjects' embeddings;
     // params.trace.window <= 0: defaultTraceWindow of the model's depth (the default here).
+    /// false: the checkpoint as stored (where the model kept its facts before any edit); true: the
+    /// current model, facts edited by applied runs expected to give their new object.
+    bool currentModel = false;
     AverageParams params = [] {
         AverageParams p;
         p.trace.window = 0;

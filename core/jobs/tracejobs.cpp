@@ -73,20 +73,27 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
             if (static_cast<int64_t>(facts.size()) < spec.limit)
                 facts.push_back(std::move(f));
     }
+    // On the current model a fact an applied run edited is expected to give its new object.
+    std::set<int64_t> edited;
+    if (spec.currentModel)
+        for (const auto &[factId, runId] : project->editedFacts())
+            edited.insert(factId);
     std::vector<TraceRequest> requests;
     std::vector<std::string> subjects;
     for (const auto &f : facts) {
-        if (f.targetTrue.empty())
+        const std::string &expected = edited.count(f.id) ? f.targetNew : f.targetTrue;
+        if (expected.empty())
             continue; // nothing to expect: the reference skips such facts too
         std::string prompt = f.promptTemplate;
         prompt.replace(prompt.find("{}"), 2, f.subject);
-        requests.push_back({prompt, f.subject, f.targetTrue});
+        requests.push_back({prompt, f.subject, expected});
         subjects.push_back(f.subject);
     }
     if (requests.empty())
         throw Error(ErrorKind::InvalidArgument, "no facts with a true object to trace in " + projectFile.string());
-    // The unedited model: where the model stores facts before anything is written.
-    auto session = openBaseModel(*project, spec.load, context);
+    // By default the unedited model: where the model stores facts before anything is written.
+    auto session
+        = spec.currentModel ? openProjectModel(*project, spec.load, context) : openBaseModel(*project, spec.load, context);
     AverageParams params = spec.params;
     if (params.trace.window <= 0)
         params.trace.window = defaultTraceWindow(session->model().config().numLayers);
@@ -104,7 +111,14 @@ AverageEffects runAverageTraceJob(const fs::path &projectFile, const AverageTrac
 ModelTraceJobResult runModelTraceJob(
     const ModelTraceJobSpec &spec, std::shared_ptr<ModelSession> session, JobContext &context)
 {
-    if (!session) {
+    ModelTraceJobResult out;
+    if (!spec.project.empty()) {
+        auto project = Project::open(spec.project, /*readOnly=*/true);
+        HistoryState state;
+        session = std::shared_ptr<ModelSession>(openProjectModel(*project, spec.load, context, &state));
+        out.appliedRuns = state.appliedRuns;
+        out.currentModel = true;
+    } else if (!session) {
         context.stage("loading the model");
         session = std::shared_ptr<ModelSession>(ModelSession::open(spec.model, spec.load));
     }
@@ -122,7 +136,6 @@ ModelTraceJobResult runModelTraceJob(
     const double kinds = static_cast<double>(params.kinds.size());
     int stage = 0;
     std::string lastStage;
-    ModelTraceJobResult out;
     out.trace = traceFact(session->model(), session->tokenizer(), spec.request, params, [&](const ProgressUpdate &u) {
         if (u.stage != lastStage && u.stage.rfind("tracing", 0) == 0) {
             lastStage = u.stage;

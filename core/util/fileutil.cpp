@@ -165,10 +165,13 @@ StagingDirectory::StagingDirectory(const std::filesystem::path &target, bool ove
     namespace fs = std::filesystem;
     if (m_target.filename().empty())
         m_target = m_target.parent_path();
-    if (fs::exists(m_target) && !overwrite)
-        throw Error(ErrorKind::Io, m_target.string() + " already exists; choose another directory or allow overwriting");
-    const fs::path parent = m_target.parent_path();
     std::error_code ec;
+    // An existing empty directory is a fine target (a file dialog's "New Folder" makes one).
+    const bool emptyDirectory = fs::is_directory(m_target, ec) && fs::is_empty(m_target, ec) && !ec;
+    if (fs::exists(m_target) && !overwrite && !emptyDirectory)
+        throw Error(ErrorKind::Io, m_target.string()
+                + " already exists and is not an empty directory; choose another directory or allow overwriting");
+    const fs::path parent = m_target.parent_path();
     fs::create_directories(parent, ec);
     if (ec)
         throw Error(ErrorKind::Io, "cannot create " + parent.string() + ": " + ec.message());

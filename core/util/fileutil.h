@@ -37,7 +37,8 @@ private:
 class StagingDirectory
 {
 public:
-    /// Error(Io) when `target` exists and !overwrite, or the sibling cannot be created.
+    /// Error(Io) when `target` exists (other than as an empty directory) and !overwrite, or the
+    /// sibling cannot be created.
     StagingDirectory(const std::filesystem::path &target, bool overwrite);
     ~StagingDirectory();
     StagingDirectory(const StagingDirectory &) = delete;

@@ -49,7 +49,10 @@ private Q_SLOTS:
         QCOMPARE(at(0, RunHistoryModel::Method).toString(), QStringLiteral("memit"));
         QCOMPARE(at(0, RunHistoryModel::Facts).toInt(), 5);
         QCOMPARE(at(0, RunHistoryModel::Layers).toString(), QStringLiteral("0,1"));
-        QCOMPARE(at(0, RunHistoryModel::Norms).toString(), QStringLiteral("1.14 / 492"));
+        // The largest change and its layer; every layer in the tooltip.
+        QCOMPARE(at(0, RunHistoryModel::Norms).toString(), QStringLiteral("492 (L1)"));
+        QVERIFY(at(0, RunHistoryModel::Norms, Qt::ToolTipRole).toString().contains(QStringLiteral("layer 0: 1.14")));
+        QVERIFY(at(0, RunHistoryModel::Norms, Qt::ToolTipRole).toString().contains(QStringLiteral("layer 1: 492")));
         QCOMPARE(at(0, RunHistoryModel::Time).toString(), QStringLiteral("12.3 s"));
         QCOMPARE(at(0, RunHistoryModel::Run, Qt::ToolTipRole).toString(), QStringLiteral("2026-12-04T10:00:00Z"));
         // A failed run: no layers, and the reason as its tooltip.
@@ -62,7 +65,7 @@ private Q_SLOTS:
         QCOMPARE(model.runId(2), int64_t(0));
         QCOMPARE(model.runId(-1), int64_t(0));
         QCOMPARE(model.headerData(RunHistoryModel::Norms, Qt::Horizontal).toString(),
-            QStringLiteral("\u2016\u0394W\u2016/\u2016W\u2016"));
+            QStringLiteral("Max \u2016\u0394W\u2016/\u2016W\u2016"));
         // Reverting changes a status: the whole history is set again.
         model.setRuns({run(1, RunStatus::Reverted, {0, 1}, {1.1, 492.0}, 5)});
         QCOMPARE(model.rowCount(), 1);

@@ -39,6 +39,7 @@
 #include <QLabel>
 #include <QLineEdit>
 #include <QMessageBox>
+#include <QProgressBar>
 #include <QPushButton>
 #include <QSignalSpy>
 #include <QStandardItemModel>
@@ -351,6 +352,19 @@ private Q_SLOTS:
             qPrintable(window.probeView()->summary()->text()));
         screenshot(window, "probe.png");
 
+        // Causal trace of the edited fact on the current model: it traces to the new object,
+        // and the caption says which model it traced.
+        tabs->setCurrentWidget(window.traceView());
+        QVERIFY(window.traceView()->tracesCurrentModel()); // the default with a project open
+        std::string factPrompt = fact.promptTemplate;
+        factPrompt.replace(factPrompt.find("{}"), 2, fact.subject);
+        window.traceView()->setPrompt(QString::fromStdString(factPrompt), QString::fromStdString(fact.subject));
+        QSignalSpy traced(window.traceView(), &TraceView::traceFinished);
+        window.traceView()->startTrace();
+        QVERIFY(traced.wait(60000));
+        QCOMPARE(QString::fromStdString(window.traceView()->result()->answer).trimmed(), newObject);
+        QVERIFY(window.findChild<QLabel *>(QStringLiteral("traceStatus"))->text().startsWith(QStringLiteral("Current model")));
+
         // Revert the run from the history.
         tabs->setCurrentWidget(window.editView());
         window.editView()->history()->selectRow(0);
@@ -405,6 +419,22 @@ private Q_SLOTS:
         const auto &mlp = e->effects[1][static_cast<int>(TokenCategory::LastSubject)];
         QVERIFY(mlp[0].mean > 0.2);
         QVERIFY(mlp[3].mean < 0.1);
+        // The tab's own progress bar ran to the end; the summary says what was traced and why the
+        // preset's layers differ from the suggestion.
+        QCOMPARE(window.findChild<QProgressBar *>(QStringLiteral("locateProgress"))->value(), 1000);
+        const QString summary = window.findChild<QLabel *>(QStringLiteral("locateSummary"))->text();
+        QVERIFY2(summary.startsWith(QStringLiteral("Checkpoint as stored")), qPrintable(summary));
+        QVERIFY2(summary.contains(QStringLiteral("preset uses layers 0,1,2,3")), qPrintable(summary));
+        // The whole summary is visible (a wrapped label once got one line's height).
+        auto *summaryLabel = window.findChild<QLabel *>(QStringLiteral("locateSummary"));
+        QTRY_VERIFY(summaryLabel->height() >= summaryLabel->heightForWidth(summaryLabel->width()));
+        QTRY_VERIFY(summaryLabel->geometry().bottom() < window.locateView()->plot()->geometry().top());
+        // The bands fit in the plot.
+        for (int g = 0; g < window.locateView()->plot()->graphCount(); ++g) {
+            bool found = false;
+            const QCPRange values = window.locateView()->plot()->graph(g)->getValueRange(found);
+            QVERIFY(!found || window.locateView()->plot()->yAxis->range().contains(values.upper));
+        }
         screenshot(window, "locate.png");
         window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("3"));
         QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("locateUse")), Qt::LeftButton);
@@ -506,6 +536,16 @@ private Q_SLOTS:
         window.show();
         QVERIFY(window.openProject(m_project));
         auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+        QTest::qWait(100);
+        screenshot(window, "facts-1100.png");
+        // At the default size every column of the facts table starts inside the view.
+        auto *factsTable = window.factsView()->table();
+        for (int c = 0; c < factsTable->model()->columnCount(); ++c)
+            QVERIFY2(factsTable->columnViewportPosition(c) + 30 <= factsTable->viewport()->width(),
+                qPrintable(factsTable->model()->headerData(c, Qt::Horizontal).toString()));
+        tabs->setCurrentWidget(window.editView());
+        QTest::qWait(100);
+        screenshot(window, "edit-1100.png");
         tabs->setCurrentWidget(window.probeView());
         const Fact first = window.document()->facts().front();
         QSignalSpy probed(window.probeView(), &ProbeView::probed);

@@ -1,5 +1,7 @@
 #include "ui/models/runhistorymodel.h"
 
+#include <algorithm>
+
 #include <QStringList>
 
 namespace engram::ui {
@@ -38,8 +40,18 @@ QVariant RunHistoryModel::data(const QModelIndex &index, int role) const
     const EditRun &r = m_runs[static_cast<std::size_t>(index.row())];
     if (role == RunIdRole)
         return QVariant::fromValue<qlonglong>(r.id);
-    if (role == Qt::ToolTipRole)
+    if (role == Qt::ToolTipRole) {
+        if (index.column() == Norms && !r.summary.relativeNorms.empty()) {
+            QStringList lines;
+            for (std::size_t i = 0; i < r.summary.relativeNorms.size(); ++i)
+                lines << tr("layer %1: %2")
+                             .arg(i < r.summary.layers.size() ? r.summary.layers[i] : static_cast<int>(i))
+                             .arg(r.summary.relativeNorms[i], 0, 'g', 3);
+            return tr("How much the run changed each edited weight, \u2016\u0394W\u2016 / \u2016W\u2016:\n")
+                + lines.join(QLatin1Char('\n'));
+        }
         return QString::fromStdString(r.message.empty() ? r.createdAt : r.message);
+    }
     if (role == Qt::TextAlignmentRole)
         return index.column() == Run || index.column() == Facts || index.column() == Time
             ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
@@ -62,10 +74,13 @@ QVariant RunHistoryModel::data(const QModelIndex &index, int role) const
         return layers.join(QLatin1Char(','));
     }
     case Norms: {
-        QStringList norms;
-        for (double n : r.summary.relativeNorms)
-            norms << QString::number(n, 'g', 3);
-        return norms.join(QStringLiteral(" / "));
+        // The largest change, and where: the per-layer values are in the tooltip.
+        const auto &n = r.summary.relativeNorms;
+        if (n.empty())
+            return QStringLiteral("\u2013");
+        const auto at = static_cast<std::size_t>(std::max_element(n.begin(), n.end()) - n.begin());
+        const QString value = n[at] >= 100 ? QString::number(qRound64(n[at])) : QString::number(n[at], 'g', 3);
+        return tr("%1 (L%2)").arg(value).arg(at < r.summary.layers.size() ? r.summary.layers[at] : int(at));
     }
     case Time:
         return tr("%1 s").arg(r.seconds, 0, 'f', 1);
@@ -90,7 +105,7 @@ QVariant RunHistoryModel::headerData(int section, Qt::Orientation orientation, i
     case Layers:
         return tr("Layers");
     case Norms:
-        return tr("\u2016\u0394W\u2016/\u2016W\u2016");
+        return tr("Max \u2016\u0394W\u2016/\u2016W\u2016");
     case Time:
         return tr("Time");
     default:

@@ -4,6 +4,8 @@
 
 #include <QFormLayout>
 #include <QLabel>
+
+#include <algorithm>
 #include <QLocale>
 #include <QVBoxLayout>
 #include <QTimer>
@@ -20,7 +22,7 @@ CheckpointPanel::CheckpointPanel(QWidget *parent)
     m_status->setObjectName(QStringLiteral("checkpointStatus"));
     layout->addWidget(m_status);
 
-    setMinimumWidth(340);
+    setMinimumWidth(220);
     auto *form = new QFormLayout;
     form->setRowWrapPolicy(QFormLayout::DontWrapRows);
     form->setFieldGrowthPolicy(QFormLayout::AllNonFixedFieldsGrow);
@@ -33,6 +35,9 @@ CheckpointPanel::CheckpointPanel(QWidget *parent)
         return value;
     };
     m_directory = row(tr("Directory"), tr("The checkpoint directory (config.json, safetensors, tokenizer)"));
+    // A long path must not widen the panel: shown elided in the middle, whole in the tooltip.
+    m_directory->setWordWrap(false);
+    m_directory->setSizePolicy(QSizePolicy::Ignored, QSizePolicy::Preferred);
     m_architecture = row(tr("Architecture"), tr("Model family and the model_type from config.json"));
     m_layers = row(tr("Layers"), tr("Number of transformer blocks"));
     m_width = row(tr("Hidden size"), tr("Width of the residual stream (d)"));
@@ -62,6 +67,19 @@ void CheckpointPanel::showCheckpoint(const QString &directory)
     });
 }
 
+void CheckpointPanel::elideDirectory()
+{
+    m_directory->setText(m_directory->fontMetrics().elidedText(
+        m_directoryText, Qt::ElideMiddle, std::max(60, m_directory->width())));
+}
+
+void CheckpointPanel::resizeEvent(QResizeEvent *event)
+{
+    QWidget::resizeEvent(event);
+    if (!m_directoryText.isEmpty())
+        elideDirectory();
+}
+
 void CheckpointPanel::setRow(QLabel *label, const QString &text)
 {
     label->setText(text);
@@ -78,7 +96,9 @@ void CheckpointPanel::deliver(const QString &directory, const Outcome &out)
     const CheckpointSummary &s = *m_summary;
     const QLocale locale;
     m_status->setText(tr("Model ready to inspect."));
-    setRow(m_directory, QString::fromStdString(s.directory.string()));
+    m_directoryText = QString::fromStdString(s.directory.string());
+    m_directory->setToolTip(m_directoryText);
+    elideDirectory();
     setRow(m_architecture,
         QStringLiteral("%1 (%2)").arg(QString::fromStdString(s.family), QString::fromStdString(s.modelType)));
     setRow(m_layers, QString::number(s.layers));

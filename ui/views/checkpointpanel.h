@@ -30,7 +30,12 @@ Q_SIGNALS:
     void summaryReady(const QString &directory);
     void failed(const QString &directory, const QString &message);
 
+protected:
+    void resizeEvent(QResizeEvent *event) override;
+
 private:
+    void elideDirectory();
+    QString m_directoryText;
     struct Outcome {
         std::optional<CheckpointSummary> summary;
         QString error;

@@ -16,6 +16,8 @@
 #include <QComboBox>
 #include <QDoubleSpinBox>
 #include <QFileDialog>
+#include <QFileInfo>
+#include <QDir>
 #include <QInputDialog>
 #include <QFormLayout>
 #include <QGroupBox>
@@ -39,6 +41,25 @@
 namespace engram::ui {
 
 namespace {
+
+// A folder to export into: an empty or new one (the export fills it completely or not at all).
+// A non-empty choice is not refused silently: a new folder inside it is proposed instead.
+QString chooseExportFolder(QWidget *parent, const QString &caption, const QString &suggestedName)
+{
+    const QString dir = QFileDialog::getExistingDirectory(parent, caption + QObject::tr(" \u2014 choose or create an empty folder"));
+    if (dir.isEmpty())
+        return {};
+    if (QDir(dir).isEmpty())
+        return dir;
+    QString inside = QDir(dir).filePath(suggestedName);
+    for (int n = 2; QFileInfo::exists(inside); ++n)
+        inside = QDir(dir).filePath(suggestedName + QStringLiteral("-%1").arg(n));
+    const auto answer = QMessageBox::question(parent, caption,
+        QObject::tr("%1 is not empty, and an export needs a folder of its own.\n\nExport into a new folder %2 "
+                    "inside it?")
+            .arg(QDir::toNativeSeparators(dir), QDir::toNativeSeparators(inside)));
+    return answer == QMessageBox::Yes ? inside : QString();
+}
 QDoubleSpinBox *spin(QWidget *parent, double min, double max, int decimals, const QString &tip)
 {
     auto *s = new QDoubleSpinBox(parent);
@@ -206,6 +227,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     runRow->addWidget(m_cancel);
     runRow->addWidget(presetButton);
     auto *setup = new QGroupBox(tr("New edit run"), this);
+    setup->setMaximumWidth(560); // the fields gain nothing from more width; the scores do
     auto *setupLayout = new QVBoxLayout(setup);
     setupLayout->addLayout(form);
     setupLayout->addWidget(m_conflictWarning);
@@ -223,7 +245,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_history->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_history->verticalHeader()->hide();
     m_history->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
-    m_history->horizontalHeader()->setStretchLastSection(true);
+    m_history->horizontalHeader()->setStretchLastSection(false);
     auto *revertButton = new QPushButton(tr("&Revert"), this);
     revertButton->setObjectName(QStringLiteral("editRevert"));
     revertButton->setToolTip(tr("Take the selected run out of the model (verified against the history)"));
@@ -247,9 +269,19 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     auto *right = new QSplitter(Qt::Vertical, this);
     right->addWidget(historyBox);
     right->addWidget(m_scoresPanel);
+    // The form needs little width; the history and the scores get the rest (the form's fields
+    // would stretch uselessly wide otherwise). A splitter lets the user choose.
+    auto *columns = new QSplitter(Qt::Horizontal, this);
+    columns->setObjectName(QStringLiteral("editColumns"));
+    columns->addWidget(setup);
+    columns->addWidget(right);
+    columns->setStretchFactor(0, 2);
+    columns->setStretchFactor(1, 3);
+    columns->setSizes({400, 600}); // proportions, scaled to the width it gets
+    right->setSizes({220, 480}); // the scores need more height than the history
+    columns->setChildrenCollapsible(false);
     auto *layout = new QHBoxLayout(this);
-    layout->addWidget(setup);
-    layout->addWidget(right, 1);
+    layout->addWidget(columns);
 
     connect(m_edit, &QPushButton::clicked, this, &EditView::startEdit);
     connect(m_cancel, &QPushButton::clicked, this, &EditView::cancelJob);
@@ -661,9 +693,13 @@ void EditView::refreshScores()
     for (const auto &[id, fall] : stored->neighbourhoodFalls)
         if (fall >= 0.25)
             broken << tr("Neighbours of #%1 fell %2 points: %3").arg(id).arg(100 * fall, 0, 'f', 0).arg(filled(id));
-    m_scoresPanel->showDamage(reasons.isEmpty() ? QString()
-                                                : tr("Collateral damage: %1. The list below names what broke.")
-                                                      .arg(reasons.join(QStringLiteral("; "))),
+    const QString where = broken.isEmpty()
+        ? tr("No single fact broke: the fall is spread thinly over many neighbourhood prompts (the Before / after "
+             "tab compares them per fact).")
+        : tr("The list below names what broke.");
+    m_scoresPanel->showDamage(reasons.isEmpty()
+            ? QString()
+            : tr("Collateral damage: %1. %2").arg(reasons.join(QStringLiteral("; ")), where),
         reasons.isEmpty() ? QStringList() : broken);
 }
 
@@ -726,7 +762,8 @@ void EditView::exportModel(const QString &directory)
         return;
     QString out = directory;
     if (out.isEmpty())
-        out = QFileDialog::getSaveFileName(this, tr("Export Patched Model"), {}, tr("Directory"));
+        out = chooseExportFolder(this, tr("Export Patched Model"),
+            QFileInfo(m_document->fileName()).completeBaseName() + QStringLiteral("-patched"));
     if (out.isEmpty())
         return;
     const std::filesystem::path file = m_document->project()->file();
@@ -779,7 +816,8 @@ void EditView::exportLora(const QString &directory, int rank)
         return;
     QString out = directory;
     if (out.isEmpty()) {
-        out = QFileDialog::getSaveFileName(this, tr("Export as LoRA Adapter"), {}, tr("Directory"));
+        out = chooseExportFolder(this, tr("Export as LoRA Adapter"),
+            QFileInfo(m_document->fileName()).completeBaseName() + QStringLiteral("-lora"));
         if (out.isEmpty())
             return;
         bool ok = false;

@@ -144,13 +144,14 @@ FactsView::FactsView(ProjectDocument *document, QWidget *parent)
     m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Interactive);
     m_table->horizontalHeader()->setStretchLastSection(true);
     m_table->setColumnWidth(FactsModel::Enabled, 36);
-    m_table->setColumnWidth(FactsModel::Id, 48);
-    m_table->setColumnWidth(FactsModel::Subject, 140);
-    m_table->setColumnWidth(FactsModel::Relation, 110);
-    m_table->setColumnWidth(FactsModel::Prompt, 210);
-    m_table->setColumnWidth(FactsModel::TargetTrue, 95);
-    m_table->setColumnWidth(FactsModel::TargetNew, 95);
-    m_table->setColumnWidth(FactsModel::Tags, 60);
+    // Every column in view at the default 1100 x 720 window (tooltips show whole cells).
+    m_table->setColumnWidth(FactsModel::Id, 40);
+    m_table->setColumnWidth(FactsModel::Subject, 130);
+    m_table->setColumnWidth(FactsModel::Relation, 100);
+    m_table->setColumnWidth(FactsModel::Prompt, 200);
+    m_table->setColumnWidth(FactsModel::TargetTrue, 90);
+    m_table->setColumnWidth(FactsModel::TargetNew, 90);
+    m_table->setColumnWidth(FactsModel::Tags, 50);
     m_summary = new QLabel(this);
     m_summary->setObjectName(QStringLiteral("factsSummary"));
 

@@ -1,11 +1,15 @@
 #include "ui/views/locateview.h"
 
+#include "core/edit/presets.h"
 #include "core/jobs/projectjobs.h"
+#include "core/util/error.h"
 #include "ui/jobs/jobcontroller.h"
 #include "ui/models/projectdocument.h"
 #include "ui/plots/qcustomplot.h"
 
+#include <QComboBox>
 #include <QFormLayout>
+#include <QProgressBar>
 #include <QHBoxLayout>
 #include <QLabel>
 #include <QPushButton>
@@ -31,6 +35,18 @@ LocateView::LocateView(ProjectDocument *document, JobController *jobs, QWidget *
     m_samples->setRange(1, 100);
     m_samples->setValue(5);
     m_samples->setToolTip(tr("Noise samples per restoration (the reference uses 10)"));
+    m_modelChoice = new QComboBox(this);
+    m_modelChoice->setObjectName(QStringLiteral("locateModel"));
+    m_modelChoice->addItem(tr("Checkpoint as stored"), false);
+    m_modelChoice->addItem(tr("Current model (the project's applied runs)"), true);
+    m_modelChoice->setToolTip(tr("Where the checkpoint keeps the facts before any edit (what to edit), or where the "
+                                 "edited model keeps them now (edited facts expected to give their new object)"));
+    m_progress = new QProgressBar(this);
+    m_progress->setObjectName(QStringLiteral("locateProgress"));
+    m_progress->setRange(0, 1000);
+    m_progress->setValue(0);
+    m_progress->setTextVisible(true);
+    m_progress->setFormat(QString());
     m_run = new QPushButton(tr("&Locate"), this);
     m_run->setObjectName(QStringLiteral("locateRun"));
     m_run->setToolTip(tr("Causal traces of the facts on the unedited model, averaged (a job)"));
@@ -48,18 +64,41 @@ LocateView::LocateView(ProjectDocument *document, JobController *jobs, QWidget *
     auto *form = new QFormLayout;
     form->addRow(tr("Facts:"), m_facts);
     form->addRow(tr("Noise samples:"), m_samples);
+    form->addRow(tr("Model:"), m_modelChoice);
     auto *bar = new QHBoxLayout;
     bar->addLayout(form);
     bar->addWidget(m_run);
     bar->addWidget(m_use);
-    bar->addStretch(1);
+    bar->addWidget(m_progress, 1);
     auto *layout = new QVBoxLayout(this);
     layout->addLayout(bar);
     layout->addWidget(m_summary);
     layout->addWidget(m_plot, 1);
 
     connect(m_run, &QPushButton::clicked, this, &LocateView::startTrace);
+    connect(m_jobs, &JobController::progress, this, [this](const JobProgress &p) {
+        if (p.id != m_job || m_job == 0)
+            return;
+        m_progress->setValue(static_cast<int>(1000 * p.fraction));
+        m_progress->setFormat(p.etaSeconds >= 0 ? tr("%1 \u2014 %2 s left").arg(p.stage).arg(qRound(p.etaSeconds))
+                                                : p.stage);
+    });
     connect(m_use, &QPushButton::clicked, this, [this] { Q_EMIT layersChosen(suggestedLayers()); });
+}
+
+void LocateView::fitSummary()
+{
+    // A word-wrapped label in a layout with an expanding plot may get one line's height: give
+    // it the height its text needs at its width.
+    // The plot spans the same width and is laid out by now; the label may not be yet.
+    const int width = std::max(200, std::max(m_summary->width(), m_plot->width()));
+    m_summary->setMinimumHeight(m_summary->heightForWidth(width) + 2);
+}
+
+void LocateView::resizeEvent(QResizeEvent *event)
+{
+    QWidget::resizeEvent(event);
+    fitSummary();
 }
 
 QString LocateView::suggestedLayers() const
@@ -80,14 +119,30 @@ void LocateView::startTrace()
     spec.limit = m_facts->value();
     spec.params.trace.noise.samples = m_samples->value();
     spec.params.trace.noise.scale = 0; // 3σ of the traced subjects
+    spec.currentModel = m_modelChoice->currentData().toBool();
     const std::filesystem::path file = m_document->project()->file();
     const QString name = tr("Locate facts (%n trace(s))", nullptr, m_facts->value());
-    m_jobs->submit(
+    m_tracedCurrent = spec.currentModel;
+    m_run->setEnabled(false);
+    m_progress->setValue(0);
+    m_progress->setFormat(tr("queued"));
+    m_job = m_jobs->submit(
         name, [file, spec](JobContext &context) { return runAverageTraceJob(file, spec, context); }, this,
         [this](const AverageEffects &result) {
+            m_job = 0;
+            m_run->setEnabled(true);
+            m_progress->setValue(1000);
+            m_progress->setFormat(tr("done"));
             m_effects = result;
             showEffects();
             Q_EMIT traced();
+        },
+        [this](JobOutcome outcome, const QString &message) {
+            m_job = 0;
+            m_run->setEnabled(true);
+            m_progress->setValue(0);
+            m_progress->setFormat(QString());
+            m_summary->setText(outcome == JobOutcome::Cancelled ? tr("Cancelled.") : tr("Locate failed: %1").arg(message));
         });
     m_summary->setText(tr("Tracing\u2026 (progress in the Edit tab and the status bar)"));
 }
@@ -153,18 +208,41 @@ void LocateView::showEffects()
     m_plot->xAxis->setLabel(tr("layer"));
     m_plot->yAxis->setLabel(tr("average indirect effect on p(answer)"));
     m_plot->xAxis->setRange(-0.5, e.layers - 0.5);
-    m_plot->yAxis->rescale();
-    m_plot->yAxis->setRangeLower(std::min(0.0, m_plot->yAxis->range().lower));
+    // Every line and band in view with a margin, so the 95 % bands are not cut at the edges.
+    m_plot->yAxis->rescale(/*onlyVisiblePlottables=*/false);
+    const QCPRange r = m_plot->yAxis->range();
+    const double pad = std::max(0.02, 0.08 * r.size());
+    m_plot->yAxis->setRange(std::min(0.0, r.lower - pad), r.upper + pad);
+    m_plot->legend->setBrush(QColor(255, 255, 255, 220));
+    m_plot->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
     m_plot->legend->setVisible(true);
     m_plot->replot();
     m_use->setEnabled(e.suggestedFirst >= 0);
-    m_summary->setText(tr("%1 fact(s) traced, %2 skipped (predicted wrongly); p(answer) clean %3, corrupted %4. "
-                          "Suggested MEMIT layers: %5 (shaded).")
+    // Why the suggestion and the Edit tab's preset may differ.
+    QString presetNote;
+    try {
+        const EditPreset preset = editPresetForCheckpoint(m_document->project()->model().path);
+        QStringList layers;
+        for (int l : preset.memit.layers)
+            layers << QString::number(l);
+        if (layers.join(QLatin1Char(',')) != suggestedLayers())
+            presetNote = tr(" The Edit tab's preset uses layers %1 (%2): presets are chosen by measuring edits, and "
+                            "MEMIT spreads a change over several layers up to the causal peak; Use for Editing puts "
+                            "this suggestion there instead.")
+                             .arg(layers.join(QLatin1Char(',')), QString::fromStdString(preset.name));
+    } catch (const Error &) {
+        // No preset to compare with (config unreadable now): say nothing about it.
+    }
+    m_summary->setText(tr("%1: %2 fact(s) traced, %3 skipped (predicted wrongly); p(answer) clean %4, corrupted "
+                          "%5. Suggested MEMIT layers: %6 (shaded).")
+                           .arg(m_tracedCurrent ? tr("Current model") : tr("Checkpoint as stored"))
                            .arg(e.traced)
                            .arg(e.skipped.size())
                            .arg(e.meanHighScore, 0, 'f', 3)
                            .arg(e.meanLowScore, 0, 'f', 3)
-                           .arg(suggestedLayers().isEmpty() ? tr("none") : suggestedLayers()));
+                           .arg(suggestedLayers().isEmpty() ? tr("none") : suggestedLayers())
+        + presetNote);
+    fitSummary();
 }
 
 } // namespace engram::ui

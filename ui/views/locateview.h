@@ -11,7 +11,9 @@
 #include <optional>
 
 class QCustomPlot;
+class QComboBox;
 class QLabel;
+class QProgressBar;
 class QPushButton;
 class QSpinBox;
 
@@ -38,13 +40,21 @@ Q_SIGNALS:
     void traced();
     void layersChosen(const QString &layers);
 
+protected:
+    void resizeEvent(QResizeEvent *event) override;
+
 private:
     void showEffects();
+    void fitSummary();
 
     ProjectDocument *m_document;
     JobController *m_jobs;
     QSpinBox *m_facts;
     QSpinBox *m_samples;
+    QComboBox *m_modelChoice;
+    QProgressBar *m_progress;
+    quint64 m_job = 0; // the running locate job
+    bool m_tracedCurrent = false; // what the shown result traced
     QPushButton *m_run;
     QPushButton *m_use;
     QLabel *m_summary;

@@ -101,6 +101,8 @@ MainWindow::MainWindow(QWidget *parent)
     m_checkpointPanel = new CheckpointPanel(dock);
     dock->setWidget(m_checkpointPanel);
     addDockWidget(Qt::LeftDockWidgetArea, dock);
+    // Narrow by default so the tabs get the room at the default 1100 x 720 (restored layouts win).
+    resizeDocks({dock}, {250}, Qt::Horizontal);
 
     createMenus();
 
@@ -148,6 +150,10 @@ MainWindow::MainWindow(QWidget *parent)
     connect(m_checkpointPanel, &CheckpointPanel::summaryReady, this, [this](const QString &dir) {
         statusBar()->showMessage(tr("Opened %1").arg(dir), 5000);
         m_traceView->setModelDirectory(dir);
+        // "Current model" means the open project's: offered only while the project's model is shown.
+        const bool projectModel = m_document->isOpen()
+            && QDir(QString::fromStdString(m_document->project()->model().path.string())) == QDir(dir);
+        m_traceView->setProjectFile(projectModel ? m_document->fileName() : QString());
         // The embedded demo comes with a fact to try.
         if (!m_traceView->hasPrompt() && QDir(dir).exists(QStringLiteral("../world.json"))
             && dir.endsWith(QStringLiteral("demo/model")))
@@ -272,6 +278,7 @@ bool MainWindow::openProject(const QString &file)
     showStatus(tr("Opened project %1").arg(file));
     const QString model = QString::fromStdString(m_document->project()->model().path.string());
     m_traceView->setModelDirectory(model); // now, not when the model panel has read the summary
+    m_traceView->setProjectFile(file);
     std::vector<std::string> subjects; // the noise scale from the project's subjects, as `trace FILE` does
     for (const auto &f : m_document->project()->facts())
         subjects.push_back(f.subject);

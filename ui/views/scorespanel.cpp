@@ -7,6 +7,7 @@
 #include <QLabel>
 #include <QListWidget>
 #include <QPushButton>
+#include <QScrollBar>
 #include <QStandardItemModel>
 #include <QTableView>
 #include <QVBoxLayout>
@@ -51,10 +52,14 @@ ScoresPanel::ScoresPanel(QWidget *parent)
     m_table->setModel(m_model);
     m_table->setEditTriggers(QAbstractItemView::NoEditTriggers);
     m_table->verticalHeader()->hide();
-    m_table->setMaximumHeight(96);
-    m_table->horizontalHeader()->setMinimumSectionSize(44);
-    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::Stretch);
-    m_table->horizontalHeader()->setSectionResizeMode(0, QHeaderView::ResizeToContents);
+    // Exactly the header and the two rows (Before, After); columns as wide as their numbers.
+    m_table->horizontalHeader()->setMinimumSectionSize(36);
+    m_table->horizontalHeader()->setSectionResizeMode(QHeaderView::ResizeToContents);
+    m_table->horizontalHeader()->setStretchLastSection(true);
+    m_table->setVerticalScrollBarPolicy(Qt::ScrollBarAlwaysOff);
+    m_table->setFixedHeight(m_table->horizontalHeader()->sizeHint().height()
+        + 2 * m_table->verticalHeader()->defaultSectionSize() + 2 * m_table->frameWidth()
+        + m_table->horizontalScrollBar()->sizeHint().height() + 2);
     m_table->setToolTip(tr("Efficacy, paraphrase and neighborhood scores (\u00d7100) of the edited facts, on the "
                            "base model and on the current state; Kept: % of the project's unedited facts whose "
                            "true object the model still predicts first"));
@@ -72,6 +77,12 @@ ScoresPanel::ScoresPanel(QWidget *parent)
     m_chart = new QCustomPlot(this);
     m_chart->setObjectName(QStringLiteral("editChart"));
     m_chart->setMinimumHeight(180);
+    // The legend above the bars, in its own row, so it never covers them.
+    m_chart->plotLayout()->insertRow(0);
+    m_chart->plotLayout()->addElement(0, 0, m_chart->legend);
+    m_chart->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    m_chart->legend->setBorderPen(Qt::NoPen);
+    m_chart->plotLayout()->setRowStretchFactor(0, 0.001);
     auto *top = new QHBoxLayout;
     top->addWidget(m_caption, 1);
     top->addWidget(m_scoreNow);
@@ -101,6 +112,7 @@ void ScoresPanel::showStale(const QString &why)
     m_chart->clearPlottables();
     m_chart->legend->setVisible(false);
     m_chart->replot();
+    m_chart->hide(); // no empty axes
     m_caption->setText(why);
     m_warning->clear();
     m_warning->hide();
@@ -136,7 +148,8 @@ void ScoresPanel::showScores(
     m_chart->clearPlottables();
     const bool kept = retentionPre >= 0 && retentionPost >= 0;
     QVector<double> ticks {1, 2, 3};
-    QVector<QString> labels {tr("Efficacy"), tr("Paraphrase"), tr("Neighbour")};
+    // Short labels that fit under narrow bars; the table's header tooltips explain them.
+    QVector<QString> labels {tr("ES"), tr("PS"), tr("NS")};
     if (kept) {
         ticks << 4;
         labels << tr("Kept");
@@ -145,7 +158,7 @@ void ScoresPanel::showScores(
     ticker->addTicks(ticks, labels);
     m_chart->xAxis->setTicker(ticker);
     m_chart->xAxis->setRange(0.4, ticks.size() + 0.6);
-    m_chart->yAxis->setRange(0, 135); // headroom above 100 for the legend
+    m_chart->yAxis->setRange(0, 105);
     QSharedPointer<QCPAxisTickerFixed> yTicks(new QCPAxisTickerFixed);
     yTicks->setTickStep(25);
     m_chart->yAxis->setTicker(yTicks);
@@ -166,8 +179,7 @@ void ScoresPanel::showScores(
     bars(pre, retentionPre, -0.18, QColor(0x9e, 0x9e, 0xb8), tr("before"));
     bars(post, retentionPost, 0.18, QColor(0x5b, 0x3f, 0xa8), tr("after"));
     m_chart->legend->setVisible(true);
-    m_chart->axisRect()->insetLayout()->setInsetAlignment(0, Qt::AlignTop | Qt::AlignRight);
-    m_chart->legend->setFillOrder(QCPLayoutGrid::foColumnsFirst);
+    m_chart->show();
     m_chart->replot();
 }
 

@@ -6,6 +6,7 @@
 #include "ui/plots/qcustomplot.h"
 #include "ui/plots/traceplot.h"
 
+#include <QComboBox>
 #include <QFileDialog>
 #include <QFormLayout>
 #include <QHBoxLayout>
@@ -38,6 +39,13 @@ TraceView::TraceView(JobController *jobs, QWidget *parent)
     m_samples->setRange(1, 100);
     m_samples->setValue(10);
     m_samples->setToolTip(tr("Noise samples per restoration (the reference uses 10)"));
+    m_modelChoice = new QComboBox(this);
+    m_modelChoice->setObjectName(QStringLiteral("traceModel"));
+    m_modelChoice->addItem(tr("Checkpoint as stored"), false);
+    m_modelChoice->addItem(tr("Current model (the project's applied runs)"), true);
+    m_modelChoice->setToolTip(tr("Trace the checkpoint without the project's edits, or the model as the project's "
+                                 "history makes it: an edited fact then traces to its new object"));
+    m_modelChoice->setEnabled(false);
 
     m_run = new QPushButton(tr("&Trace"), this);
     m_run->setObjectName(QStringLiteral("traceRun"));
@@ -61,6 +69,7 @@ TraceView::TraceView(JobController *jobs, QWidget *parent)
     form->addRow(tr("&Prompt:"), m_prompt);
     form->addRow(tr("&Subject:"), m_subject);
     form->addRow(tr("Noise samples:"), m_samples);
+    form->addRow(tr("&Model:"), m_modelChoice);
     auto *buttons = new QHBoxLayout;
     buttons->addWidget(m_run);
     buttons->addWidget(m_cancelButton);
@@ -107,9 +116,22 @@ void TraceView::setModelDirectory(const QString &directory)
     if (isRunning())
         cancelTrace();
     else if (!m_result)
-        m_status->setText(tr("Model: %1 (the checkpoint as stored, without the project's edits). Enter a prompt and "
-                             "its subject, then Trace.")
+        m_status->setText(tr("Model: %1. Enter a prompt and its subject, choose the checkpoint as stored or the "
+                             "project's current model, then Trace.")
                               .arg(directory));
+}
+
+void TraceView::setProjectFile(const QString &file)
+{
+    m_projectFile = file;
+    m_modelChoice->setEnabled(!file.isEmpty());
+    // With a project open, trace what the project's history makes of the model by default.
+    m_modelChoice->setCurrentIndex(file.isEmpty() ? 0 : 1);
+}
+
+bool TraceView::tracesCurrentModel() const
+{
+    return !m_projectFile.isEmpty() && m_modelChoice->currentData().toBool();
 }
 
 void TraceView::setNoiseSubjects(std::vector<std::string> subjects)
@@ -159,6 +181,8 @@ void TraceView::startTrace()
 
     ModelTraceJobSpec spec;
     spec.model = m_directory.toStdString();
+    if (tracesCurrentModel())
+        spec.project = m_projectFile.toStdString();
     spec.request = {prompt.toStdString(), subject.toStdString(), ""};
     spec.samples = m_samples->value();
     spec.noiseSubjects = m_noiseSubjects;
@@ -167,8 +191,12 @@ void TraceView::startTrace()
         tr("Trace \u201c%1\u201d").arg(prompt),
         [spec, session = m_session](JobContext &context) { return runModelTraceJob(spec, session, context); }, this,
         [this, directory](const ModelTraceJobResult &r) {
-            if (directory == m_directory) // not changed while it ran
+            if (directory == m_directory && !r.currentModel) // not changed while it ran
                 m_session = r.session;
+            m_tracedModel = r.currentModel
+                ? tr("Current model (the checkpoint with %n applied run(s) of the project)", nullptr,
+                      static_cast<int>(r.appliedRuns.size()))
+                : tr("Checkpoint as stored (without the project's edits)");
             showResult(r.trace);
         },
         [this](JobOutcome outcome, const QString &message) { onEnded(outcome, message); });
@@ -209,9 +237,9 @@ void TraceView::showResult(TraceResult result)
     m_result = std::move(result);
     m_progress->setValue(1000);
     const TraceResult &r = *m_result;
-    m_status->setText(tr("Base model (without the project's edits). Answer \u201c%1\u201d: p = %2 clean, %3 with the "
-                         "subject corrupted (noise %4, %5 samples). Colour: p(answer) from the corrupted level "
-                         "(white) up.")
+    m_status->setText(tr("%1. Answer \u201c%2\u201d: p = %3 clean, %4 with the subject corrupted (noise %5, %6 "
+                         "samples). Colour: p(answer) from the corrupted level (white) up.")
+                          .arg(m_tracedModel)
                           .arg(QString::fromStdString(r.answer).trimmed())
                           .arg(r.highScore, 0, 'f', 3)
                           .arg(r.lowScore, 0, 'f', 3)

@@ -15,6 +15,7 @@
 #include <vector>
 
 class QCustomPlot;
+class QComboBox;
 class QLabel;
 class QLineEdit;
 class QProgressBar;
@@ -40,6 +41,9 @@ public:
     /// Subjects whose embeddings set the noise scale (e.g. the open project's); empty: the
     /// traced subject alone.
     void setNoiseSubjects(std::vector<std::string> subjects);
+    /// The open project (empty: none): offers tracing its current model, chosen by default.
+    void setProjectFile(const QString &file);
+    bool tracesCurrentModel() const;
     void setPrompt(const QString &prompt, const QString &subject);
     bool hasPrompt() const;
     bool isRunning() const;
@@ -71,6 +75,9 @@ private:
     QPushButton *m_export = nullptr;
     QProgressBar *m_progress = nullptr;
     QLabel *m_status = nullptr;
+    QComboBox *m_modelChoice = nullptr;
+    QString m_projectFile;
+    QString m_tracedModel; // what the shown result traced, for its caption
     QCustomPlot *m_plot = nullptr;
 
     QString m_directory;

@@ -262,6 +262,12 @@ private Q_SLOTS:
         const auto manifest = nlohmann::json::parse(readTextFile(spec.out / "engram-manifest.json"));
         QCOMPARE(manifest["runs"].size(), std::size_t(2));
         QCOMPARE(manifest["base"]["content_hash"].template get<std::string>(), project->model().contentHash);
+        // No absolute paths of the exporting machine; the scores of this history when there are any.
+        QCOMPARE(manifest["base"]["name"].template get<std::string>(), std::string("model"));
+        QCOMPARE(manifest["project"].template get<std::string>(), m_file.filename().string());
+        QVERIFY(manifest.dump().find(m_dir.path().toStdString()) == std::string::npos);
+        QVERIFY(manifest.dump().find(kDemo.string()) == std::string::npos);
+        QVERIFY(manifest.contains("scores"));
         // The greedy continuation of an edited fact is its new object.
         const auto fact = *project->fact(1);
         std::string prompt = fact.promptTemplate;
@@ -273,6 +279,12 @@ private Q_SLOTS:
         QVERIFY2(said.rfind(" " + target, 0) == 0, said.c_str());
 
         ENGRAM_EXPECT_ERROR(runExportJob(m_file, spec, context), ErrorKind::Io, "already exists");
+        // An existing empty directory is accepted (a file dialog makes one with "New Folder").
+        ExportJobSpec intoEmpty = spec;
+        intoEmpty.out = path("made-by-dialog");
+        fs::create_directory(intoEmpty.out);
+        runExportJob(m_file, intoEmpty, context);
+        QVERIFY(fs::exists(intoEmpty.out / "engram-manifest.json"));
         spec.options.overwrite = true;
         QVERIFY(runExportJob(m_file, spec, context).shardsRewritten == 1);
     }
@@ -485,6 +497,13 @@ private Q_SLOTS:
                 return lost;
             }());
         QVERIFY(nlohmann::json::parse(project->traces(10)[0].resultJson)["scores"].contains("mlp"));
+        // An export now carries these scores in its manifest.
+        ExportJobSpec scored;
+        scored.out = path("scored-export");
+        runExportJob(m_file, scored, context);
+        const auto manifest = nlohmann::json::parse(readTextFile(scored.out / "engram-manifest.json"));
+        QCOMPARE(manifest["scores"]["evaluation"].template get<int64_t>(), e.evaluationId);
+        QVERIFY(std::abs(manifest["scores"]["post"]["es"]["mean"].template get<double>() - e.post.es.mean) < 1e-9);
     }
 };
 
