@@ -177,6 +177,19 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         });
         ForwardOptions fo;
         fo.interventions = &iv;
+        // Cancel is asked after every block, forward and backward: a step of hundreds of rows
+        // may take a second, and a cancel must not wait for it.
+        if (progress)
+            fo.cancelled = [progress] {
+                try {
+                    progress->report();
+                    return false;
+                } catch (const Error &e) {
+                    if (e.kind() == ErrorKind::Cancelled)
+                        return true;
+                    throw;
+                }
+            };
         const at::Tensor logits = model.forward(sel.ids, sel.mask, fo).logits; // [a(C+1), T', V]
         if (progress) // a cancel between the forward and the backward pass: half a step's wait
             progress->report();
@@ -232,7 +245,16 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
             progress->advance(factSteps);
         if (!any)
             break;
-        (loss * at::tensor(localMask, at::kDouble).to(dev)).sum().backward();
+        try {
+            (loss * at::tensor(localMask, at::kDouble).to(dev)).sum().backward();
+        } catch (const Error &) {
+            throw; // cancelled from a block's hook (see ForwardOptions::cancelled)
+        } catch (const c10::Error &e) {
+            // Some LibTorch versions wrap an exception thrown in a hook: a cancel stays a cancel.
+            if (progress && std::string(e.what()).find("cancelled during the backward pass") != std::string::npos)
+                throw Error(ErrorKind::Cancelled, "target optimisation cancelled during the backward pass");
+            throw;
+        }
         {
             c10::NoGradGuard noGrad;
             const at::Tensor stepOn = at::tensor(stepMask, at::kFloat).to(dev).unsqueeze(1); // [n, 1]

@@ -575,6 +575,16 @@ ForwardOutput Transformer::forward(
             x = x + attn + mlp(h2);
         }
         x = hook(Site::BlockOutput, layer, x);
+        if (options.cancelled) {
+            if (options.cancelled())
+                throw Error(ErrorKind::Cancelled, "cancelled during the forward pass");
+            if (x.requires_grad())
+                x.register_hook([check = options.cancelled](const at::Tensor &grad) {
+                    if (check())
+                        throw Error(ErrorKind::Cancelled, "cancelled during the backward pass");
+                    return grad;
+                });
+        }
     }
     if (cache)
         cache->length = S;

@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,10 @@ struct ForwardOptions {
     /// [N, 2] int64 (row, position) pairs: when defined, logits only there, shape [N, vocab]
     /// (teacher-forced scoring needs a few positions of many rows).
     at::Tensor logitIndex;
+    /// When set, asked after every block and — when gradients flow through the pass — again as
+    /// the backward pass reaches each block's output; `true` throws engram::Error(Cancelled)
+    /// from forward() or from the backward() call. Lets long optimisation steps stop mid-pass.
+    std::function<bool()> cancelled;
 };
 
 struct ForwardOutput {

@@ -8,6 +8,7 @@
 
 #include "core/data/datasets.h"
 #include "core/edit/editor.h"
+#include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/project/project.h"
 #include "ui/jobs/jobcontroller.h"
@@ -105,6 +106,7 @@ private Q_SLOTS:
         QApplication::setApplicationName(QStringLiteral("EngramWorkbenchTest"));
         qputenv("ENGRAM_CACHE_DIR", m_dir.filePath(QStringLiteral("cache")).toUtf8());
         QVERIFY(m_dir.isValid());
+        configureThreads(0); // every core, as the app's main() does
         m_project = ensureDemoProject(kDemo, m_dir.path(), 30);
         // Reused the second time (same demo model).
         QCOMPARE(ensureDemoProject(kDemo, m_dir.path(), 30), m_project);
@@ -648,9 +650,9 @@ private Q_SLOTS:
         QTRY_VERIFY_WITH_TIMEOUT(!cancelled.isEmpty(), 60000);
         QTRY_VERIFY(!window.jobs()->isBusy());
         qInfo("cancel inside the target optimisation took %lld ms", clock.elapsed());
-        // One optimisation step of the demo's pending facts takes well under a second on 2 cores;
-        // the bound leaves room for a busy machine.
-        QVERIFY2(clock.elapsed() < 5000, qPrintable(QString::number(clock.elapsed())));
+        // Cancel is asked after every block, forward and backward: 0.8-0.9 s measured on 2 quiet
+        // cores (the target is 1 s); the bound leaves room for a busy machine.
+        QVERIFY2(clock.elapsed() < 3000, qPrintable(QString::number(clock.elapsed())));
         window.document()->reload();
         // A cancelled run is recorded as such; no fact counts as edited by it.
         QCOMPARE(window.document()->runs().size(), runs + 1);

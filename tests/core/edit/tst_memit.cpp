@@ -106,6 +106,27 @@ void TestMemit::targetOptimisationReportsEveryStepAndCancels()
     ENGRAM_EXPECT_ERROR(computeTargets(*model, tok, requests, p, kContexts, &cancelling), ErrorKind::Cancelled,
         "cancelled");
     QVERIFY(cancelling.done() < 3 * 6);
+    // Cancel is also asked after every block, forward and backward (ForwardOptions::cancelled):
+    // whichever report says stop — inside the forward pass, between the passes, or as the
+    // backward pass reaches a block — the optimisation ends with Cancelled within that step.
+    // A step here is 6 block reports forward, one after the forward pass, one advance, and 4
+    // backward (blocks 2-5 lie behind the edited layer): stopping at each of the first 24 reports
+    // covers two steps, and some of those stops land inside the backward pass.
+    int inBackward = 0;
+    for (int stopAt = 1; stopAt <= 24; ++stopAt) {
+        int n = 0;
+        ProgressTracker stopper([&](const ProgressUpdate &) { return ++n < stopAt; }, "targets", 3 * p.vSteps);
+        try {
+            computeTargets(*model, tok, requests, p, kContexts, &stopper);
+            QFAIL("not cancelled");
+        } catch (const Error &e) {
+            QCOMPARE(e.kind(), ErrorKind::Cancelled);
+            inBackward += std::string(e.what()).find("backward") != std::string::npos;
+        }
+        QCOMPARE(n, stopAt); // no report after the one that said stop
+        QVERIFY(stopper.done() <= 2 * 3);
+    }
+    QVERIFY2(inBackward >= 4, qPrintable(QString::number(inBackward)));
 }
 
 void TestMemit::batchedTargetsEqualSerialTargets()
