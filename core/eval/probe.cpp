@@ -95,17 +95,6 @@ void probeBatch(const Transformer &model, const std::vector<std::vector<int64_t>
     }
 }
 
-// `tokens` decoded after `prompt`, in context: decoders that strip a leading space
-// (SentencePiece) or merge bytes across tokens would garble them decoded on their own.
-std::string textAfter(const Tokenizer &tokenizer, const std::vector<int64_t> &prompt, const std::vector<int64_t> &tokens)
-{
-    std::vector<int64_t> all = prompt;
-    all.insert(all.end(), tokens.begin(), tokens.end());
-    const std::string full = tokenizer.decode(all, /*skipSpecialTokens=*/true);
-    const std::string head = tokenizer.decode(prompt, /*skipSpecialTokens=*/true);
-    return full.rfind(head, 0) == 0 ? full.substr(head.size()) : tokenizer.decode(tokens, true);
-}
-
 } // namespace
 
 std::vector<ProbeAnswer> probeTokenRows(const Transformer &model, const std::vector<std::vector<int64_t>> &rows,
@@ -137,8 +126,8 @@ std::vector<ProbeAnswer> probePrompts(const Transformer &model, const Tokenizer 
     auto answers = probeTokenRows(model, rows, params, tokenizer.eosTokenId(), cancelled);
     for (std::size_t i = 0; i < answers.size(); ++i) {
         for (auto &c : answers[i].top)
-            c.text = textAfter(tokenizer, rows[i], {c.token});
-        answers[i].continuation = textAfter(tokenizer, rows[i], answers[i].continuationTokens);
+            c.text = tokenizer.decodeAfter(rows[i], {c.token});
+        answers[i].continuation = tokenizer.decodeAfter(rows[i], answers[i].continuationTokens);
     }
     return answers;
 }

@@ -24,46 +24,38 @@ std::vector<ProbeRelation> probeRelations(
     const std::set<int64_t> edited(editedFactIds.begin(), editedFactIds.end());
     std::vector<ProbeRelation> out;
     std::map<std::string, std::size_t> index; // relation key -> row
-    std::vector<std::map<std::string, int>> templateCounts; // per row
-    std::vector<bool> ownTemplate; // per row: the template is the subject's own fact's
+    // Per row: its templates in order of first appearance, with counts (ties go to the first).
+    std::vector<std::vector<std::pair<std::string, int>>> templates;
     for (const Fact &f : facts) {
-        const std::string key = f.relationKey();
-        auto [it, fresh] = index.try_emplace(key, out.size());
+        const auto [it, fresh] = index.try_emplace(f.relationKey(), out.size());
         if (fresh) {
-            ProbeRelation r;
-            r.relation = key;
-            out.push_back(r);
-            templateCounts.emplace_back();
-            ownTemplate.push_back(false);
+            out.emplace_back().relation = f.relationKey();
+            templates.emplace_back();
         }
-        const std::size_t i = it->second;
-        ProbeRelation &r = out[i];
-        ++templateCounts[i][f.promptTemplate];
-        if (f.subject == subject) {
-            if (!ownTemplate[i]) {
-                r.promptTemplate = f.promptTemplate;
-                ownTemplate[i] = true;
-            }
-            r.factIds.push_back(f.id);
-            if (!f.targetTrue.empty()
-                && std::find(r.recordedTrue.begin(), r.recordedTrue.end(), f.targetTrue) == r.recordedTrue.end())
-                r.recordedTrue.push_back(f.targetTrue);
-            if (std::find(r.recordedNew.begin(), r.recordedNew.end(), f.targetNew) == r.recordedNew.end())
-                r.recordedNew.push_back(f.targetNew);
-            r.edited = r.edited || edited.count(f.id) > 0;
-        }
+        ProbeRelation &r = out[it->second];
+        auto &counts = templates[it->second];
+        const auto t = std::find_if(counts.begin(), counts.end(), [&](const auto &c) { return c.first == f.promptTemplate; });
+        if (t == counts.end())
+            counts.emplace_back(f.promptTemplate, 1);
+        else
+            ++t->second;
+        if (f.subject != subject)
+            continue;
+        if (r.factIds.empty())
+            r.promptTemplate = f.promptTemplate; // the subject's own (first) fact's template
+        r.factIds.push_back(f.id);
+        if (!f.targetTrue.empty()
+            && std::find(r.recordedTrue.begin(), r.recordedTrue.end(), f.targetTrue) == r.recordedTrue.end())
+            r.recordedTrue.push_back(f.targetTrue);
+        if (std::find(r.recordedNew.begin(), r.recordedNew.end(), f.targetNew) == r.recordedNew.end())
+            r.recordedNew.push_back(f.targetNew);
+        r.edited = r.edited || edited.count(f.id) > 0;
     }
     for (std::size_t i = 0; i < out.size(); ++i) {
-        if (!ownTemplate[i]) {
-            // The commonest template of the relation; ties go to the one seen first (std::map
-            // order would pick by text, so walk the facts' order instead).
-            int best = 0;
-            for (const Fact &f : facts)
-                if (f.relationKey() == out[i].relation && templateCounts[i][f.promptTemplate] > best) {
-                    best = templateCounts[i][f.promptTemplate];
-                    out[i].promptTemplate = f.promptTemplate;
-                }
-        }
+        if (out[i].factIds.empty()) // the relation's commonest template
+            out[i].promptTemplate = std::max_element(templates[i].begin(), templates[i].end(),
+                [](const auto &a, const auto &b) { return a.second < b.second; })
+                                        ->first;
         out[i].prompt = fillTemplate(out[i].promptTemplate, subject);
     }
     return out;
@@ -110,12 +102,9 @@ ProbeJobResult runProbeJob(const fs::path &projectFile, const ProbeJobSpec &spec
     context.stage("asking the base model");
     const auto base = probePrompts(session->model(), session->tokenizer(), prompts, spec.params, cancelled);
     std::optional<std::vector<ProbeAnswer>> current;
-    for (const auto &run : project->runs())
-        if (run.status == RunStatus::Applied)
-            result.appliedRuns.push_back(run.id);
+    context.stage("applying the project's history");
+    result.appliedRuns = applyHistory(*session, *project).appliedRuns;
     if (!result.appliedRuns.empty()) {
-        context.stage("applying the project's history");
-        applyHistory(*session, *project);
         context.throwIfCancelled();
         context.stage("asking the current model");
         current = probePrompts(session->model(), session->tokenizer(), prompts, spec.params, cancelled);

@@ -58,13 +58,7 @@ TextGeneration ModelSession::generate(
     const GenerationResult r = engram::generate(*m_model, out.promptTokens, params, onToken);
     out.generatedTokens = r.tokens;
     out.stoppedOnToken = r.stoppedOnToken;
-    // Decode in context: decoders that strip a leading space (SentencePiece) or merge bytes
-    // across tokens would garble the continuation decoded on its own.
-    std::vector<int64_t> all = out.promptTokens;
-    all.insert(all.end(), r.tokens.begin(), r.tokens.end());
-    const std::string full = decode(all, /*skipSpecialTokens=*/true);
-    const std::string head = decode(out.promptTokens, /*skipSpecialTokens=*/true);
-    out.continuation = full.rfind(head, 0) == 0 ? full.substr(head.size()) : decode(r.tokens, true);
+    out.continuation = m_tokenizer->decodeAfter(out.promptTokens, r.tokens);
     return out;
 }
 

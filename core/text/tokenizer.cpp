@@ -1011,6 +1011,15 @@ std::vector<int64_t> Tokenizer::encode(std::string_view text, bool addSpecialTok
     return out;
 }
 
+std::string Tokenizer::decodeAfter(const std::vector<int64_t> &prompt, const std::vector<int64_t> &tokens) const
+{
+    std::vector<int64_t> all = prompt;
+    all.insert(all.end(), tokens.begin(), tokens.end());
+    const std::string full = decode(all, /*skipSpecialTokens=*/true);
+    const std::string head = decode(prompt, /*skipSpecialTokens=*/true);
+    return full.rfind(head, 0) == 0 ? full.substr(head.size()) : decode(tokens, true);
+}
+
 std::string Tokenizer::decode(const std::vector<int64_t> &ids, bool skipSpecialTokens) const
 {
     return d->decode(ids, skipSpecialTokens);

@@ -42,6 +42,10 @@ public:
     std::vector<int64_t> encode(std::string_view text, bool addSpecialTokens = false) const;
     /// Text of `ids`; special (added) tokens are dropped when skipSpecialTokens.
     std::string decode(const std::vector<int64_t> &ids, bool skipSpecialTokens = false) const;
+    /// Text of `tokens` as it reads after `prompt` (special tokens dropped): decoded in context,
+    /// since decoders that strip a leading space (SentencePiece) or merge bytes across tokens
+    /// would garble a continuation decoded on its own.
+    std::string decodeAfter(const std::vector<int64_t> &prompt, const std::vector<int64_t> &tokens) const;
 
     /// Vocabulary size including added tokens (max id + 1).
     int64_t vocabSize() const;

@@ -4,6 +4,7 @@
 #include "core/jobs/projectjobs.h"
 #include "core/util/error.h"
 #include "ui/jobs/jobcontroller.h"
+#include "ui/util/modelchoice.h"
 #include "ui/models/projectdocument.h"
 #include "ui/plots/qcustomplot.h"
 
@@ -35,11 +36,8 @@ LocateView::LocateView(ProjectDocument *document, JobController *jobs, QWidget *
     m_samples->setRange(1, 100);
     m_samples->setValue(5);
     m_samples->setToolTip(tr("Noise samples per restoration (the reference uses 10)"));
-    m_modelChoice = new QComboBox(this);
-    m_modelChoice->setObjectName(QStringLiteral("locateModel"));
-    m_modelChoice->addItem(tr("Checkpoint as stored"), false);
-    m_modelChoice->addItem(tr("Current model (the project's applied runs)"), true);
-    m_modelChoice->setToolTip(tr("Where the checkpoint keeps the facts before any edit (what to edit), or where the "
+    m_modelChoice = newModelChoice(this, QStringLiteral("locateModel"),
+        tr("Where the checkpoint keeps the facts before any edit (what to edit), or where the "
                                  "edited model keeps them now (edited facts expected to give their new object)"));
     m_progress = new QProgressBar(this);
     m_progress->setObjectName(QStringLiteral("locateProgress"));

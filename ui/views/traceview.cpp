@@ -1,5 +1,7 @@
 #include "ui/views/traceview.h"
 
+#include "ui/util/modelchoice.h"
+
 #include "core/jobs/projectjobs.h"
 #include "core/model/modelsession.h"
 #include "core/util/error.h"
@@ -39,11 +41,8 @@ TraceView::TraceView(JobController *jobs, QWidget *parent)
     m_samples->setRange(1, 100);
     m_samples->setValue(10);
     m_samples->setToolTip(tr("Noise samples per restoration (the reference uses 10)"));
-    m_modelChoice = new QComboBox(this);
-    m_modelChoice->setObjectName(QStringLiteral("traceModel"));
-    m_modelChoice->addItem(tr("Checkpoint as stored"), false);
-    m_modelChoice->addItem(tr("Current model (the project's applied runs)"), true);
-    m_modelChoice->setToolTip(tr("Trace the checkpoint without the project's edits, or the model as the project's "
+    m_modelChoice = newModelChoice(this, QStringLiteral("traceModel"),
+        tr("Trace the checkpoint without the project's edits, or the model as the project's "
                                  "history makes it: an edited fact then traces to its new object"));
     m_modelChoice->setEnabled(false);
 
