@@ -23,3 +23,25 @@ target_compile_definitions(engram_policy INTERFACE
   ENGRAM_VERSION="${PROJECT_VERSION}"
 )
 target_include_directories(engram_policy INTERFACE "${PROJECT_SOURCE_DIR}")
+
+# Sanitizer builds (issue 18): -DENGRAM_SANITIZE=address,undefined for ASan+UBSan, or
+# -DENGRAM_SANITIZE=thread for TSan (the job controller and GUI tests). Carried by the policy
+# target, so every Engram library, program and test is instrumented alike; LibTorch and Qt
+# themselves are not (tests/sanitizers/ holds the suppressions their uninstrumented code needs).
+set(ENGRAM_SANITIZE "" CACHE STRING "Sanitizers to build with: address,undefined | thread | empty for none")
+if(ENGRAM_SANITIZE)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+    message(FATAL_ERROR "ENGRAM_SANITIZE needs GCC or Clang")
+  endif()
+  if(ENGRAM_SANITIZE MATCHES "thread" AND ENGRAM_SANITIZE MATCHES "address")
+    message(FATAL_ERROR "ENGRAM_SANITIZE: thread and address cannot be combined")
+  endif()
+  set(engram_sanitize_flags -fsanitize=${ENGRAM_SANITIZE} -fno-omit-frame-pointer)
+  if(ENGRAM_SANITIZE MATCHES "undefined")
+    # A report is a failure, not a line in the log.
+    list(APPEND engram_sanitize_flags -fno-sanitize-recover=undefined)
+  endif()
+  target_compile_options(engram_policy INTERFACE ${engram_sanitize_flags})
+  target_link_options(engram_policy INTERFACE -fsanitize=${ENGRAM_SANITIZE})
+  message(STATUS "Engram: sanitizers ${ENGRAM_SANITIZE}")
+endif()

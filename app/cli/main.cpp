@@ -279,6 +279,18 @@ OptionTable evalTable(EvalOptions &o)
         .text("--json", "OUT", "every score as JSON (docs/evaluation-json.md)", o.json);
 }
 
+// Loads a checkpoint for a command, warning on stderr when weights hold NaN or infinite values.
+std::unique_ptr<engram::ModelSession> openSession(const std::string &dir, const Args &args)
+{
+    auto session = engram::ModelSession::open(dir, loadOptions(args));
+    const auto &bad = session->summary().nonFiniteTensors;
+    if (!bad.empty())
+        std::cerr << "warning: " << bad.size() << " weight tensor(s) of " << dir
+                  << " hold NaN or infinite values (first: " << bad.front()
+                  << "); the model's outputs are meaningless\n";
+    return session;
+}
+
 int cmdInfo(const Args &args)
 {
     ModelOptions o;
@@ -294,14 +306,31 @@ int cmdInfo(const Args &args)
               << "parameters:   " << s.parameters << "\n"
               << "weights:      " << humanBytes(s.weightBytes) << " in " << s.shards.size() << " file(s)\n"
               << "tokenizer:    " << (s.tokenizerKind.empty() ? "none found" : s.tokenizerKind) << "\n";
-    return kExitOk;
+    // Every weight is read once (memory-mapped): NaN or infinite values make a checkpoint useless.
+    const auto check = engram::checkCheckpoint(o.model);
+    const auto &bad = check.nonFiniteTensors;
+    int rc = kExitOk;
+    if (!check.tokenizerProblem.empty()) {
+        std::cout << "tokenizer:    does not load: " << check.tokenizerProblem << "\n";
+        rc = kExitInput;
+    }
+    if (bad.empty()) {
+        std::cout << "weights:      all finite\n";
+    } else {
+        std::cout << "weights:      " << bad.size() << " tensor(s) hold NaN or infinite values:";
+        for (std::size_t i = 0; i < bad.size() && i < 5; ++i)
+            std::cout << " " << bad[i];
+        std::cout << (bad.size() > 5 ? " ..." : "") << "\n";
+        rc = kExitInput;
+    }
+    return rc;
 }
 
 int cmdTokenize(const Args &args)
 {
     ModelOptions o;
     tokenizeTable(o).apply(args);
-    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto session = openSession(o.model, args);
     const auto ids = session->encode(o.text, /*addSpecialTokens=*/true);
     for (std::size_t i = 0; i < ids.size(); ++i)
         std::cout << (i ? " " : "") << ids[i];
@@ -339,7 +368,7 @@ int cmdStats(const Args &args)
              std::pair {o.corpus.empty(), "--corpus FILE"}, std::pair {o.layers.empty(), "--layers L1,L2,.."}})
         if (value)
             throw UsageError {std::string("'stats' needs ") + name + " (or --merge A,B)"};
-    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto session = openSession(o.model, args);
     const auto summary = engram::computeStatisticsFile(
         *session, o.corpus, o.layers, o.maxDocs, o.out, documentProgress(), o.float64, o.shard);
     std::cout << (o.shard.count > 1 ? "shard " + std::to_string(o.shard.index) + "/" + std::to_string(o.shard.count) + ": " : "")
@@ -377,7 +406,7 @@ int cmdEdit(const Args &args)
     announcePreset(args, preset); // after the options are checked: a refused command prints nothing
     auto requests = engram::readEditRequests(o.facts, o.limit);
     const std::string &out = o.out;
-    auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    auto session = openSession(o.model, args);
     engram::EditJobSpec &spec = o.spec;
     engram::EditConfig &config = spec.config;
     if (const auto &keepFile = o.keep) {
@@ -552,7 +581,7 @@ int cmdTrace(const Args &args)
                           "'engram-plot FILE --out heatmaps.png' (or .svg, .pdf)"};
     if (!o.facts && (o.prompt.empty() || o.subject.empty()))
         throw UsageError {"'trace' needs --prompt TEXT and --subject S, or --facts FILE"};
-    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto session = openSession(o.model, args);
     if (o.facts)
         return cmdTraceAverage(o, *session);
     engram::TraceRequest request;
@@ -630,7 +659,7 @@ int cmdEval(const Args &args)
             std::cout << "  rejected record " << r.index << ": " << r.field << ": " << r.reason << "\n";
     if (data.records.empty())
         throw engram::Error(engram::ErrorKind::CorruptFile, "no usable records in " + o.data);
-    auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    auto session = openSession(o.model, args);
     engram::EvalParams &p = o.params;
     std::optional<engram::ReferenceTexts> references;
     if (const auto &refs = o.referenceTexts) {
@@ -762,7 +791,7 @@ int cmdGenerate(const Args &args)
     engram::GenerationParams &p = o.params;
     p.useCache = !o.noCache;
     p.greedy = !o.sampling;
-    const auto session = engram::ModelSession::open(o.model, loadOptions(args));
+    const auto session = openSession(o.model, args);
     if (o.patch)
         engram::applyPatchFile(*session, *o.patch);
     const std::string &prompt = o.prompt;
@@ -875,7 +904,9 @@ int main(int argc, char **argv)
         const bool input = e.kind() != engram::ErrorKind::InvalidArgument && e.kind() != engram::ErrorKind::Runtime;
         return input ? kExitInput : kExitRuntime;
     } catch (const std::exception &e) {
-        std::cerr << "engram-cli: internal error: " << e.what() << "\n";
+        // The first line only: LibTorch appends its C++ backtrace, which helps no user.
+        const std::string what = e.what();
+        std::cerr << "engram-cli: internal error: " << what.substr(0, what.find('\n')) << "\n";
         return kExitRuntime;
     }
 }

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <iomanip>
@@ -440,7 +441,9 @@ int cmdFacts(const Args &args)
                 ++skipped;
                 continue;
             }
-            f.tags = tags;
+            for (const auto &t : tags)
+                if (std::find(f.tags.begin(), f.tags.end(), t) == f.tags.end())
+                    f.tags.push_back(t);
             f.enabled = !o.disabled;
             f.provenance = fs::path(data).filename().string() + "#" + std::to_string(i + 1);
             facts.push_back(std::move(f));
@@ -461,6 +464,12 @@ int cmdFacts(const Args &args)
             std::cout << dataset.rejected.size() << " record(s) rejected; first: record "
                       << dataset.rejected.front().index << ", " << dataset.rejected.front().field << ": "
                       << dataset.rejected.front().reason << "\n";
+        // Nothing usable in a file that had records is a bad input, as eval treats it.
+        if (ids.empty() && !dataset.rejected.empty() && dataset.records.empty())
+            throw engram::Error(engram::ErrorKind::CorruptFile,
+                data + ": every record was rejected; nothing was imported (first: record "
+                    + std::to_string(dataset.rejected.front().index) + ", " + dataset.rejected.front().field + ": "
+                    + dataset.rejected.front().reason + ")");
         return kExitOk;
     }
     if (sub == "add") {
@@ -751,7 +760,7 @@ int cmdHistory(const Args &args)
     if (runs.empty())
         std::cout << "no edit runs yet\n";
     for (const auto &r : runs) {
-        std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(10) << engram::runStatusName(r.status)
+        std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(9) << engram::runStatusName(r.status) << "  "
                   << std::setw(9) << r.method << std::right << std::setw(5) << r.facts.size() << " fact(s)  "
                   << r.createdAt << "  " << std::fixed << std::setprecision(1) << r.seconds << " s";
         if (!r.summary.layers.empty())
@@ -877,8 +886,15 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
         else
             spec.config.rome().layer = layers.front();
     };
+    // Finite and within what the method can use: a NaN or a negative weight would only come back
+    // as a broken patch.
     const auto number = [](const char *option, const std::string &v) {
-        return parseNumber(option, v, -std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity());
+        const std::string name = option;
+        if (name == "--norm-constraint")
+            return parseNumber(option, v, -1e6, 1e6); // <= 0: no bound
+        if (name == "--lambda" || name == "--protect-weight" || name == "--preserve-factor")
+            return parseNumber(option, v, 0, 1e12);
+        return parseNumber(option, v, 1e-12, 1e6); // --v-lr, --clamp, --lr
     };
     auto &stats = spec.statistics;
     OptionTable t("", "", "");

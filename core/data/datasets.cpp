@@ -115,6 +115,7 @@ EvalRecord fromCounterFact(const json &r, int64_t index)
     e.neighborhoodPrompts = strList(r, "neighborhood_prompts");
     e.attributePrompts = strList(r, "attribute_prompts");
     e.generationPrompts = strList(r, "generation_prompts");
+    e.tags = strList(r, "tags");
     return e;
 }
 
@@ -180,40 +181,80 @@ DatasetFormat detect(const json &first, const std::filesystem::path &file)
         file.string() + ": the first record matches no known format (CounterFact, zsRE, known facts, EasyEdit)");
 }
 
-// One CSV line into fields (RFC 4180 quoting).
-std::vector<std::string> csvFields(const std::string &line)
+// CSV records (RFC 4180: quoted fields may hold commas, quotes as "" and line breaks), each
+// with the line it starts on.
+struct CsvRecord {
+    int64_t line = 0;
+    std::vector<std::string> fields;
+};
+
+std::vector<CsvRecord> csvRecords(const std::string &text, const std::filesystem::path &file)
 {
-    std::vector<std::string> out(1);
+    std::vector<CsvRecord> out;
+    std::size_t i = 0;
+    // A byte order mark, as spreadsheet programs write it, is not part of the first column's name.
+    if (text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+        i = 3;
+    int64_t line = 1;
+    CsvRecord current {line, {std::string()}};
     bool quoted = false;
-    for (std::size_t i = 0; i < line.size(); ++i) {
-        const char c = line[i];
+    int64_t quoteLine = 0;
+    auto finish = [&] {
+        const bool blank = current.fields.size() == 1 && current.fields[0].find_first_not_of(" \t") == std::string::npos;
+        if (!blank)
+            out.push_back(std::move(current));
+        current = CsvRecord {line, {std::string()}};
+    };
+    for (; i < text.size(); ++i) {
+        const char c = text[i];
         if (quoted) {
-            if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
-                out.back() += '"';
+            if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+                current.fields.back() += '"';
                 ++i;
             } else if (c == '"') {
                 quoted = false;
             } else {
-                out.back() += c;
+                if (c == '\n')
+                    ++line;
+                current.fields.back() += c;
             }
         } else if (c == '"') {
             quoted = true;
+            quoteLine = line;
         } else if (c == ',') {
-            out.emplace_back();
+            current.fields.emplace_back();
+        } else if (c == '\n') {
+            ++line;
+            finish();
         } else if (c != '\r') {
-            out.back() += c;
+            current.fields.back() += c;
         }
     }
+    if (quoted)
+        throw Error(ErrorKind::CorruptFile,
+            file.string() + ", line " + std::to_string(quoteLine) + ": a quoted field is never closed");
+    finish();
     return out;
 }
 
+// List columns: items between "|"; "\|" and "\\" stand for a literal | and \.
 std::vector<std::string> splitBar(const std::string &s)
 {
     std::vector<std::string> out;
-    std::stringstream in(s);
-    for (std::string item; std::getline(in, item, '|');)
-        if (!item.empty())
-            out.push_back(item);
+    std::string item;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\\' && i + 1 < s.size() && (s[i + 1] == '|' || s[i + 1] == '\\')) {
+            item += s[++i];
+        } else if (s[i] == '|') {
+            if (!item.empty())
+                out.push_back(item);
+            item.clear();
+        } else {
+            item += s[i];
+        }
+    }
+    if (!item.empty())
+        out.push_back(item);
     return out;
 }
 
@@ -221,11 +262,10 @@ Dataset importCsv(const std::filesystem::path &file, int64_t limit)
 {
     Dataset d;
     d.format = DatasetFormat::Csv;
-    std::stringstream in(readTextFile(file));
-    std::string line;
-    if (!std::getline(in, line))
+    const auto rows = csvRecords(readTextFile(file), file);
+    if (rows.empty())
         throw Error(ErrorKind::CorruptFile, file.string() + ": empty CSV file");
-    const auto header = csvFields(line);
+    const auto &header = rows.front().fields;
     auto column = [&](const std::string &name) -> int {
         for (std::size_t i = 0; i < header.size(); ++i)
             if (header[i] == name)
@@ -233,21 +273,31 @@ Dataset importCsv(const std::filesystem::path &file, int64_t limit)
         return -1;
     };
     const int cSubject = column("subject"), cPrompt = column("prompt"), cNew = column("target_new"),
-              cTrue = column("target_true"), cPara = column("paraphrases"), cNeigh = column("neighborhood");
+              cTrue = column("target_true"), cRelation = column("relation"), cPara = column("paraphrases"),
+              cNeigh = column("neighborhood"), cAttr = column("attribute_prompts"),
+              cGen = column("generation_prompts"), cTags = column("tags"), cCase = column("case_id");
     if (cSubject < 0 || cPrompt < 0 || cNew < 0)
-        throw Error(ErrorKind::CorruptFile, file.string() + ": the CSV header needs subject, prompt and target_new");
-    int64_t index = 0;
-    while (std::getline(in, line)) {
-        if (line.find_first_not_of(" \r") == std::string::npos)
-            continue;
-        ++index;
-        const auto f = csvFields(line);
+        throw Error(ErrorKind::CorruptFile,
+            file.string() + ": the CSV header (line 1) needs the columns subject, prompt and target_new");
+    for (std::size_t r = 1; r < rows.size(); ++r) {
+        const auto &f = rows[r].fields;
+        const int64_t index = static_cast<int64_t>(r); // records count from 1, after the header
         auto get = [&](int c) {
             return c >= 0 && c < static_cast<int>(f.size()) ? f[static_cast<std::size_t>(c)] : std::string();
         };
         try {
             EvalRecord e;
             e.caseId = index - 1;
+            if (!get(cCase).empty()) {
+                std::size_t used = 0;
+                try {
+                    e.caseId = std::stoll(get(cCase), &used);
+                } catch (const std::exception &) {
+                    used = 0;
+                }
+                if (used != get(cCase).size())
+                    throw RecordError {"case_id", "'" + get(cCase) + "' is not a whole number"};
+            }
             e.subject = get(cSubject);
             if (e.subject.empty())
                 throw RecordError {"subject", "empty"};
@@ -258,11 +308,15 @@ Dataset importCsv(const std::filesystem::path &file, int64_t limit)
             if (e.targetNew.empty())
                 throw RecordError {"target_new", "empty"};
             e.targetTrue = get(cTrue);
+            e.relationId = get(cRelation);
             e.paraphrasePrompts = splitBar(get(cPara));
             e.neighborhoodPrompts = splitBar(get(cNeigh));
+            e.attributePrompts = splitBar(get(cAttr));
+            e.generationPrompts = splitBar(get(cGen));
+            e.tags = splitBar(get(cTags));
             d.records.push_back(std::move(e));
         } catch (const RecordError &err) {
-            d.rejected.push_back({index, err.field, err.reason});
+            d.rejected.push_back({index, err.field, err.reason + " (line " + std::to_string(rows[r].line) + ")"});
         }
         if (limit > 0 && static_cast<int64_t>(d.records.size()) >= limit)
             break;
@@ -278,9 +332,12 @@ Dataset importDataset(const std::filesystem::path &file, int64_t limit)
         return importCsv(file, limit);
     json doc;
     try {
-        doc = json::parse(readTextFile(file));
-    } catch (const json::parse_error &e) {
-        throw Error(ErrorKind::CorruptFile, file.string() + ": not valid JSON (" + e.what() + ")");
+        std::string text = readTextFile(file);
+        if (text.compare(0, 3, "\xEF\xBB\xBF") == 0)
+            text.erase(0, 3);
+        doc = json::parse(text);
+    } catch (const json::exception &e) {
+        throw Error(ErrorKind::CorruptFile, file.string() + ": not valid JSON (" + jsonErrorText(e) + ")");
     }
     if (!doc.is_array())
         throw Error(ErrorKind::CorruptFile, file.string() + ": expected a JSON list of records");
@@ -324,7 +381,7 @@ Dataset importDataset(const std::filesystem::path &file, int64_t limit)
 namespace {
 std::string csvField(const std::string &value)
 {
-    if (value.find_first_of(",\"\n\r") == std::string::npos)
+    if (value.find_first_of(",\"\n\r") == std::string::npos && (value.empty() || (value.front() != ' ' && value.back() != ' ')))
         return value;
     std::string out = "\"";
     for (char c : value)
@@ -335,8 +392,15 @@ std::string csvField(const std::string &value)
 std::string joinBar(const std::vector<std::string> &items)
 {
     std::string out;
-    for (const auto &i : items)
-        out += (out.empty() ? "" : "|") + i;
+    for (const auto &i : items) {
+        if (!out.empty())
+            out += '|';
+        for (char c : i) {
+            if (c == '|' || c == '\\')
+                out += '\\';
+            out += c;
+        }
+    }
     return out;
 }
 } // namespace
@@ -346,21 +410,28 @@ void exportDataset(const std::vector<EvalRecord> &records, const std::filesystem
     std::string text;
     if (file.extension() == ".json") {
         nlohmann::json list = nlohmann::json::array();
-        for (const auto &r : records)
-            list.push_back({{"case_id", r.caseId},
+        for (const auto &r : records) {
+            nlohmann::json item = {{"case_id", r.caseId},
                 {"requested_rewrite",
                     {{"prompt", r.promptTemplate}, {"subject", r.subject}, {"relation_id", r.relationId},
                         {"target_new", {{"str", r.targetNew}, {"id", r.targetNewId}}},
                         {"target_true", {{"str", r.targetTrue}, {"id", ""}}}}},
                 {"paraphrase_prompts", r.paraphrasePrompts}, {"neighborhood_prompts", r.neighborhoodPrompts},
-                {"attribute_prompts", r.attributePrompts}, {"generation_prompts", r.generationPrompts}});
+                {"attribute_prompts", r.attributePrompts}, {"generation_prompts", r.generationPrompts}};
+            if (!r.tags.empty())
+                item["tags"] = r.tags;
+            list.push_back(std::move(item));
+        }
         text = list.dump(2) + "\n";
     } else if (file.extension() == ".csv") {
-        text = "subject,prompt,target_new,target_true,paraphrases,neighborhood\n";
+        text = "case_id,subject,prompt,relation,target_new,target_true,paraphrases,neighborhood,attribute_prompts,"
+               "generation_prompts,tags\n";
         for (const auto &r : records)
-            text += csvField(r.subject) + "," + csvField(r.promptTemplate) + "," + csvField(r.targetNew) + ","
-                + csvField(r.targetTrue) + "," + csvField(joinBar(r.paraphrasePrompts)) + ","
-                + csvField(joinBar(r.neighborhoodPrompts)) + "\n";
+            text += std::to_string(r.caseId) + "," + csvField(r.subject) + "," + csvField(r.promptTemplate) + ","
+                + csvField(r.relationId) + "," + csvField(r.targetNew) + "," + csvField(r.targetTrue) + ","
+                + csvField(joinBar(r.paraphrasePrompts)) + "," + csvField(joinBar(r.neighborhoodPrompts)) + ","
+                + csvField(joinBar(r.attributePrompts)) + "," + csvField(joinBar(r.generationPrompts)) + ","
+                + csvField(joinBar(r.tags)) + "\n";
     } else {
         throw Error(ErrorKind::InvalidArgument, file.string() + ": facts are exported as .json (CounterFact) or .csv");
     }

@@ -16,8 +16,11 @@
 //                                    or none)}: target_true
 //   EasyEdit request lists          {"prompt" (full text), "subject", "target_new",
 //                                    "ground_truth", "rephrase_prompt", "locality_prompt", ...}
-//   CSV                             header subject,prompt,target_new[,target_true,paraphrases,
-//                                    neighborhood] with "|" between list items, prompt with {}
+//   CSV                             header subject,prompt,target_new[,target_true,relation,
+//                                    paraphrases,neighborhood,attribute_prompts,
+//                                    generation_prompts,tags,case_id] in any order; "|" between
+//                                    list items ("\|" and "\\" for a literal | and \); quoted
+//                                    fields may span lines; a UTF-8 byte order mark is skipped
 
 #include <cstdint>
 #include <filesystem>
@@ -41,6 +44,7 @@ struct EvalRecord {
     std::vector<std::string> neighborhoodPrompts; // CounterFact: answered with targetTrue
     std::vector<std::string> attributePrompts;
     std::vector<std::string> generationPrompts;
+    std::vector<std::string> tags; // the project's labels (Engram's own exports carry them)
     // zsRE specificity: an unrelated question and its answer (scored token by token)
     std::string localityPrompt;
     std::string localityAnswer;
@@ -64,10 +68,10 @@ struct Dataset {
 /// engram::Error only when the file as a whole is unreadable (missing, not JSON, unknown shape).
 Dataset importDataset(const std::filesystem::path &file, int64_t limit = 0);
 
-/// Writes records so that importDataset reads them back: CounterFact JSON (.json: case_id,
-/// requested_rewrite with prompt, subject, relation_id, target_new/true, and the prompt lists)
-/// or CSV (.csv: subject, prompt, target_new, target_true, paraphrases and neighborhood joined
-/// by "|"). Written atomically. Throws engram::Error(Io, InvalidArgument for other extensions).
+/// Writes records so that importDataset reads back the same records (case ids, every text and
+/// list, tags; any characters, newlines included): CounterFact JSON (.json: case_id,
+/// requested_rewrite with prompt, subject, relation_id, target_new/true, the prompt lists and
+/// tags) or CSV (.csv: every column the CSV reader knows). Written atomically. Throws engram::Error(Io, InvalidArgument for other extensions).
 void exportDataset(const std::vector<EvalRecord> &records, const std::filesystem::path &file);
 
 } // namespace engram

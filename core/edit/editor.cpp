@@ -1,5 +1,6 @@
 #include "core/edit/editor.h"
 
+#include "core/data/datasets.h"
 #include "core/edit/covariance.h"
 #include "core/edit/finetune.h"
 #include "core/edit/memit.h"
@@ -112,11 +113,21 @@ nlohmann::json provenanceOf(
     return prov;
 }
 
+// Tokens kept free in front of a request for the generated context templates (the published
+// templates are at most 10 tokens, plus the separator).
+constexpr int64_t kContextTemplateRoom = 16;
+
 // Fills the patch from the per-layer updates, saves it when asked, and summarises.
 EditSummary finish(WeightPatch &patch, const std::vector<LayerUpdate> &updates, nlohmann::json prov,
     const std::vector<EditRequest> &requests, const std::filesystem::path &patchOut)
 {
     EditSummary s;
+    for (const auto &u : updates)
+        if (!at::isfinite(u.delta).all().item<bool>() || !std::isfinite(u.relativeNorm))
+            throw Error(ErrorKind::Runtime,
+                "the edit's weight change for layer " + std::to_string(u.layer)
+                    + " is not finite (NaN or infinite values): the hyperparameters (the covariance weight, v_lr, "
+                      "clamp) or the statistics drove it out of range; nothing was written");
     for (std::size_t i = 0; i < updates.size(); ++i) {
         patch.deltas[i].delta = updates[i].delta;
         patch.deltas[i].relativeNorm = updates[i].relativeNorm;
@@ -250,6 +261,23 @@ EditSummary runEdit(ModelSession &session, const std::vector<EditRequest> &reque
     const std::vector<std::filesystem::path> &statistics, const std::filesystem::path &patchOut,
     const ProgressSink &progress)
 {
+    if (const auto &bad = session.summary().nonFiniteTensors; !bad.empty())
+        throw Error(ErrorKind::InvalidArgument,
+            "the model's weights hold NaN or infinite values (" + std::to_string(bad.size()) + " tensor(s), first '"
+                + bad.front() + "'); an edit on them cannot give a usable patch. Nothing was edited");
+    // A request that cannot fit the context (with room for the context templates put in front)
+    // is named before any work starts.
+    const int64_t context = session.model().config().maxPositions;
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        const EditRequest &r = requests[i];
+        const int64_t tokens
+            = static_cast<int64_t>(session.encode(fillTemplate(r.promptTemplate, r.subject) + r.targetNew).size());
+        if (tokens + kContextTemplateRoom > context)
+            throw Error(ErrorKind::InvalidArgument,
+                "request " + std::to_string(i + 1) + " ('" + r.subject + "') is " + std::to_string(tokens)
+                    + " tokens long; with the context templates it does not fit the model's context of "
+                    + std::to_string(context) + " tokens. Shorten its prompt or target; nothing was edited");
+    }
     switch (config.method()) {
     case EditMethod::Memit:
         return editWithMemit(session, requests, config.memit(), statistics, patchOut, progress);
@@ -265,11 +293,15 @@ EditSummary runEdit(ModelSession &session, const std::vector<EditRequest> &reque
 std::vector<std::filesystem::path> splitPathList(const std::string &list)
 {
     std::vector<std::filesystem::path> out;
+    if (list.empty())
+        throw Error(ErrorKind::InvalidArgument, "an empty file list was given; name at least one file");
     for (std::size_t p = 0; p <= list.size();) {
         const std::size_t comma = list.find(',', p);
         const std::string item = list.substr(p, comma == std::string::npos ? std::string::npos : comma - p);
-        if (!item.empty())
-            out.emplace_back(item);
+        if (item.empty())
+            throw Error(ErrorKind::InvalidArgument,
+                "the file list '" + list + "' has an empty entry (two commas, or one at an end)");
+        out.emplace_back(item);
         if (comma == std::string::npos)
             break;
         p = comma + 1;
@@ -487,34 +519,38 @@ void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFil
 
 std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int64_t limit)
 {
-    nlohmann::json j;
-    try {
-        j = nlohmann::json::parse(readTextFile(file));
-    } catch (const nlohmann::json::parse_error &e) {
-        throw Error(ErrorKind::CorruptFile, file.string() + " is not valid JSON: " + e.what());
+    // The dataset reader every command shares: any format it knows, records counted from 1.
+    const Dataset data = importDataset(file, limit);
+    if (!data.rejected.empty()) {
+        const auto &r = data.rejected.front();
+        throw Error(ErrorKind::CorruptFile,
+            file.string() + ": record " + std::to_string(r.index) + ", " + r.field + ": " + r.reason
+                + (data.rejected.size() > 1 ? " (and " + std::to_string(data.rejected.size() - 1) + " more)" : "")
+                + "; nothing was edited. Fix or remove the record");
     }
-    if (!j.is_array())
-        throw Error(ErrorKind::CorruptFile, file.string() + ": expected a JSON list of records");
     std::vector<EditRequest> out;
-    for (std::size_t i = 0; i < j.size() && (limit <= 0 || static_cast<int64_t>(out.size()) < limit); ++i) {
-        const auto &r = j[i];
-        try {
-            if (r.contains("requested_rewrite")) {
-                const auto &rw = r.at("requested_rewrite");
-                EditRequest req {rw.at("prompt").get<std::string>(), rw.at("subject").get<std::string>(),
-                    rw.at("target_new").at("str").get<std::string>()};
-                if (rw.contains("relation_id") && rw.at("relation_id").is_string())
-                    req.relation = rw.at("relation_id").get<std::string>();
-                out.push_back(std::move(req));
-            } else {
-                out.push_back({r.at("prompt").get<std::string>(), r.at("subject").get<std::string>(),
-                    r.at("target_new").get<std::string>()});
-            }
-        } catch (const nlohmann::json::exception &e) {
+    // One subject and relation (or prompt, without a relation) may get one new object only.
+    std::map<std::pair<std::string, std::string>, std::pair<std::size_t, std::string>> seen;
+    for (std::size_t i = 0; i < data.records.size(); ++i) {
+        const EvalRecord &r = data.records[i];
+        if (r.targetNew.empty())
             throw Error(ErrorKind::CorruptFile,
-                file.string() + ": record " + std::to_string(i) + " lacks a field (" + e.what() + ")");
-        }
+                file.string() + ": record " + std::to_string(i + 1)
+                    + " has no new object (target_new); nothing was edited");
+        const auto key = std::make_pair(r.subject, r.relationId.empty() ? r.promptTemplate : r.relationId);
+        const auto [it, fresh] = seen.emplace(key, std::make_pair(i + 1, r.targetNew));
+        if (!fresh && it->second.second != r.targetNew)
+            throw Error(ErrorKind::Conflict,
+                file.string() + ": records " + std::to_string(it->second.first) + " and " + std::to_string(i + 1)
+                    + " give '" + r.subject + "' two new objects for the same "
+                    + (r.relationId.empty() ? "prompt" : "relation " + r.relationId) + " ('" + it->second.second
+                    + "' and '" + r.targetNew + "'); nothing was edited");
+        EditRequest req {r.promptTemplate, r.subject, r.targetNew};
+        req.relation = r.relationId;
+        out.push_back(std::move(req));
     }
+    if (out.empty())
+        throw Error(ErrorKind::CorruptFile, file.string() + " holds no records to edit");
     return out;
 }
 

@@ -41,7 +41,8 @@ StatisticsSummary computeStatisticsFile(const ModelSession &session, const std::
     const std::vector<int> &layers, int64_t maxDocuments, const std::filesystem::path &out,
     const std::function<bool(int64_t, int64_t)> &progress = {}, bool float64 = true, CorpusShard shard = {});
 
-/// "a,b,c" -> paths (empty items dropped): how the CLI names several statistics or patch files.
+/// "a,b,c" -> paths: how the CLI names several statistics or patch files. Throws
+/// engram::Error(InvalidArgument) for an empty list or an empty entry ("a,,b", ",").
 std::vector<std::filesystem::path> splitPathList(const std::string &list);
 
 /// Content hash of a checkpoint directory: config.json and every *.safetensors file, whole
@@ -116,9 +117,10 @@ void applyPatchFile(ModelSession &session, const std::filesystem::path &patchFil
 /// The requests recorded in patch files' provenance (composed patches: all parts), in order.
 std::vector<EditRequest> patchRequests(const std::filesystem::path &patchFiles);
 
-/// Edit requests from a CounterFact-style JSON list (requested_rewrite: prompt, subject,
-/// target_new.str) or a list of {"prompt", "subject", "target_new"} objects. At most `limit`
-/// (0 = all). Throws engram::Error naming the record and field.
+/// Edit requests from any dataset importDataset reads (CounterFact, EasyEdit, CSV, ...), at most
+/// `limit` (0 = all). Refuses the whole file (engram::Error naming the record, counted from 1,
+/// and the field) when a record is malformed or lacks a new object, and (Conflict) when two
+/// records give one subject and relation different new objects.
 std::vector<EditRequest> readEditRequests(const std::filesystem::path &file, int64_t limit = 0);
 
 /// A fact the model should keep saying while others are edited (our extension of the methods).

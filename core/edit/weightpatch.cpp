@@ -8,6 +8,8 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include <cstdio>
@@ -42,10 +44,28 @@ void WeightPatch::apply(Transformer &model, bool checkBase) const
                     + ", model has " + tensorHash(w) + " as " + std::string(c10::toString(w.scalar_type()))
                     + "); apply it to the same base model, loaded in the weight type it was computed in");
     }
+    // The new weights are computed in full before any is set: a delta that would make a weight
+    // non-finite, or whose size disagrees with the relative norm recorded with it (damage since),
+    // changes nothing.
+    std::vector<at::Tensor> updated;
     for (const auto &d : deltas) {
-        const at::Tensor w = model.parameter(d.name);
-        model.setParameter(d.name, w.to(at::kCPU).to(at::kFloat) + d.delta.to(at::kFloat));
+        const at::Tensor w = model.parameter(d.name).to(at::kCPU).to(at::kFloat);
+        const at::Tensor delta = d.delta.to(at::kCPU).to(at::kFloat);
+        if (checkBase && d.relativeNorm > 0) {
+            const double actual = delta.norm().item<double>() / std::max(w.norm().item<double>(), 1e-30);
+            if (!(std::abs(actual - d.relativeNorm) <= 1e-3 * d.relativeNorm + 1e-9))
+                throw Error(ErrorKind::CorruptFile,
+                    "the delta for '" + d.name + "' has relative size " + std::to_string(actual) + ", its record says "
+                        + std::to_string(d.relativeNorm) + "; the patch is damaged and was not applied");
+        }
+        at::Tensor sum = w + delta;
+        if (!at::isfinite(sum).all().item<bool>())
+            throw Error(ErrorKind::Runtime,
+                "applying the delta for '" + d.name + "' gives NaN or infinite weights; the patch was not applied");
+        updated.push_back(std::move(sum));
     }
+    for (std::size_t i = 0; i < deltas.size(); ++i)
+        model.setParameter(deltas[i].name, updated[i]);
 }
 
 void WeightPatch::revert(Transformer &model, const WeightStore &base) const
@@ -111,6 +131,10 @@ void WeightPatch::save(const std::filesystem::path &file) const
 
 WeightPatch WeightPatch::load(const std::filesystem::path &file)
 {
+    std::error_code ec;
+    if (std::filesystem::is_directory(file, ec))
+        throw Error(ErrorKind::InvalidArgument,
+            file.string() + " is a folder; a patch is one .safetensors file (engram-cli export FILE --patch-file)");
     const auto st = SafetensorsFile::open(file);
     const auto &meta = st->metadata();
     const auto get = [&](const char *key) -> std::string {
@@ -125,19 +149,56 @@ WeightPatch WeightPatch::load(const std::filesystem::path &file)
         throw Error(ErrorKind::Unsupported,
             file.string() + " is a patch of format version " + get("version")
                 + " (this Engram reads version 1); update Engram");
-    const auto hashes = nlohmann::json::parse(get("base_hashes"), nullptr, false);
-    const auto norms = nlohmann::json::parse(get("relative_norms"), nullptr, false);
-    if (!hashes.is_object() || !norms.is_object())
-        throw Error(ErrorKind::CorruptFile, file.string() + ": patch metadata is not valid JSON");
-    const WeightStore store = WeightStore::openFile(file);
     WeightPatch patch;
     patch.provenanceJson = get("provenance");
-    for (auto it = hashes.begin(); it != hashes.end(); ++it) {
+    std::map<std::string, std::string> hashes;
+    std::map<std::string, double> norms;
+    try {
+        const auto h = nlohmann::json::parse(get("base_hashes"));
+        const auto n = nlohmann::json::parse(get("relative_norms"));
+        if (!h.is_object() || !n.is_object())
+            throw Error(ErrorKind::CorruptFile,
+                file.string() + ": the patch metadata 'base_hashes' and 'relative_norms' must be JSON objects");
+        for (auto it = h.begin(); it != h.end(); ++it) {
+            if (!it.value().is_string())
+                throw Error(ErrorKind::CorruptFile,
+                    file.string() + ": the base hash of '" + it.key() + "' is not a string");
+            hashes[it.key()] = it.value().get<std::string>();
+        }
+        for (auto it = n.begin(); it != n.end(); ++it) {
+            if (!it.value().is_number() || !std::isfinite(it.value().get<double>()) || it.value().get<double>() < 0)
+                throw Error(ErrorKind::CorruptFile,
+                    file.string() + ": the relative norm of '" + it.key() + "' is not a finite number >= 0");
+            norms[it.key()] = it.value().get<double>();
+        }
+    } catch (const nlohmann::json::exception &e) {
+        throw Error(ErrorKind::CorruptFile, file.string() + ": the patch metadata is not valid JSON (" + jsonErrorText(e) + ")");
+    }
+    // Applied whole or not at all: every tensor is a listed delta and every listed delta is there.
+    for (const auto &info : st->tensors()) {
+        if (info.name.rfind("delta.", 0) != 0 || !hashes.count(info.name.substr(6)))
+            throw Error(ErrorKind::CorruptFile,
+                file.string() + ": tensor '" + info.name
+                    + "' is not a weight delta the patch lists (its 'base_hashes' metadata names every delta)");
+        if (info.dtype != DType::F32)
+            throw Error(ErrorKind::CorruptFile,
+                file.string() + ": tensor '" + info.name + "' is " + std::string(dtypeName(info.dtype)) + "; patch deltas are F32");
+    }
+    if (hashes.empty())
+        throw Error(ErrorKind::CorruptFile, file.string() + " holds no weight deltas; there is nothing to apply");
+    const WeightStore store = WeightStore::openFile(file);
+    for (const auto &[name, hash] : hashes) {
+        if (!st->find("delta." + name))
+            throw Error(ErrorKind::CorruptFile,
+                file.string() + ": the metadata lists '" + name + "' but the file has no tensor 'delta." + name + "'");
         TensorDelta d;
-        d.name = it.key();
-        d.baseHash = it.value().get<std::string>();
-        d.relativeNorm = norms.value(d.name, 0.0);
-        d.delta = store.tensor("delta." + d.name).clone();
+        d.name = name;
+        d.baseHash = hash;
+        d.relativeNorm = norms.count(name) ? norms[name] : 0.0;
+        d.delta = store.tensor("delta." + name).clone();
+        if (!at::isfinite(d.delta).all().item<bool>())
+            throw Error(ErrorKind::CorruptFile,
+                file.string() + ": the delta of '" + name + "' holds NaN or infinite values; the patch was not applied");
         patch.deltas.push_back(std::move(d));
     }
     return patch;

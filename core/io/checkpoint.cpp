@@ -115,8 +115,8 @@ WeightStore WeightStore::openDirectory(const std::filesystem::path &dir)
     nlohmann::json json;
     try {
         json = nlohmann::json::parse(readTextFile(index));
-    } catch (const nlohmann::json::parse_error &e) {
-        throw Error(ErrorKind::CorruptFile, index.string() + " is not valid JSON: " + e.what());
+    } catch (const nlohmann::json::exception &e) { // parse_error; out_of_range for numbers beyond double
+        throw Error(ErrorKind::CorruptFile, index.string() + " is not valid JSON: " + jsonErrorText(e));
     }
     if (!json.is_object() || !json.contains("weight_map") || !json["weight_map"].is_object())
         throw Error(ErrorKind::CorruptFile, index.string() + " has no \"weight_map\" object");

@@ -5,9 +5,11 @@
 #include <ATen/ATen.h>
 #include <zlib.h>
 
+#include <algorithm>
+#include <cctype>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 namespace engram {
 
@@ -137,6 +139,10 @@ public:
             throw Error(ErrorKind::CorruptFile,
                 m_path.string() + ": " + e.name + " uses zip compression method " + std::to_string(e.method)
                     + " (supported: stored, deflate)");
+        // Deflate expands at most 1032:1: a larger stated size is damage, not a reason to allocate it.
+        if (e.size / 1032 > e.compressedSize + 1)
+            throw corrupt(e.name + ": its stated size (" + std::to_string(e.size) + " bytes) cannot come from "
+                + std::to_string(e.compressedSize) + " compressed bytes");
         std::string out(e.size, '\0');
         z_stream z {};
         if (inflateInit2(&z, -MAX_WBITS) != Z_OK)
@@ -189,6 +195,26 @@ at::ScalarType npyType(const std::string &descr, const std::string &what)
     throw Error(ErrorKind::DTypeMismatch, what + ": unsupported array type '" + descr + "'");
 }
 
+// The value after `'key':` in a .npy header (a Python dict literal), from its first character;
+// npos when the key is absent. Hand-written rather than std::regex, whose recursive matcher
+// overflows the stack on long headers (a version 2 header may be 4 GiB).
+std::size_t headerValue(const std::string &header, const std::string &key)
+{
+    const std::string quoted = "'" + key + "'";
+    for (std::size_t at = header.find(quoted); at != std::string::npos; at = header.find(quoted, at + 1)) {
+        std::size_t p = at + quoted.size();
+        while (p < header.size() && std::isspace(static_cast<unsigned char>(header[p])))
+            ++p;
+        if (p >= header.size() || header[p] != ':')
+            continue;
+        ++p;
+        while (p < header.size() && std::isspace(static_cast<unsigned char>(header[p])))
+            ++p;
+        return p;
+    }
+    return std::string::npos;
+}
+
 } // namespace
 
 at::Tensor parseNpy(const std::string &bytes, const std::string &what)
@@ -213,33 +239,46 @@ at::Tensor parseNpy(const std::string &bytes, const std::string &what)
         throw Error(ErrorKind::CorruptFile, what + ": truncated .npy header");
     const std::string header = bytes.substr(start, headerLen);
     // The header is a Python dict literal: {'descr': '<f4', 'fortran_order': False, 'shape': (3, 4), }
-    std::smatch m;
-    static const std::regex descrRe("'descr'\\s*:\\s*'([^']*)'"), orderRe("'fortran_order'\\s*:\\s*(True|False)"),
-        shapeRe("'shape'\\s*:\\s*\\(([^)]*)\\)");
-    if (!std::regex_search(header, m, descrRe))
+    const std::size_t descrAt = headerValue(header, "descr");
+    const std::size_t descrEnd = descrAt == std::string::npos || header[descrAt] != '\''
+        ? std::string::npos
+        : header.find('\'', descrAt + 1);
+    if (descrEnd == std::string::npos)
         throw Error(ErrorKind::CorruptFile, what + ": .npy header has no 'descr' (object arrays are not read)");
-    const at::ScalarType type = npyType(m[1].str(), what);
-    const bool fortran = std::regex_search(header, m, orderRe) && m[1].str() == "True";
-    if (!std::regex_search(header, m, shapeRe))
+    const at::ScalarType type = npyType(header.substr(descrAt + 1, descrEnd - descrAt - 1), what);
+    const std::size_t orderAt = headerValue(header, "fortran_order");
+    const bool fortran = orderAt != std::string::npos && header.compare(orderAt, 4, "True") == 0;
+    const std::size_t shapeAt = headerValue(header, "shape");
+    const std::size_t shapeEnd = shapeAt == std::string::npos || header[shapeAt] != '(' ? std::string::npos
+                                                                                        : header.find(')', shapeAt);
+    if (shapeEnd == std::string::npos)
         throw Error(ErrorKind::CorruptFile, what + ": .npy header has no 'shape'");
     std::vector<int64_t> shape;
-    const std::string dims = m[1].str();
+    const std::string dims = header.substr(shapeAt + 1, shapeEnd - shapeAt - 1);
+    // Element count and strides are int64: the product of the dimensions (zeros as 1) must fit.
+    uint64_t span = 1, count = 1;
     for (std::size_t p = 0; p < dims.size();) {
-        const std::size_t comma = dims.find(',', p);
-        const std::string item = dims.substr(p, comma == std::string::npos ? std::string::npos : comma - p);
-        if (item.find_first_not_of(" ") != std::string::npos)
-            shape.push_back(std::stoll(item));
-        if (comma == std::string::npos)
-            break;
+        const std::size_t comma = std::min(dims.find(',', p), dims.size());
+        std::string item = dims.substr(p, comma - p);
+        item.erase(0, item.find_first_not_of(" \t\n"));
+        item.erase(item.find_last_not_of(" \t\n") + 1);
+        if (!item.empty() && item.back() == 'L') // Python 2's long literals
+            item.pop_back();
+        if (!item.empty() || comma < dims.size()) {
+            if (item.empty() || item.size() > 19 || item.find_first_not_of("0123456789") != std::string::npos)
+                throw Error(ErrorKind::CorruptFile,
+                    what + ": .npy shape (" + dims + ") holds something other than non-negative whole numbers");
+            const uint64_t d = std::stoull(item);
+            if (__builtin_mul_overflow(span, std::max<uint64_t>(d, 1), &span) || span > uint64_t(INT64_MAX))
+                throw Error(ErrorKind::CorruptFile, what + ": .npy shape (" + dims + ") is too large");
+            count *= d;
+            shape.push_back(static_cast<int64_t>(d));
+        }
         p = comma + 1;
     }
-    int64_t count = 1;
-    for (int64_t d : shape) {
-        if (d < 0)
-            throw Error(ErrorKind::CorruptFile, what + ": negative dimension in .npy shape");
-        count *= d;
-    }
-    const std::size_t dataBytes = static_cast<std::size_t>(count) * c10::elementSize(type);
+    uint64_t dataBytes = 0;
+    if (__builtin_mul_overflow(count, uint64_t(c10::elementSize(type)), &dataBytes))
+        throw Error(ErrorKind::CorruptFile, what + ": .npy shape (" + dims + ") is too large");
     if (bytes.size() - start - headerLen != dataBytes)
         throw Error(ErrorKind::CorruptFile,
             what + ": .npy data holds " + std::to_string(bytes.size() - start - headerLen) + " bytes, shape needs "
@@ -248,7 +287,8 @@ at::Tensor parseNpy(const std::string &bytes, const std::string &what)
     if (fortran)
         std::reverse(readShape.begin(), readShape.end());
     at::Tensor t = at::empty(readShape, at::TensorOptions().dtype(type));
-    std::memcpy(t.data_ptr(), bytes.data() + start + headerLen, dataBytes);
+    if (dataBytes > 0) // an empty tensor has no storage (data_ptr() is null)
+        std::memcpy(t.data_ptr(), bytes.data() + start + headerLen, dataBytes);
     if (fortran && shape.size() > 1) {
         std::vector<int64_t> perm(shape.size());
         for (std::size_t i = 0; i < perm.size(); ++i)

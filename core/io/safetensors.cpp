@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -92,8 +93,8 @@ void SafetensorsFile::parseHeader()
     try {
         header = nlohmann::json::parse(
             reinterpret_cast<const char *>(m_map + 8), reinterpret_cast<const char *>(m_map + 8 + headerLen));
-    } catch (const nlohmann::json::parse_error &e) {
-        corrupt(m_path, std::string("header is not valid JSON (") + e.what() + ")");
+    } catch (const nlohmann::json::exception &e) { // parse_error; out_of_range for numbers beyond double
+        corrupt(m_path, "header is not valid JSON (" + jsonErrorText(e) + ")");
     }
     if (!header.is_object())
         corrupt(m_path, "header is not a JSON object");
@@ -127,13 +128,16 @@ void SafetensorsFile::parseHeader()
         const auto &shape = entry["shape"];
         if (!shape.is_array())
             corrupt(m_path, where + ": shape is not an array");
-        uint64_t numel = 1;
+        // Element counts, sizes and strides are int64 for LibTorch and TensorInfo::numel(): the product
+        // of the dimensions, zeros taken as 1 (as contiguous strides are computed), must fit in one.
+        uint64_t numel = 1, span = 1;
         for (const auto &dim : shape) {
             if (!dim.is_number_unsigned())
                 corrupt(m_path, where + ": shape holds a value that is not a non-negative integer");
             const uint64_t d = dim.get<uint64_t>();
-            if (d > (1ull << 62) || multiplyOverflows(numel, d, numel))
+            if (multiplyOverflows(span, std::max<uint64_t>(d, 1), span) || span > uint64_t(INT64_MAX))
                 corrupt(m_path, where + ": shape is too large");
+            numel *= d;
             info.shape.push_back(static_cast<int64_t>(d));
         }
         const auto &offsets = entry["data_offsets"];

@@ -145,6 +145,9 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         result.summary.patch->apply(session->model());
         result.stateAfter = modelStateHash(session->model(), *project);
     } catch (const Error &e) {
+        // A damaged project gets no record written into it.
+        if (e.kind() == ErrorKind::CorruptFile)
+            throw;
         run.status = e.kind() == ErrorKind::Cancelled ? RunStatus::Cancelled : RunStatus::Failed;
         run.message = e.what();
         run.seconds = secondsSince(start);

@@ -164,6 +164,46 @@ std::string modelStateHash(const Transformer &model, const Project &project)
     return h.hex();
 }
 
+namespace {
+
+// When every applied patch went onto the weights it was computed on, the rebuilt model must be
+// the state the last applied run recorded (or, with none applied, the state the history started
+// from): anything else means stored data changed since. Skipped when a patch was rebased, and
+// when a stored patch edits tensors outside the MLP output weights (an imported patch): states
+// recorded before it was imported were hashed over fewer tensors.
+void verifyHistoryState(const Transformer &model, const Project &project, const HistoryState &state, int64_t upToRun)
+{
+    if (!state.rebasedRuns.empty())
+        return;
+    std::set<std::string> mlp;
+    for (int l = 0; l < model.config().numLayers; ++l)
+        mlp.insert(model.mlpOutputWeightName(l));
+    for (const auto &n : project.patchedTensorNames())
+        if (!mlp.count(n))
+            return;
+    std::string expected;
+    std::string source;
+    if (!state.appliedRuns.empty()) {
+        expected = project.run(state.appliedRuns.back())->resultState;
+        source = "run " + std::to_string(state.appliedRuns.back()) + " recorded";
+    } else {
+        for (const auto &r : project.runs())
+            if ((upToRun <= 0 || r.id <= upToRun) && !r.baseState.empty()) {
+                expected = r.baseState;
+                source = "run " + std::to_string(r.id) + " started from";
+                break;
+            }
+    }
+    if (!expected.empty() && expected != state.stateHash)
+        throw Error(ErrorKind::CorruptFile,
+            project.file().string() + ": rebuilding the model from its history gives state " + state.stateHash
+                + ", but " + source + " " + expected
+                + "; the project's stored runs have changed since they were recorded. Nothing was written; "
+                  "`engram-cli project check` lists damaged patches");
+}
+
+} // namespace
+
 HistoryState applyHistory(ModelSession &session, const Project &project, int64_t upToRun)
 {
     HistoryState state;
@@ -185,6 +225,7 @@ HistoryState applyHistory(ModelSession &session, const Project &project, int64_t
         state.appliedRuns.push_back(run.id);
     }
     state.stateHash = modelStateHash(session.model(), project);
+    verifyHistoryState(session.model(), project, state, upToRun);
     return state;
 }
 

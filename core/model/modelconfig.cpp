@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+
 namespace engram {
 namespace {
 
@@ -31,6 +33,17 @@ struct Reader {
         return static_cast<int>(v);
     }
     int integer(const char *key, int fallback) const { return has(key) ? integer(key) : fallback; }
+    /// A field whose default is derived from others (4 x the hidden size): the default is
+    /// range-checked like a value read.
+    int integerOr(const char *key, int64_t fallback, const char *fallbackText) const
+    {
+        if (has(key))
+            return integer(key);
+        if (fallback < 0 || fallback > (1 << 30))
+            fail(std::string("field \"") + key + "\" is missing and its default, " + fallbackText + ", is out of range: "
+                + std::to_string(fallback));
+        return static_cast<int>(fallback);
+    }
     double number(const char *key, double fallback) const
     {
         if (!has(key))
@@ -96,17 +109,19 @@ void readRopeScaling(const Reader &r, ModelConfig &c)
     const auto &s = r.j["rope_scaling"];
     if (!s.is_object())
         r.fail("\"rope_scaling\" must be an object or null");
-    std::string type = s.value("rope_type", s.value("type", std::string()));
+    const std::string where = r.source + ", rope_scaling";
+    const Reader rs {s, where};
+    std::string type = rs.string("rope_type", rs.string("type", ""));
     if (type == "default" || type.empty())
         return;
-    c.ropeScaling.factor = s.value("factor", 1.0);
+    c.ropeScaling.factor = rs.number("factor", 1.0);
     if (type == "linear") {
         c.ropeScaling.type = RopeScaling::Type::Linear;
     } else if (type == "llama3") {
         c.ropeScaling.type = RopeScaling::Type::Llama3;
-        c.ropeScaling.lowFreqFactor = s.value("low_freq_factor", 1.0);
-        c.ropeScaling.highFreqFactor = s.value("high_freq_factor", 4.0);
-        c.ropeScaling.originalMaxPositions = s.value("original_max_position_embeddings", 8192);
+        c.ropeScaling.lowFreqFactor = rs.number("low_freq_factor", 1.0);
+        c.ropeScaling.highFreqFactor = rs.number("high_freq_factor", 4.0);
+        c.ropeScaling.originalMaxPositions = rs.integer("original_max_position_embeddings", 8192);
     } else {
         r.fail("unsupported rope_scaling type \"" + type + "\" (supported: linear, llama3)");
     }
@@ -157,8 +172,8 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
     json j;
     try {
         j = json::parse(jsonText);
-    } catch (const json::parse_error &e) {
-        throw Error(ErrorKind::InvalidConfig, source + " is not valid JSON: " + e.what());
+    } catch (const json::exception &e) { // parse_error; out_of_range for numbers beyond double
+        throw Error(ErrorKind::InvalidConfig, source + " is not valid JSON: " + jsonErrorText(e));
     }
     if (!j.is_object())
         throw Error(ErrorKind::InvalidConfig, source + " is not a JSON object");
@@ -175,7 +190,7 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
         c.hiddenSize = r.integer("n_embd");
         c.numLayers = r.integer("n_layer");
         c.numHeads = r.integer("n_head");
-        c.intermediateSize = r.integer("n_inner", 4 * c.hiddenSize);
+        c.intermediateSize = r.integerOr("n_inner", 4 * int64_t(c.hiddenSize), "4 x n_embd");
         c.maxPositions = r.integer("n_positions", r.integer("n_ctx", 1024));
         c.normEps = r.number("layer_norm_epsilon", 1e-5);
         c.activation = parseActivation(r, "activation_function", "gelu_new");
@@ -211,7 +226,7 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
         c.numLayers = r.integer("num_hidden_layers");
         c.numHeads = r.integer("num_attention_heads");
         c.numKvHeads = c.numHeads;
-        c.intermediateSize = r.integer("intermediate_size", 4 * c.hiddenSize);
+        c.intermediateSize = r.integerOr("intermediate_size", 4 * int64_t(c.hiddenSize), "4 x hidden_size");
         c.maxPositions = r.integer("max_position_embeddings", 2048);
         c.normEps = r.number("layer_norm_eps", 1e-5);
         c.activation = parseActivation(r, "hidden_act", "gelu");
@@ -225,6 +240,8 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
             r.fail("hidden_size is not divisible by num_attention_heads");
         c.headDim = c.hiddenSize / c.numHeads;
         const double pct = r.number("rotary_pct", r.number("partial_rotary_factor", 0.25));
+        if (!(pct >= 0 && pct <= 1))
+            r.fail("rotary_pct (" + std::to_string(pct) + ") must be between 0 and 1");
         c.rotaryDim = static_cast<int>(c.headDim * pct);
         c.ropeTheta = r.number("rope_theta", r.number("rotary_emb_base", 10000.0));
         readRopeScaling(r, c);
@@ -265,8 +282,9 @@ ModelConfig ModelConfig::fromJson(const std::string &jsonText, const std::string
     }
     readTokenIds(r, c);
 
-    if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.numLayers <= 0 || c.numHeads <= 0 || c.intermediateSize <= 0)
-        r.fail("vocab size, hidden size, layer count, head count and MLP width must all be positive");
+    if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.numLayers <= 0 || c.numHeads <= 0 || c.intermediateSize <= 0
+        || c.headDim <= 0)
+        r.fail("vocab size, hidden size, layer count, head count, head size and MLP width must all be positive");
     if (c.numKvHeads <= 0 || c.numHeads % c.numKvHeads != 0)
         r.fail("num_attention_heads (" + std::to_string(c.numHeads) + ") must be a multiple of num_key_value_heads ("
             + std::to_string(c.numKvHeads) + ")");
@@ -371,13 +389,14 @@ std::string ModelConfig::toJson() const
 
 int64_t ModelConfig::parameterCount() const
 {
-    const int64_t d = hiddenSize, v = vocabSize, dk = intermediateSize, hd = headDim;
-    const int64_t attn = d * hd * (numHeads + 2 * numKvHeads) + hd * numHeads * d;
-    const int64_t mlp = (family == ModelFamily::Llama ? 3 : 2) * d * dk;
-    int64_t total = numLayers * (attn + mlp) + v * d * (tieWordEmbeddings ? 1 : 2);
+    // In double: fields of up to 2^30 each multiply past int64 (a config can say anything).
+    const double d = hiddenSize, v = vocabSize, dk = intermediateSize, hd = headDim;
+    const double attn = d * hd * (numHeads + 2.0 * numKvHeads) + hd * numHeads * d;
+    const double mlp = (family == ModelFamily::Llama ? 3 : 2) * d * dk;
+    double total = numLayers * (attn + mlp) + v * d * (tieWordEmbeddings ? 1 : 2);
     if (positions == PositionScheme::Learned)
-        total += static_cast<int64_t>(maxPositions) * d;
-    return total;
+        total += static_cast<double>(maxPositions) * d;
+    return total >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(total);
 }
 
 } // namespace engram

@@ -42,6 +42,25 @@ CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir, const To
     return s;
 }
 
+CheckpointCheck checkCheckpoint(const std::filesystem::path &dir)
+{
+    CheckpointCheck c;
+    const WeightStore store = WeightStore::openDirectory(dir);
+    for (const auto &name : store.names()) {
+        const at::Tensor t = store.tensor(name);
+        if (t.is_floating_point() && !at::isfinite(t).all().item<bool>())
+            c.nonFiniteTensors.push_back(name);
+    }
+    try {
+        const Tokenizer tokenizer = Tokenizer::fromDirectory(dir);
+        if (tokenizer.vocabSize() == 0)
+            c.tokenizerProblem = "its vocabulary is empty";
+    } catch (const Error &e) {
+        c.tokenizerProblem = e.what();
+    }
+    return c;
+}
+
 RuntimeInfo runtimeInfo()
 {
     RuntimeInfo info;

@@ -25,12 +25,24 @@ struct CheckpointSummary {
     uint64_t weightBytes = 0;
     std::vector<std::string> shards;
     std::string tokenizerKind; // empty when no tokenizer files are present
+    /// Weights holding NaN or infinite values (filled when ModelSession::open loads them): such a
+    /// checkpoint loads, but every output is garbage, so front ends warn.
+    std::vector<std::string> nonFiniteTensors;
 };
 
 /// Reads config.json, the safetensors headers and the tokenizer of `dir` without loading
 /// weights. Throws engram::Error.
 /// `tokenizer`, when given, is used instead of reading the tokenizer files again.
 CheckpointSummary summarizeCheckpoint(const std::filesystem::path &dir, const Tokenizer *tokenizer = nullptr);
+
+/// What `engram-cli info` checks beyond the headers: the floating-point weights holding NaN
+/// or infinite values (every weight is read once, memory-mapped), and why the tokenizer does
+/// not load (empty when it does).
+struct CheckpointCheck {
+    std::vector<std::string> nonFiniteTensors;
+    std::string tokenizerProblem;
+};
+CheckpointCheck checkCheckpoint(const std::filesystem::path &dir);
 
 struct RuntimeInfo {
     std::string torchVersion;

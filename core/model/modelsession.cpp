@@ -6,6 +6,8 @@
 
 #include "core/model/torcherrors.h"
 
+#include <ATen/ATen.h>
+
 namespace engram {
 
 ModelSession::~ModelSession() = default;
@@ -21,7 +23,12 @@ std::unique_ptr<ModelSession> ModelSession::openUnchecked(const std::filesystem:
     s->m_model = Transformer::load(dir, options);
     s->m_tokenizer = std::make_unique<Tokenizer>(Tokenizer::fromDirectory(dir));
     s->m_summary = summarizeCheckpoint(dir, s->m_tokenizer.get());
+    for (const auto &[name, w] : s->m_model->namedParameters())
+        if (w.is_floating_point() && !at::isfinite(w).all().item<bool>())
+            s->m_summary.nonFiniteTensors.push_back(name);
     const int64_t tokVocab = s->m_tokenizer->vocabSize();
+    if (tokVocab == 0)
+        throw Error(ErrorKind::InvalidTokenizer, "the tokenizer in " + dir.string() + " has an empty vocabulary");
     if (tokVocab > s->m_model->config().vocabSize)
         throw Error(ErrorKind::ShapeMismatch,
             "the tokenizer in " + dir.string() + " has " + std::to_string(tokVocab)

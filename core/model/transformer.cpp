@@ -6,7 +6,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Context.h>
 
+#include <cctype>
 #include <cmath>
+#include <cstring>
 #include <map>
 
 namespace engram {
@@ -360,6 +362,25 @@ std::unique_ptr<Transformer> Transformer::fromWeights(
         }
     }
     const auto where = weights.location().string();
+    // A config that names fewer layers than the weights hold would run a truncated model.
+    for (const auto &name : weights.names()) {
+        for (const char *marker : {".h.", ".layers."}) {
+            const auto at = name.find(marker);
+            if (at == std::string::npos)
+                continue;
+            const std::size_t digits = at + std::strlen(marker);
+            std::size_t end = digits;
+            while (end < name.size() && std::isdigit(static_cast<unsigned char>(name[end])))
+                ++end;
+            if (end == digits || end - digits > 6)
+                continue;
+            const int layer = std::stoi(name.substr(digits, end - digits));
+            if (layer >= config.numLayers)
+                throw Error(ErrorKind::InvalidConfig,
+                    where + " holds tensor '" + name + "' of layer " + std::to_string(layer) + ", but config.json says "
+                        + std::to_string(config.numLayers) + " layers; fix the layer count in config.json");
+        }
+    }
 
     for (auto &b : bindings(config, &m)) {
         const std::string name = resolveName(weights, config, b.name);

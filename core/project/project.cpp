@@ -84,6 +84,12 @@ CREATE INDEX fact_event_fact ON fact_event(fact_id);
 UPDATE fact SET updated_at = created_at;
 )sql";
 
+// Schema 3: a content hash of every stored weight delta, checked whenever a patch is read, so
+// damaged patch bytes are found before they reach a model (issue 18). Backfilled on migration.
+const char *kMigration3 = R"sql(
+ALTER TABLE patch_tensor ADD COLUMN delta_hash TEXT NOT NULL DEFAULT '';
+)sql";
+
 } // namespace
 
 std::string utcTimestamp()
@@ -118,6 +124,7 @@ std::unique_ptr<Project> Project::create(const std::filesystem::path &file, cons
             Transaction t(db);
             db.exec(kMigration1);
             db.exec(kMigration2);
+            db.exec(kMigration3);
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)
                 + "; PRAGMA user_version = " + std::to_string(kSchemaVersion));
             db.prepare(
@@ -165,6 +172,23 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
         if (version < 1)
             throw Error(
                 ErrorKind::CorruptFile, file.string() + " has no project schema (version 0); it was not changed");
+        // Nothing is written into a damaged file: its pages are checked before any write.
+        if (!readOnly) {
+            std::string damage;
+            try {
+                auto st = probe.prepare("PRAGMA quick_check(5)");
+                while (st.step())
+                    if (st.text(0) != "ok")
+                        damage += (damage.empty() ? "" : "; ") + st.text(0);
+            } catch (const Error &e) {
+                damage = e.what(); // SQLite gives up on pages it cannot read
+            }
+            if (!damage.empty())
+                throw Error(ErrorKind::CorruptFile,
+                    file.string() + " is damaged (" + damage
+                        + "); it was not opened for writing and not changed. `engram-cli project check` lists "
+                          "the damage; restore the file from a backup");
+        }
     }
     auto db = std::make_unique<Database>(file, readOnly ? Database::Mode::ReadOnly : Database::Mode::ReadWrite);
     db->exec("PRAGMA foreign_keys = ON");
@@ -177,6 +201,7 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
         }
         project->m_db->exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL");
         project->migrate();
+        project->verifyStoredPatches();
     } else if (project->schemaVersion() < kSchemaVersion) {
         throw Error(ErrorKind::Unsupported,
             file.string() + " uses project schema " + std::to_string(project->schemaVersion())
@@ -187,7 +212,7 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
 
 void Project::migrate()
 {
-    const char *steps[] = {kMigration1, kMigration2};
+    const char *steps[] = {kMigration1, kMigration2, kMigration3};
     for (int v = schemaVersion(); v < kSchemaVersion; ++v) {
         Transaction t(*m_db);
         m_db->exec(steps[v]); // steps[v] takes version v to v + 1
@@ -202,8 +227,42 @@ void Project::migrate()
             for (const auto &f : existing)
                 logEvent(*m_db, 1, f.id, "migrated", {}, factJson(f).dump());
         }
+        if (v + 1 == 3) {
+            // Hash the patches as they are now: later damage is then found when they are read.
+            std::vector<std::pair<int64_t, std::string>> rows;
+            {
+                auto st = m_db->prepare("SELECT rowid, delta FROM patch_tensor");
+                while (st.step()) {
+                    const auto blob = st.blob(1);
+                    rows.emplace_back(st.integer(0), patchDeltaHash(blob.data(), blob.size()));
+                }
+            }
+            auto up = m_db->prepare("UPDATE patch_tensor SET delta_hash = ?2 WHERE rowid = ?1");
+            for (const auto &[row, hash] : rows)
+                up.bind(1, row).bind(2, hash).run();
+        }
         m_db->exec("PRAGMA user_version = " + std::to_string(v + 1));
         t.commit();
+    }
+}
+
+void Project::verifyStoredPatches() const
+{
+    // Every stored delta against its recorded hash (reads each patch once: about a second per
+    // few GB). Damaged patch bytes would otherwise reach a model, or be copied into new runs.
+    auto st = m_db->prepare("SELECT run_id, name, delta, delta_hash FROM patch_tensor ORDER BY run_id, rowid");
+    while (st.step()) {
+        const std::string recorded = st.text(3);
+        if (recorded.empty())
+            continue;
+        const auto blob = st.blob(2);
+        if (patchDeltaHash(blob.data(), blob.size()) != recorded)
+            throw Error(ErrorKind::CorruptFile,
+                m_file.string() + " is damaged: the stored patch of run " + std::to_string(st.integer(0)) + " for '"
+                    + st.text(1)
+                    + "' does not match its recorded hash. It was not opened for writing and not changed; "
+                      "`engram-cli project check` lists the damage, `project branch` can copy the history "
+                      "before that run; or restore the file from a backup");
     }
 }
 
@@ -243,27 +302,37 @@ void Project::setSetting(const std::string &key, const std::string &value)
 std::vector<std::string> Project::check() const
 {
     std::vector<std::string> problems;
-    {
+    // SQLite stops with an error on pages it cannot read at all: that is a finding too.
+    const auto guarded = [&](auto &&step) {
+        try {
+            step();
+        } catch (const Error &e) {
+            problems.push_back(e.what());
+        }
+    };
+    guarded([&] {
         auto st = m_db->prepare("PRAGMA integrity_check");
         while (st.step())
             if (st.text(0) != "ok")
                 problems.push_back("integrity: " + st.text(0));
-    }
-    {
+    });
+    guarded([&] {
         auto st = m_db->prepare("PRAGMA foreign_key_check");
         while (st.step())
             problems.push_back("foreign key: table " + st.text(0) + " row " + std::to_string(st.integer(1))
                 + " refers to a missing " + st.text(2));
-    }
-    for (const auto &r : runs()) {
-        try {
-            const auto deltas = patch(r.id);
-            if (r.status == RunStatus::Applied && deltas.empty())
-                problems.push_back("run " + std::to_string(r.id) + " is applied but has no stored patch");
-        } catch (const Error &e) {
-            problems.push_back(e.what());
+    });
+    guarded([&] {
+        for (const auto &r : runs()) {
+            try {
+                const auto deltas = patch(r.id);
+                if (r.status == RunStatus::Applied && deltas.empty())
+                    problems.push_back("run " + std::to_string(r.id) + " is applied but has no stored patch");
+            } catch (const Error &e) {
+                problems.push_back(e.what());
+            }
         }
-    }
+    });
     return problems;
 }
 

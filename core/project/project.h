@@ -202,13 +202,16 @@ struct StoredTrace {
 class Project
 {
 public:
-    static constexpr int kSchemaVersion = 2;
+    static constexpr int kSchemaVersion = 3;
     static constexpr int64_t kApplicationId = 0x456e6772; // "Engr"
 
     /// Creates a new project file for `model`. Refuses to overwrite an existing file.
     static std::unique_ptr<Project> create(const std::filesystem::path &file, const ProjectModel &model);
-    /// Opens (and migrates, when older and not read-only) a project. Throws engram::Error:
-    /// CorruptFile (damaged, not a project), Unsupported (newer schema), Io (locked, missing).
+    /// Opens (and migrates, when older and not read-only) a project. Before it is opened for
+    /// writing, its pages (SQLite's quick check) and every stored patch (its hash) are checked:
+    /// nothing is written into a damaged file. Read-only opening skips those checks, so damage
+    /// can be inspected (check()). Throws engram::Error: CorruptFile (damaged, not a project),
+    /// Unsupported (newer schema), Io (locked, missing).
     static std::unique_ptr<Project> open(const std::filesystem::path &file, bool readOnly = false);
     ~Project();
 
@@ -267,7 +270,7 @@ public:
     void branch(int64_t runId, const std::filesystem::path &out) const;
 
     /// Consistency check: SQLite's integrity and foreign-key checks, and every stored patch's
-    /// size against its shape. Returns the problems found (empty: sound).
+    /// size against its shape and its bytes against their recorded hash. Returns the problems found (empty: sound).
     std::vector<std::string> check() const;
 
     Database &database() { return *m_db; }
@@ -275,6 +278,9 @@ public:
 private:
     Project(std::filesystem::path file, std::unique_ptr<Database> db);
     void migrate();
+    /// Throws engram::Error(CorruptFile) naming the first stored delta whose bytes do not match
+    /// their recorded hash.
+    void verifyStoredPatches() const;
     std::filesystem::path m_file;
     std::unique_ptr<Database> m_db;
 };

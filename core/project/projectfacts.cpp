@@ -5,6 +5,7 @@
 
 #include "core/project/projectsupport.h"
 #include "core/project/sqlite.h"
+#include "core/text/utf8.h"
 #include "core/util/error.h"
 
 #include <nlohmann/json.hpp>
@@ -48,6 +49,7 @@ Fact factFromRecord(const EvalRecord &r)
     f.neighborhoodPrompts = r.neighborhoodPrompts;
     f.attributePrompts = r.attributePrompts;
     f.generationPrompts = r.generationPrompts;
+    f.tags = r.tags;
     return f;
 }
 
@@ -64,6 +66,7 @@ EvalRecord recordFromFact(const Fact &f)
     r.neighborhoodPrompts = f.neighborhoodPrompts;
     r.attributePrompts = f.attributePrompts;
     r.generationPrompts = f.generationPrompts;
+    r.tags = f.tags;
     return r;
 }
 
@@ -78,6 +81,21 @@ std::string validateFact(const Fact &fact)
         return "the subject is empty";
     if (fact.targetNew.find_first_not_of(" \t") == std::string::npos)
         return "the new object (target_new) is empty";
+    // Text goes into JSON (the audit log, exports) and the tokenizer: it must be well-formed UTF-8.
+    const std::pair<const char *, const std::string *> fields[] = {{"subject", &fact.subject},
+        {"prompt", &fact.promptTemplate}, {"relation", &fact.relation}, {"true object (target_true)", &fact.targetTrue},
+        {"new object (target_new)", &fact.targetNew}, {"provenance", &fact.provenance}};
+    for (const auto &[name, text] : fields)
+        if (!utf8::isValid(*text))
+            return std::string("the ") + name + " is not valid UTF-8 text";
+    const std::pair<const char *, const std::vector<std::string> *> lists[] = {
+        {"paraphrases", &fact.paraphrasePrompts}, {"neighborhood prompts", &fact.neighborhoodPrompts},
+        {"attribute prompts", &fact.attributePrompts}, {"generation prompts", &fact.generationPrompts},
+        {"tags", &fact.tags}};
+    for (const auto &[name, list] : lists)
+        for (const auto &text : *list)
+            if (!utf8::isValid(text))
+                return std::string("one of the ") + name + " is not valid UTF-8 text";
     return {};
 }
 

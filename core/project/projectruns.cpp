@@ -104,15 +104,16 @@ int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &d
         factSt.bind(4, f.subject).bind(5, f.promptTemplate).bind(6, f.relation).bind(7, f.targetNew);
         factSt.run();
     }
-    auto patchSt = m_db->prepare("INSERT INTO patch_tensor(run_id, name, base_hash, shape, relative_norm, delta) "
-                                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    auto patchSt = m_db->prepare("INSERT INTO patch_tensor(run_id, name, base_hash, shape, relative_norm, delta, "
+                                 "delta_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (const auto &d : deltas) {
         patchSt.bind(1, id)
             .bind(2, d.name)
             .bind(3, d.baseHash)
             .bind(4, json(d.shape).dump())
             .bind(5, d.relativeNorm)
-            .bindBlob(6, d.data.data(), d.data.size());
+            .bindBlob(6, d.data.data(), d.data.size())
+            .bind(7, patchDeltaHash(d.data.data(), d.data.size()));
         patchSt.run();
     }
     stallPoint("project:record-run"); // crash-safety tests kill the process here, mid-transaction
@@ -169,19 +170,32 @@ std::optional<EditRun> Project::run(int64_t id) const
 
 std::vector<StoredDelta> Project::patch(int64_t runId) const
 {
-    auto st = m_db->prepare(
-        "SELECT name, base_hash, shape, relative_norm, delta FROM patch_tensor WHERE run_id = ?1 ORDER BY rowid");
+    auto st = m_db->prepare("SELECT name, base_hash, shape, relative_norm, delta, delta_hash FROM patch_tensor "
+                            "WHERE run_id = ?1 ORDER BY rowid");
     st.bind(1, runId);
     std::vector<StoredDelta> out;
     while (st.step()) {
-        StoredDelta d {st.text(0), st.text(1), parseShape(st.text(2)), st.real(3), st.blob(4)};
+        const std::string where = m_file.string() + ": the stored patch of run " + std::to_string(runId) + " for '"
+            + st.text(0) + "'";
+        StoredDelta d {st.text(0), st.text(1), {}, st.real(3), st.blob(4)};
+        try {
+            d.shape = parseShape(st.text(2));
+        } catch (const Error &e) {
+            throw Error(ErrorKind::CorruptFile, where + " is damaged: " + e.what());
+        }
         int64_t numel = 1;
         for (auto s : d.shape)
             numel *= s;
         if (static_cast<int64_t>(d.data.size()) != numel * 4)
             throw Error(ErrorKind::CorruptFile,
-                m_file.string() + ": the stored patch of run " + std::to_string(runId) + " for '" + d.name + "' has "
-                    + std::to_string(d.data.size()) + " bytes, its shape needs " + std::to_string(numel * 4));
+                where + " has " + std::to_string(d.data.size()) + " bytes, its shape needs "
+                    + std::to_string(numel * 4));
+        const std::string recorded = st.text(5);
+        if (!recorded.empty() && recorded != patchDeltaHash(d.data.data(), d.data.size()))
+            throw Error(ErrorKind::CorruptFile,
+                where + " is damaged: its bytes do not match their recorded hash (" + recorded
+                    + "); the run cannot be rebuilt. Restore the file from a backup, or branch before run "
+                    + std::to_string(runId));
         out.push_back(std::move(d));
     }
     return out;

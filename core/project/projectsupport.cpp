@@ -4,6 +4,7 @@
 
 #include "core/project/sqlite.h"
 #include "core/util/error.h"
+#include "core/util/fileutil.h"
 
 #include <nlohmann/json.hpp>
 
@@ -147,13 +148,24 @@ RunStatus parseStatus(const std::string &s)
     return RunStatus::Failed;
 }
 
+std::string patchDeltaHash(const unsigned char *data, std::size_t size)
+{
+    ContentHash h;
+    h.update(data, size);
+    return h.hex();
+}
+
 std::vector<int64_t> parseShape(const std::string &text)
 {
     const json j = json::parse(text, nullptr, false);
     std::vector<int64_t> shape;
-    if (j.is_array())
-        for (const auto &e : j)
-            shape.push_back(e.get<int64_t>());
+    if (!j.is_array())
+        throw Error(ErrorKind::CorruptFile, "stored shape '" + text + "' is not a list");
+    for (const auto &e : j) {
+        if (!e.is_number_integer() || e.get<int64_t>() < 0)
+            throw Error(ErrorKind::CorruptFile, "stored shape '" + text + "' holds " + e.dump());
+        shape.push_back(e.get<int64_t>());
+    }
     return shape;
 }
 

@@ -38,7 +38,11 @@ void logEvent(Database &db, int64_t batch, int64_t factId, const std::string &ac
 int64_t nextBatch(Database &db);
 
 RunStatus parseStatus(const std::string &s);
-/// A stored tensor shape ("[768,192]").
+/// The recorded hash of a stored weight delta's bytes (patch_tensor.delta_hash).
+std::string patchDeltaHash(const unsigned char *data, std::size_t size);
+
+/// A stored tensor shape ("[768,192]"); throws engram::Error(CorruptFile) when it is not a
+/// list of non-negative integers.
 std::vector<int64_t> parseShape(const std::string &text);
 
 } // namespace engram::projectdetail

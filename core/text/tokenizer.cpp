@@ -214,6 +214,19 @@ struct Tokenizer::Impl {
         vocab[token] = id;
     }
 
+    /// Ids index a table: they must be nearly dense, or a short file could make it gigabytes
+    /// (one token with id 2^26 is 2 GiB of empty strings). `count` ids are about to be set, the
+    /// largest `maxId`; a gap of kMaxIdGap beyond them (and the ids already set) is allowed.
+    void checkIdsDense(int64_t maxId, std::size_t count, const std::string &what) const
+    {
+        constexpr int64_t kMaxIdGap = 1 << 16;
+        const int64_t room = static_cast<int64_t>(std::max(count, idToToken.size())) + kMaxIdGap;
+        if (maxId >= room)
+            bad(source,
+                what + ": token id " + std::to_string(maxId) + " is far beyond the " + std::to_string(count)
+                    + " tokens listed (ids must number the vocabulary from 0 without large gaps)");
+    }
+
     void addMerge(const std::string &a, const std::string &b, int rank)
     {
         const auto ia = vocab.find(a), ib = vocab.find(b), im = vocab.find(a + b);
@@ -598,6 +611,8 @@ struct Tokenizer::Impl {
                 break;
             }
             case DecOp::Strip:
+                if (op.a.empty())
+                    break; // nothing to strip (and the loops below would not advance)
                 for (auto &t : tokens) {
                     int s = 0;
                     std::size_t b = 0, e = t.size();
@@ -650,6 +665,15 @@ std::string patternString(const json &pattern, const std::string &source, bool &
         return pattern["Regex"].get<std::string>();
     }
     bad(source, "pattern must be {\"String\": ...} or {\"Regex\": ...}");
+}
+
+// A token id written in the file: a whole number (a float such as 1e20 converted to an integer
+// is undefined behaviour) in the range setToken accepts.
+int64_t tokenIdValue(const json &v, const std::string &source, const std::string &what)
+{
+    if (!v.is_number_integer() || v.get<int64_t>() < 0 || v.get<int64_t>() > (1 << 26))
+        bad(source, what + ": token id " + v.dump() + " is not a whole number from 0 to 67108864");
+    return v.get<int64_t>();
 }
 
 std::string quoteRegex(const std::string &literal)
@@ -769,8 +793,17 @@ void parseDecoder(const json &d, Tokenizer::Impl &t)
         t.decoders.push_back({DecOp::Fuse});
     } else if (type == "Strip") {
         DecOp op {DecOp::Strip, d.value("content", " ")};
-        op.start = d.value("start", 0);
-        op.stop = d.value("stop", 0);
+        // Counts of `content` to strip (usize in Hugging Face's tokenizers). Read checked: a float
+        // such as 1e300 converted to int is undefined behaviour.
+        const auto count = [&](const char *key) {
+            if (!d.contains(key) || d[key].is_null())
+                return 0;
+            if (!d[key].is_number_integer() || d[key].get<int64_t>() < 0 || d[key].get<int64_t>() > (1 << 20))
+                bad(t.source, std::string("Strip decoder: \"") + key + "\" must be a whole number from 0 to 1048576");
+            return static_cast<int>(d[key].get<int64_t>());
+        };
+        op.start = count("start");
+        op.stop = count("stop");
         t.decoders.push_back(op);
     } else if (type == "Metaspace") {
         DecOp op {DecOp::Metaspace, d.value("replacement", kMetaspace)};
@@ -805,7 +838,7 @@ void parsePostProcessor(const json &p, Tokenizer::Impl &t)
                 if (!specials.contains(name) || !specials[name].contains("ids"))
                     bad(t.source, "post_processor template names unknown special token '" + name + "'");
                 for (const auto &id : specials[name]["ids"])
-                    t.postTemplate.emplace_back(id.get<int64_t>());
+                    t.postTemplate.emplace_back(tokenIdValue(id, t.source, "post_processor"));
             } else if (item.contains("Sequence")) {
                 t.postTemplate.emplace_back(0);
             }
@@ -824,11 +857,15 @@ void parseBpeModel(const json &m, Tokenizer::Impl &t)
         bad(t.source, "unsupported tokenizer model '" + type + "' (supported: BPE)");
     if (!m.contains("vocab") || !m["vocab"].is_object())
         bad(t.source, "model.vocab must be an object of token -> id");
+    int64_t maxId = -1;
     for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
         if (!it.value().is_number_integer())
             bad(t.source, "model.vocab id for '" + it.key() + "' is not an integer");
-        t.setToken(it.value().get<int64_t>(), it.key());
+        maxId = std::max(maxId, it.value().get<int64_t>());
     }
+    t.checkIdsDense(maxId, m["vocab"].size(), "model.vocab");
+    for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it)
+        t.setToken(it.value().get<int64_t>(), it.key());
     for (const char *key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
         if (m.contains(key) && m[key].is_string() && !m[key].get<std::string>().empty())
             bad(t.source, std::string("BPE option ") + key + " is not supported");
@@ -888,16 +925,18 @@ Tokenizer Tokenizer::fromTokenizerJsonText(const std::string &text, const std::s
     json j;
     try {
         j = json::parse(text);
-    } catch (const json::parse_error &e) {
-        bad(source, std::string("not valid JSON: ") + e.what());
+    } catch (const json::exception &e) { // parse_error; out_of_range for numbers beyond double
+        bad(source, "not valid JSON: " + jsonErrorText(e));
     }
     if (!j.is_object())
         bad(source, "not a JSON object");
     try {
         parseBpeModel(j.value("model", json()), *impl);
-        for (const auto &a : j.value("added_tokens", json::array())) {
+        const json added = j.value("added_tokens", json::array());
+        for (const auto &a : added) {
             AddedToken tok;
-            tok.id = a.at("id").get<int64_t>();
+            tok.id = tokenIdValue(a.at("id"), impl->source, "added_tokens");
+            impl->checkIdsDense(tok.id, added.size(), "added_tokens");
             tok.content = a.at("content").get<std::string>();
             tok.special = a.value("special", false);
             impl->setToken(tok.id, tok.content);
@@ -909,7 +948,7 @@ Tokenizer Tokenizer::fromTokenizerJsonText(const std::string &text, const std::s
         parseDecoder(j.value("decoder", json()), *impl);
         parsePostProcessor(j.value("post_processor", json()), *impl);
     } catch (const json::exception &e) {
-        bad(source, std::string("unexpected structure: ") + e.what());
+        bad(source, "unexpected structure: " + jsonErrorText(e));
     }
     impl->finishModel();
     return Tokenizer(std::move(impl));
@@ -927,16 +966,20 @@ Tokenizer Tokenizer::fromVocabMerges(const std::filesystem::path &vocabJson, con
     json vocab;
     try {
         vocab = json::parse(readTextFile(vocabJson));
-    } catch (const json::parse_error &e) {
-        bad(vocabJson.string(), std::string("not valid JSON: ") + e.what());
+    } catch (const json::exception &e) { // parse_error; out_of_range for numbers beyond double
+        bad(vocabJson.string(), "not valid JSON: " + jsonErrorText(e));
     }
     if (!vocab.is_object())
         bad(vocabJson.string(), "must be a JSON object of token -> id");
+    int64_t maxId = -1;
     for (auto it = vocab.begin(); it != vocab.end(); ++it) {
         if (!it.value().is_number_integer())
             bad(vocabJson.string(), "id for '" + it.key() + "' is not an integer");
-        impl->setToken(it.value().get<int64_t>(), it.key());
+        maxId = std::max(maxId, it.value().get<int64_t>());
     }
+    impl->checkIdsDense(maxId, vocab.size(), "vocab.json");
+    for (auto it = vocab.begin(); it != vocab.end(); ++it)
+        impl->setToken(it.value().get<int64_t>(), it.key());
     std::ifstream in(mergesTxt);
     if (!in)
         throw Error(ErrorKind::Io, "cannot open " + mergesTxt.string());
@@ -990,7 +1033,7 @@ Tokenizer Tokenizer::fromDirectory(const std::filesystem::path &dir)
                 if (auto id = tok->tokenId(*eos))
                     tok->d->eos = id;
         } catch (const json::exception &e) {
-            bad(configPath.string(), std::string("not valid JSON: ") + e.what());
+            bad(configPath.string(), "not valid JSON: " + jsonErrorText(e));
         }
     }
     return std::move(*tok);

@@ -35,4 +35,22 @@ const char *errorKindName(ErrorKind kind)
     return "unknown";
 }
 
+std::string jsonErrorText(const std::exception &e)
+{
+    std::string text = e.what();
+    if (text.rfind("[json.exception.", 0) == 0) {
+        const auto close = text.find("] ");
+        if (close != std::string::npos)
+            text.erase(0, close + 2);
+    }
+    const std::string overflow = "number overflow parsing ";
+    if (const auto at = text.find(overflow); at != std::string::npos) {
+        std::string number = text.substr(at + overflow.size());
+        if (number.size() >= 2 && number.front() == '\'' && number.back() == '\'')
+            number = number.substr(1, number.size() - 2);
+        return "the number " + number + " is beyond the range of a double";
+    }
+    return text;
+}
+
 } // namespace engram

@@ -29,6 +29,11 @@ enum class ErrorKind {
 
 const char *errorKindName(ErrorKind kind);
 
+/// A JSON parser's exception as a sentence for the user: without the library's
+/// "[json.exception.…]" tag, and a number beyond double range (1e400) said as such. Callers
+/// put the file and field in front.
+std::string jsonErrorText(const std::exception &e);
+
 class Error : public std::runtime_error
 {
 public:

@@ -28,6 +28,30 @@ expect_usage "--temperature must be a finite number" generate --model "$demo/mod
 expect_usage "--top-p must be in" generate --model "$demo/model" --prompt "x" --top-p 1.5
 expect_usage "--lambda must be a finite number" edit --model "$demo/model" --facts "$demo/counterfact.json" --lambda inf \
   --stats "$tmp/none.safetensors" --out "$tmp/x.patch"
+expect_usage "--lambda must be in [0," edit "$tmp/p.engram" --lambda -1
+expect_usage "--v-lr must be in" edit "$tmp/p.engram" --v-lr 0
+# 'info' reads every weight and the whole tokenizer: NaN weights and a tokenizer that does not
+# load are reported (exit 3), not "none found" or a model that answers "!!!!".
+mkdir -p "$tmp/broken"
+cp "$demo/model/config.json" "$demo/model/model.safetensors" "$tmp/broken/"
+echo '{"model": {"type": "BPE", "vocab": {}, "merges": []}}' > "$tmp/broken/tokenizer.json"
+python3 - "$tmp/broken/model.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+n = struct.unpack("<Q", data[:8])[0]
+header = json.loads(data[8:8 + n])
+name = sorted(k for k in header if k.endswith("h.2.mlp.c_proj.weight"))[0]
+begin = 8 + n + header[name]["data_offsets"][0]
+data[begin:begin + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(bytes(data))
+PY
+"$cli" info --model "$tmp/broken" > "$tmp/info.txt" 2>&1
+[ $? -eq 3 ] || { cat "$tmp/info.txt"; fail "info on a NaN checkpoint did not exit 3"; }
+grep -q "weights: *1 tensor(s) hold NaN or infinite values: transformer.h.2.mlp.c_proj.weight" "$tmp/info.txt" \
+  || { cat "$tmp/info.txt"; fail "info did not name the NaN tensor"; }
+grep -q "tokenizer: *does not load" "$tmp/info.txt" || { cat "$tmp/info.txt"; fail "info did not report the tokenizer"; }
+"$cli" info --model "$demo/model" | grep -q "weights: *all finite" || fail "info on the demo"
 # An option of another method is refused, not ignored (issue 17: the tables fill the method's params).
 expect_usage "--lambda applies to --method memit" edit --model "$demo/model" --facts "$demo/counterfact.json" \
   --method rome --lambda 3 --out "$tmp/x.patch"

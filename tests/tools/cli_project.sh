@@ -22,6 +22,28 @@ fail() { echo "FAIL: $*"; exit 1; }
 "$cli" facts export "$p" --out "$tmp/facts.json" --tag demo | grep -q "exported 12" || fail "facts export"
 "$cli" project new "$tmp/copy.engram" --model "$demo/model" > /dev/null || fail "project for the re-import"
 "$cli" facts import "$tmp/copy.engram" --data "$tmp/facts.json" | grep -q "imported 12" || fail "re-import of exported facts"
+# Export -> import is lossless in both formats: line breaks, commas, quotes, | and \ in the
+# fields, the relation and the tags come back as they were (issue 18, finding 3).
+"$cli" facts add "$tmp/copy.engram" --subject 'Ann "A|B" Lee' --prompt $'{} plays,\nmostly, the' --target-new ' violin \ viola' \
+  --relation P1303 --tags 'strings,review' > /dev/null || fail "facts add with line breaks"
+for ext in csv json; do
+  "$cli" facts export "$tmp/copy.engram" --out "$tmp/all.$ext" > /dev/null || fail "facts export .$ext"
+  "$cli" project new "$tmp/round-$ext.engram" --model "$demo/model" > /dev/null || fail "project for the .$ext round trip"
+  "$cli" facts import "$tmp/round-$ext.engram" --data "$tmp/all.$ext" | grep -q "imported 13" || fail "import of the .$ext export"
+  "$cli" facts list "$tmp/copy.engram" --json > "$tmp/a.json"
+  "$cli" facts list "$tmp/round-$ext.engram" --json > "$tmp/b.json"
+  python3 - "$tmp/a.json" "$tmp/b.json" <<'PY' || fail "the .$ext round trip changed facts"
+import json, sys
+drop = {"id", "provenance", "created_at", "updated_at"}
+a, b = ([{k: v for k, v in f.items() if k not in drop} for f in json.load(open(p))] for p in sys.argv[1:])
+assert a == b, [(x, y) for x, y in zip(a, b) if x != y][:1]
+assert any("\n" in f["prompt"] for f in a)
+PY
+done
+printf 'subject,prompt,target_new\nA,no placeholder,x\n,{} is,y\n' > "$tmp/allbad.csv"
+"$cli" facts import "$tmp/copy.engram" --data "$tmp/allbad.csv" > "$tmp/out" 2>&1
+[ $? -eq 3 ] || { cat "$tmp/out"; fail "a file whose every record is rejected was imported with exit 0"; }
+grep -q "every record was rejected" "$tmp/out" || { cat "$tmp/out"; fail "all-rejected import message"; }
 "$cli" stats "$p" --threads 2 | grep -q "^layer 0: " || fail "stats FILE"
 "$cli" edit "$p" --ids 1,2,3,4,5 --threads 2 > "$tmp/edit1.txt" || fail "edit 1"
 grep -q "^run 1: memit on 5 fact" "$tmp/edit1.txt" || fail "edit 1 output"

@@ -34,6 +34,7 @@ private Q_SLOTS:
     void unreadableFilesFail();
     void exportsReimport_data();
     void exportsReimport();
+    void filesAsOtherProgramsWriteThem();
 };
 
 void TestDatasets::counterFactFixtureImportsCompletely()
@@ -154,19 +155,23 @@ void TestDatasets::exportsReimport_data()
 
 void TestDatasets::exportsReimport()
 {
+    // Export then import gives the same records, whatever characters the fields hold.
     QFETCH(QString, extension);
     QTemporaryDir dir;
     EvalRecord a;
-    a.caseId = 0;
+    a.caseId = 17;
     a.subject = "Oscar \"Ox\" Koutex";
-    a.promptTemplate = "{}, the painter, was born in";
+    a.promptTemplate = "{}, the painter,\nwas born in";
     a.relationId = "P19";
-    a.targetNew = "Oslo";
+    a.targetNew = " Oslo";
     a.targetTrue = "Lyon, France";
-    a.paraphrasePrompts = {"Where was Oscar \"Ox\" Koutex born? In", "Oscar \"Ox\" Koutex, born in"};
+    a.paraphrasePrompts = {"Where was Oscar \"Ox\" Koutex born?\r\nIn", "Oscar | Ox \\ Koutex, born in"};
     a.neighborhoodPrompts = {"Mira Delvane was born in"};
+    a.attributePrompts = {"Zoë Ångström was born in"};
+    a.generationPrompts = {"Oscar Koutex's childhood was", "Oscar's home town"};
+    a.tags = {"review", "batch|2"};
     EvalRecord b;
-    b.caseId = 1;
+    b.caseId = 42;
     b.subject = "Mira";
     b.promptTemplate = "{} works as a";
     b.targetNew = "pilot";
@@ -175,17 +180,48 @@ void TestDatasets::exportsReimport()
     const Dataset back = importDataset(file);
     QVERIFY(back.rejected.empty());
     QCOMPARE(back.records.size(), std::size_t(2));
-    const auto &r = back.records[0];
-    QCOMPARE(r.subject, a.subject);
-    QCOMPARE(r.promptTemplate, a.promptTemplate);
-    QCOMPARE(r.targetNew, a.targetNew);
-    QCOMPARE(r.targetTrue, a.targetTrue);
-    QCOMPARE(r.paraphrasePrompts, a.paraphrasePrompts);
-    QCOMPARE(r.neighborhoodPrompts, a.neighborhoodPrompts);
-    if (extension == QStringLiteral(".json"))
-        QCOMPARE(r.relationId, a.relationId);
-    QCOMPARE(back.records[1].subject, std::string("Mira"));
+    for (int i = 0; i < 2; ++i) {
+        const EvalRecord &want = i == 0 ? a : b;
+        const EvalRecord &r = back.records[static_cast<std::size_t>(i)];
+        QCOMPARE(r.caseId, want.caseId);
+        QCOMPARE(r.subject, want.subject);
+        QCOMPARE(r.promptTemplate, want.promptTemplate);
+        QCOMPARE(r.relationId, want.relationId);
+        QCOMPARE(r.targetNew, want.targetNew);
+        QCOMPARE(r.targetTrue, want.targetTrue);
+        QCOMPARE(r.paraphrasePrompts, want.paraphrasePrompts);
+        QCOMPARE(r.neighborhoodPrompts, want.neighborhoodPrompts);
+        QCOMPARE(r.attributePrompts, want.attributePrompts);
+        QCOMPARE(r.generationPrompts, want.generationPrompts);
+        QCOMPARE(r.tags, want.tags);
+    }
     ENGRAM_EXPECT_ERROR(exportDataset({a}, file.parent_path() / "facts.txt"), ErrorKind::InvalidArgument, ".json");
+}
+
+void TestDatasets::filesAsOtherProgramsWriteThem()
+{
+    QTemporaryDir dir;
+    // A spreadsheet's CSV: byte order mark, CRLF line ends, a quoted field over two lines.
+    const auto csv = writeFile(dir, "sheet.csv",
+        "\xEF\xBB\xBFsubject,prompt,target_new,relation\r\n"
+        "Ann,\"{} plays the\r\nfamous\",violin,P1303\r\n"
+        "Bob,{} sings,,P1\r\n");
+    const Dataset c = importDataset(csv);
+    QCOMPARE(c.records.size(), std::size_t(1));
+    QCOMPARE(c.records[0].subject, std::string("Ann"));
+    QCOMPARE(c.records[0].promptTemplate, std::string("{} plays the\r\nfamous"));
+    QCOMPARE(c.records[0].relationId, std::string("P1303"));
+    QCOMPARE(c.rejected.size(), std::size_t(1));
+    QCOMPARE(c.rejected[0].index, int64_t(2)); // records count from 1 after the header
+    QVERIFY(c.rejected[0].reason.find("line 4") != std::string::npos); // the record after the 2-line one
+    ENGRAM_EXPECT_ERROR(importDataset(writeFile(dir, "open.csv", "subject,prompt,target_new\nA,\"{} is,x\n")),
+        ErrorKind::CorruptFile, "line 2: a quoted field is never closed");
+    // JSON with a byte order mark reads; a number beyond double range is named as such.
+    const auto bom = writeFile(dir, "bom.json",
+        "\xEF\xBB\xBF[{\"prompt\": \"{} is in\", \"subject\": \"A\", \"target_new\": \"B\"}]");
+    QCOMPARE(importDataset(bom).records.size(), std::size_t(1));
+    ENGRAM_EXPECT_ERROR(importDataset(writeFile(dir, "huge.json", "[{\"case_id\": 1e400}]")), ErrorKind::CorruptFile,
+        "huge.json: not valid JSON (the number 1e400 is beyond the range of a double)");
 }
 
 QTEST_GUILESS_MAIN(TestDatasets)

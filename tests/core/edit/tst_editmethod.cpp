@@ -2,6 +2,7 @@
 // coverage check (headers only) — the typed middle of the edit pipeline.
 
 #include "core/edit/editmethod.h"
+#include "core/edit/editor.h"
 #include "core/edit/presets.h"
 #include "core/edit/statisticssource.h"
 #include "core/util/error.h"
@@ -9,7 +10,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <QTemporaryDir>
 #include <QtTest>
+
+#include <fstream>
 
 using namespace engram;
 
@@ -107,6 +111,34 @@ private Q_SLOTS:
         QCOMPARE(missingStatisticsLayers(files, {0, 3, 5, 7, 0}), std::vector<int>({0, 5}));
         QCOMPARE(layerListText({0, 1, 3}), std::string("0, 1, 3"));
         ENGRAM_EXPECT_ERROR(missingStatisticsLayers({npz / "missing.h.2.npz"}, {2}), ErrorKind::Io, "does not exist");
+    }
+
+    void editRequestsComeFromAnyDatasetAndRefuseBadRecords()
+    {
+        QTemporaryDir dir;
+        const auto write = [&](const char *name, const std::string &text) {
+            const std::filesystem::path p = std::filesystem::path(dir.path().toStdString()) / name;
+            std::ofstream(p, std::ios::binary) << text;
+            return p;
+        };
+        const auto csv = write("facts.csv", "subject,prompt,target_new,relation\nAnn,{} plays the,violin,P1303\n"
+                                            "Bob,{} was born in,Oslo,P19\n");
+        const auto requests = readEditRequests(csv);
+        QCOMPARE(requests.size(), std::size_t(2));
+        QCOMPARE(requests[1].relation, std::string("P19"));
+        QCOMPARE(readEditRequests(csv, 1).size(), std::size_t(1));
+        // Records count from 1, as everywhere else; one bad record refuses the file.
+        const auto bad = write("bad.json",
+            R"([{"prompt": "{} is in", "subject": "A", "target_new": "B"}, {"prompt": "{} is in", "subject": "C"}])");
+        ENGRAM_EXPECT_ERROR(readEditRequests(bad), ErrorKind::CorruptFile, "record 2, target_new");
+        // One subject and relation with two new objects is a conflict, named by both records.
+        const auto twice = write("twice.csv", "subject,prompt,target_new,relation\nAnn,{} plays the,violin,P1303\n"
+                                              "Ann,{} performs on the,drums,P1303\n");
+        ENGRAM_EXPECT_ERROR(readEditRequests(twice), ErrorKind::Conflict, "records 1 and 2 give 'Ann' two new objects");
+        ENGRAM_EXPECT_ERROR(readEditRequests(write("none.json", "[]")), ErrorKind::CorruptFile, "holds no records");
+        ENGRAM_EXPECT_ERROR(splitPathList(","), ErrorKind::InvalidArgument, "empty entry");
+        ENGRAM_EXPECT_ERROR(splitPathList(""), ErrorKind::InvalidArgument, "empty file list");
+        QCOMPARE(splitPathList("a,b").size(), std::size_t(2));
     }
 };
 

@@ -2,6 +2,7 @@
 
 #include "core/edit/weightpatch.h"
 #include "core/io/checkpoint.h"
+#include "core/io/safetensors.h"
 #include "core/jobs/export.h"
 #include "core/model/transformer.h"
 #include "core/util/error.h"
@@ -11,6 +12,10 @@
 #include <ATen/ATen.h>
 
 #include <QTemporaryDir>
+
+#include <cmath>
+#include <iomanip>
+#include <sstream>
 #include <QtTest>
 
 using namespace engram;
@@ -40,6 +45,7 @@ private Q_SLOTS:
     void roundTripsThroughAFile();
     void composesInOrder();
     void exportRefusesAnOverflowingHalfWeight();
+    void refusesPatchesThatWouldApplyPartlyOrWrongly();
 };
 
 void TestWeightPatch::appliesAndRevertsBitExactly()
@@ -122,6 +128,67 @@ void TestWeightPatch::composesInOrder()
     QVERIFY(at::equal(model->parameter(a.deltas[0].name), base.tensor(a.deltas[0].name)));
     // The wrong order is refused: B was made for the weights A leaves.
     ENGRAM_EXPECT_ERROR(WeightPatch::compose(*model, {b, a}), ErrorKind::ShapeMismatch, "patch 1 of 2");
+}
+
+void TestWeightPatch::refusesPatchesThatWouldApplyPartlyOrWrongly()
+{
+    // Patch files altered by hand or damaged: each is refused whole, naming file and tensor, and
+    // the model keeps its weights (issue 18, finding 5).
+    QTemporaryDir dir;
+    const std::filesystem::path root = dir.path().toStdString();
+    writeRandomCheckpoint(tinyConfig(ModelFamily::Gpt2), root / "model", 3);
+    auto model = Transformer::load(root / "model");
+    const WeightPatch patch = makePatch(*model, 1, 0.5f);
+    const std::string name = patch.deltas[0].name;
+    const std::string hashes = "{\"" + name + "\": \"" + patch.deltas[0].baseHash + "\"}";
+    std::ostringstream normText;
+    normText << std::setprecision(17) << patch.deltas[0].relativeNorm;
+    const std::string norms = "{\"" + name + "\": " + normText.str() + "}";
+    const auto write = [&](const std::string &file, std::vector<TensorSource> tensors, const std::string &baseHashes,
+                           const std::string &relativeNorms) {
+        writeSafetensors(root / file, std::move(tensors),
+            {{"format", "engram-patch"}, {"version", "1"}, {"base_hashes", baseHashes},
+                {"relative_norms", relativeNorms}, {"provenance", "{}"}});
+        return root / file;
+    };
+    const at::Tensor delta = patch.deltas[0].delta;
+    const at::Tensor before = model->parameter(name).clone();
+
+    ENGRAM_EXPECT_ERROR(WeightPatch::load(write("empty.patch", {tensorSource("delta." + name, delta)}, "{}", "{}")),
+        ErrorKind::CorruptFile, "is not a weight delta the patch lists");
+    ENGRAM_EXPECT_ERROR(
+        WeightPatch::load(write("nothing.patch", {}, "{}", "{}")), ErrorKind::CorruptFile, "holds no weight deltas");
+    ENGRAM_EXPECT_ERROR(WeightPatch::load(write("int.patch", {tensorSource("delta." + name, delta.to(at::kInt))},
+                            hashes, norms)),
+        ErrorKind::CorruptFile, "is I32; patch deltas are F32");
+    at::Tensor nan = delta.clone();
+    nan[0][0] = std::nanf("");
+    ENGRAM_EXPECT_ERROR(WeightPatch::load(write("nan.patch", {tensorSource("delta." + name, nan)}, hashes, norms)),
+        ErrorKind::CorruptFile, "holds NaN or infinite values");
+    ENGRAM_EXPECT_ERROR(
+        WeightPatch::load(write("type.patch", {tensorSource("delta." + name, delta)}, "{\"" + name + "\": 5}", norms)),
+        ErrorKind::CorruptFile, "is not a string");
+    ENGRAM_EXPECT_ERROR(WeightPatch::load(write("missing.patch", {tensorSource("delta." + name, delta)},
+                            "{\"" + name + "\": \"x\", \"other.weight\": \"y\"}", "{}")),
+        ErrorKind::CorruptFile, "has no tensor 'delta.other.weight'");
+    ENGRAM_EXPECT_ERROR(WeightPatch::load(root), ErrorKind::InvalidArgument, "is a folder");
+
+    // Huge values pass the load (they are finite) but not the recorded relative norm.
+    const WeightPatch huge
+        = WeightPatch::load(write("huge.patch", {tensorSource("delta." + name, delta * 3e30f)}, hashes, norms));
+    ENGRAM_EXPECT_ERROR(huge.apply(*model), ErrorKind::CorruptFile, "its record says");
+    QVERIFY(at::equal(model->parameter(name), before));
+    // Without a recorded norm, a sum beyond float range is refused as it is computed.
+    WeightPatch overflow = huge;
+    overflow.deltas[0].delta = at::full_like(delta, 3.0e38f);
+    overflow.deltas[0].relativeNorm = 0;
+    model->setParameter(name, at::full_like(before, 3.0e38f));
+    overflow.deltas[0].baseHash = tensorHash(model->parameter(name));
+    ENGRAM_EXPECT_ERROR(overflow.apply(*model), ErrorKind::Runtime, "NaN or infinite weights");
+    model->setParameter(name, before);
+    // The untouched file still applies.
+    WeightPatch::load(write("good.patch", {tensorSource("delta." + name, delta)}, hashes, norms)).apply(*model);
+    QVERIFY(at::allclose(model->parameter(name), before + 0.5f));
 }
 
 QTEST_GUILESS_MAIN(TestWeightPatch)

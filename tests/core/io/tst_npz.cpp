@@ -134,6 +134,19 @@ void TestNpz::damagedFilesGiveClearErrors()
         ErrorKind::CorruptFile, "shape needs 64");
     ENGRAM_EXPECT_ERROR(parseNpy(npyHeaderOnly("{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"), "test.npy"),
         ErrorKind::DTypeMismatch, "unsupported array type");
+    // Found by fuzzing (fuzz/corpus/fuzz_npz/regress-*): shapes that are not numbers or whose
+    // element count overflows, an empty array, a deflated entry stating an impossible size.
+    ENGRAM_EXPECT_ERROR(parseNpy(npyHeaderOnly("{'descr': '<f4', 'fortran_order': False, 'shape': (x, 4), }"), "test.npy"),
+        ErrorKind::CorruptFile, "holds something other than non-negative whole numbers");
+    ENGRAM_EXPECT_ERROR(
+        parseNpy(npyHeaderOnly("{'descr': '<f4', 'fortran_order': False, 'shape': (4294967296, 4294967296, 0), }"),
+            "test.npy"),
+        ErrorKind::CorruptFile, "is too large");
+    QCOMPARE(parseNpy(npyHeaderOnly("{'descr': '|u1', 'fortran_order': False, 'shape': (0, 4), }"), "test.npy").sizes().vec(),
+        (std::vector<int64_t> {0, 4}));
+    const std::filesystem::path fuzzCorpus = std::filesystem::path(ENGRAM_SOURCE_DIR) / "fuzz" / "corpus";
+    ENGRAM_EXPECT_ERROR(readNpz(fuzzCorpus / "fuzz_npz" / "regress-deflate-stated-size-4gib.npz"), ErrorKind::CorruptFile,
+        "cannot come from");
 }
 
 QTEST_GUILESS_MAIN(TestNpz)

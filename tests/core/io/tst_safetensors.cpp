@@ -177,6 +177,12 @@ void TestSafetensors::rejectsCorruptFiles_data()
                                       << 8 << qint64(-1) << QStringLiteral("end before they begin");
     QTest::newRow("missing fields") << QStringLiteral(R"({"a":{"dtype":"F32"}})") << 0 << qint64(-1)
                                     << QStringLiteral("lacks dtype, shape or data_offsets");
+    // Found by fuzzing (fuzz/corpus/fuzz_safetensors/regress-*).
+    QTest::newRow("number beyond double") << QStringLiteral(R"({"a":{"dtype":"F32","shape":[1e400],"data_offsets":[0,8]}})")
+                                          << 8 << qint64(-1) << QStringLiteral("beyond the range of a double");
+    QTest::newRow("shape beyond int64") << QStringLiteral(
+        R"({"a":{"dtype":"F32","shape":[4611686018427387904,2,0],"data_offsets":[0,0]}})")
+                                        << 0 << qint64(-1) << QStringLiteral("shape is too large");
     QTest::newRow("shorter than 8 bytes") << QString() << 0 << qint64(-2) << QStringLiteral("shorter than the 8-byte");
 }
 

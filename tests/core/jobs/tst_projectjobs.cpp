@@ -13,6 +13,7 @@
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/model/transformer.h"
+#include "core/project/sqlite.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
 
@@ -26,6 +27,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <limits>
 #include <set>
 
 using namespace engram;
@@ -231,6 +233,103 @@ private Q_SLOTS:
         QVERIFY(!r.verified); // nothing in the history to compare with: run 2 now sits on the base
         QCOMPARE(r.rebasedRuns, std::vector<int64_t>({2}));
         QVERIFY(revertRun(m_file, 1, true, {}, context).verified);
+    }
+
+    void rebuildingChecksTheRecordedState()
+    {
+        // A recorded result state that the stored patches no longer give (stored data changed
+        // since): every job that rebuilds the model refuses, naming the run.
+        const fs::path copy = path("state-changed.engram");
+        fs::copy_file(m_file, copy);
+        int64_t last = 0;
+        {
+            auto project = Project::open(copy);
+            for (const auto &r : project->runs())
+                if (r.status == RunStatus::Applied)
+                    last = r.id;
+            QVERIFY(last > 0);
+            project->database()
+                .prepare("UPDATE edit_run SET result_state = '00000000deadbeef' WHERE id = ?1")
+                .bind(1, last)
+                .run();
+        }
+        JobContext context;
+        auto project = Project::open(copy, true);
+        ENGRAM_EXPECT_ERROR(
+            openProjectModel(*project, {}, context), ErrorKind::CorruptFile, "run " + std::to_string(last) + " recorded");
+        ExportJobSpec exportSpec;
+        exportSpec.out = path("state-export");
+        ENGRAM_EXPECT_ERROR(runExportJob(copy, exportSpec, context), ErrorKind::CorruptFile,
+            "rebuilding the model from its history");
+        QVERIFY(!fs::exists(path("state-export")));
+    }
+
+    void nonFiniteWeightsGiveNoPatch()
+    {
+        // A checkpoint with NaN in the edited layer's MLP: the session names the tensor, and the
+        // edit stops before a patch is written.
+        const fs::path model = path("nan-model");
+        fs::create_directories(model);
+        for (const auto &e : fs::directory_iterator(kDemo / "model"))
+            if (e.path().filename() != "model.safetensors")
+                fs::copy_file(e.path(), model / e.path().filename());
+        std::string poisoned;
+        {
+            const WeightStore store = WeightStore::openDirectory(kDemo / "model");
+            auto session = ModelSession::open(kDemo / "model");
+            poisoned = session->model().mlpOutputWeightName(0);
+            std::vector<TensorSource> tensors;
+            for (const auto &name : store.names()) {
+                at::Tensor t = store.tensor(name).clone();
+                if (name.size() >= 21 && name.compare(name.size() - 21, 21, "h.0.mlp.c_proj.weight") == 0)
+                    t.view(-1)[7] = std::numeric_limits<float>::quiet_NaN();
+                tensors.push_back(tensorSource(name, t));
+            }
+            writeSafetensors(model / "model.safetensors", std::move(tensors));
+        }
+        const auto session = ModelSession::open(model);
+        QVERIFY(!session->summary().nonFiniteTensors.empty());
+        const auto &named = session->summary().nonFiniteTensors;
+        QVERIFY(std::find(named.begin(), named.end(), poisoned) != named.end());
+        const auto onDisk = checkCheckpoint(model).nonFiniteTensors;
+        QVERIFY(std::find(onDisk.begin(), onDisk.end(), poisoned) != onDisk.end());
+        QVERIFY(checkCheckpoint(kDemo / "model").nonFiniteTensors.empty());
+        QVERIFY(checkCheckpoint(kDemo / "model").tokenizerProblem.empty());
+
+        const fs::path file = path("nan.engram");
+        auto project = Project::create(file, describeProjectModel(model));
+        project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+        project->setSetting("stats.max_docs", "100");
+        project->addFacts(demoFacts(2));
+        project.reset();
+        JobContext context;
+        EditJobSpec spec = m_spec;
+        spec.statistics.cacheDir = path("nan-stats");
+        ENGRAM_EXPECT_ERROR(runEditJob(file, spec, context), ErrorKind::InvalidArgument,
+            "weights hold NaN or infinite values (1 tensor(s), first '" + poisoned + "')");
+        auto after = Project::open(file, true);
+        QCOMPARE(after->runs().size(), std::size_t(1));
+        QCOMPARE(after->runs()[0].status, RunStatus::Failed);
+        QVERIFY(after->patch(1).empty());
+    }
+
+    void aRequestLongerThanTheContextIsNamed()
+    {
+        const fs::path file = path("long.engram");
+        auto project = Project::create(file, describeProjectModel(kDemo / "model"));
+        project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+        project->setSetting("stats.max_docs", "400");
+        auto facts = demoFacts(2);
+        std::string longPrompt;
+        for (int i = 0; i < 60; ++i)
+            longPrompt += "and then, much later, ";
+        facts[1].promptTemplate = longPrompt + facts[1].promptTemplate;
+        project->addFacts(facts);
+        project.reset();
+        JobContext context;
+        ENGRAM_EXPECT_ERROR(runEditJob(file, m_spec, context), ErrorKind::InvalidArgument,
+            "request 2 ('" + facts[1].subject + "') is ");
+        QVERIFY(Project::open(file, true)->patch(1).empty());
     }
 
     void exportReloadsToTheEditedWeights()

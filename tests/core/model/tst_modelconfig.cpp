@@ -139,6 +139,19 @@ void TestModelConfig::rejectsBadFields_data()
     QTest::newRow("rope scaling") << QStringLiteral(
         R"({"model_type":"llama","vocab_size":3,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"type":"yarn","factor":4}})")
                                   << QStringLiteral("unsupported rope_scaling type \"yarn\"");
+    // Found by fuzzing (fuzz/corpus/fuzz_modelconfig).
+    QTest::newRow("number beyond double") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":3,"n_embd":4,"n_layer":1,"n_head":1,"layer_norm_epsilon":-1e400})")
+                                          << QStringLiteral("beyond the range of a double");
+    QTest::newRow("rope scaling factor") << QStringLiteral(
+        R"({"model_type":"llama","vocab_size":3,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"intermediate_size":8,"rope_scaling":{"type":"linear","factor":"big"}})")
+                                         << QStringLiteral("rope_scaling: field \"factor\" must be a number");
+    QTest::newRow("rotary pct") << QStringLiteral(
+        R"({"model_type":"gpt_neox","vocab_size":3,"hidden_size":8,"num_hidden_layers":1,"num_attention_heads":2,"rotary_pct":1e300})")
+                                << QStringLiteral("must be between 0 and 1");
+    QTest::newRow("derived width") << QStringLiteral(
+        R"({"model_type":"gpt2","vocab_size":3,"n_embd":1073741824,"n_layer":1,"n_head":1})")
+                                   << QStringLiteral("4 x n_embd, is out of range");
 }
 
 void TestModelConfig::rejectsBadFields()

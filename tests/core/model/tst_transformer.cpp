@@ -444,6 +444,17 @@ void TestTransformer::reportsBadCheckpoints()
         ENGRAM_EXPECT_ERROR(
             Transformer::load(root / "shape"), ErrorKind::ShapeMismatch, "'transformer.h.0.mlp.c_fc.weight'");
     }
+    // Fewer layers in config.json than the weights hold: refused, not run truncated.
+    {
+        std::filesystem::create_directories(root / "layers");
+        std::filesystem::copy_file(root / "good" / "model.safetensors", root / "layers" / "model.safetensors");
+        auto json = nlohmann::json::parse(config.toJson());
+        json["n_layer"] = config.numLayers - 1;
+        std::ofstream(root / "layers" / "config.json") << json.dump();
+        ENGRAM_EXPECT_ERROR(Transformer::load(root / "layers"), ErrorKind::InvalidConfig,
+            "of layer " + std::to_string(config.numLayers - 1) + ", but config.json says "
+                + std::to_string(config.numLayers - 1) + " layers");
+    }
     // Truncated weights file.
     {
         std::filesystem::create_directories(root / "trunc");

@@ -92,6 +92,11 @@ private Q_SLOTS:
         ENGRAM_EXPECT_ERROR(
             p->addFact(makeFact("A", "{} and {}", "P1", " X")), ErrorKind::InvalidArgument, "more than one {}");
         ENGRAM_EXPECT_ERROR(p->addFact(makeFact("A", "{} is", "P1", " ")), ErrorKind::InvalidArgument, "new object");
+        // Bytes that are not UTF-8 (a Latin-1 'é') are refused, field named, not an internal error.
+        ENGRAM_EXPECT_ERROR(p->addFact(makeFact("Ren\xe9", "{} is in", "P1", " X")), ErrorKind::InvalidArgument,
+            "the subject is not valid UTF-8");
+        Fact tagged = makeFact("A", "{} is in", "P1", " X", {"ok", "bad\xff"});
+        ENGRAM_EXPECT_ERROR(p->addFact(tagged), ErrorKind::InvalidArgument, "one of the tags is not valid UTF-8");
         QVERIFY(p->facts().empty());
     }
 
@@ -263,6 +268,103 @@ private Q_SLOTS:
         QVERIFY(std::isnan(metrics[1].value) || std::isnan(metrics[0].value));
         QCOMPARE(p->generations(eid).front().after, std::string("b"));
         ENGRAM_EXPECT_ERROR(p->setRunStatus(999, RunStatus::Reverted), ErrorKind::InvalidArgument, "no run 999");
+    }
+
+    void findsDamagedPatchBytes()
+    {
+        const auto file = path("damaged-patch.engram");
+        auto p = Project::create(file, fakeModel());
+        StoredDelta d {"transformer.h.0.mlp.c_proj.weight", "abcd", {4, 4}, 0.01, {}};
+        for (int i = 0; i < 16; ++i) {
+            const float v = 0.25f * float(i);
+            const auto *b = reinterpret_cast<const unsigned char *>(&v);
+            d.data.insert(d.data.end(), b, b + 4);
+        }
+        EditRun run;
+        run.method = "memit";
+        const int64_t id = p->recordRun(run, {d});
+        QVERIFY(p->check().empty());
+        // One float changed inside the stored bytes (the hash column untouched), as damage on disk would.
+        std::vector<unsigned char> damaged = d.data;
+        damaged[21] ^= 0x40;
+        p->database()
+            .prepare("UPDATE patch_tensor SET delta = ?2 WHERE run_id = ?1")
+            .bind(1, id)
+            .bindBlob(2, damaged.data(), damaged.size())
+            .run();
+        ENGRAM_EXPECT_ERROR(p->patch(id), ErrorKind::CorruptFile, "run " + std::to_string(id));
+        ENGRAM_EXPECT_ERROR(p->patch(id), ErrorKind::CorruptFile, "do not match their recorded hash");
+        const auto problems = p->check();
+        QCOMPARE(problems.size(), std::size_t(1));
+        QVERIFY(problems[0].find("transformer.h.0.mlp.c_proj.weight") != std::string::npos);
+        // A shape that is not a list of sizes is damage too, not an internal error.
+        p->database().prepare("UPDATE patch_tensor SET shape = '[4, \"x\"]' WHERE run_id = ?1").bind(1, id).run();
+        ENGRAM_EXPECT_ERROR(p->patch(id), ErrorKind::CorruptFile, "is damaged");
+    }
+
+    void migrationHashesStoredPatches()
+    {
+        const auto file = path("v2-patch.engram");
+        StoredDelta d {"transformer.h.1.mlp.c_proj.weight", "abcd", {2, 2}, 0.5, {}};
+        for (int i = 0; i < 16; ++i)
+            d.data.push_back(static_cast<unsigned char>(i * 13));
+        int64_t id = 0;
+        {
+            auto p = Project::create(file, fakeModel());
+            EditRun run;
+            run.method = "memit";
+            id = p->recordRun(run, {d});
+        }
+        {
+            // Back to schema 2 as an older Engram wrote it: no hash column.
+            Database raw(file, Database::Mode::ReadWrite);
+            raw.exec("ALTER TABLE patch_tensor DROP COLUMN delta_hash; PRAGMA user_version = 2");
+        }
+        auto p = Project::open(file);
+        QCOMPARE(p->schemaVersion(), Project::kSchemaVersion);
+        QVERIFY(p->patch(id)[0].data == d.data);
+        d.data[3] ^= 1;
+        p->database()
+            .prepare("UPDATE patch_tensor SET delta = ?2 WHERE run_id = ?1")
+            .bind(1, id)
+            .bindBlob(2, d.data.data(), d.data.size())
+            .run();
+        ENGRAM_EXPECT_ERROR(p->patch(id), ErrorKind::CorruptFile, "recorded hash");
+    }
+
+    void refusesWritesIntoADamagedFile()
+    {
+        const auto file = path("damaged-pages.engram");
+        {
+            auto p = Project::create(file, fakeModel());
+            std::vector<Fact> many;
+            for (int i = 0; i < 400; ++i)
+                many.push_back(makeFact("Subject " + std::to_string(i), "{} lives in", "P" + std::to_string(i),
+                    " City" + std::to_string(i)));
+            p->addFacts(many);
+        }
+        {
+            Database raw(file, Database::Mode::ReadWrite);
+            raw.exec("PRAGMA wal_checkpoint(TRUNCATE); PRAGMA journal_mode = DELETE");
+        }
+        const auto size = std::filesystem::file_size(file);
+        QVERIFY(size > 16 * 4096);
+        // Zeros over a middle page of the fact table, as a failing disk leaves them.
+        {
+            std::fstream io(file, std::ios::binary | std::ios::in | std::ios::out);
+            io.seekp(static_cast<std::streamoff>(size / 2 / 4096 * 4096));
+            const std::string zeros(4096, '\0');
+            io.write(zeros.data(), static_cast<std::streamsize>(zeros.size()));
+        }
+        const std::string before = fileHash(file);
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::CorruptFile, "is damaged");
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::CorruptFile, "not changed");
+        QCOMPARE(fileHash(file), before);
+        // Read-only opening still works, so the damage can be inspected and reported.
+        auto readOnly = Project::open(file, /*readOnly=*/true);
+        QVERIFY(!readOnly->check().empty());
+        readOnly.reset();
+        QCOMPARE(fileHash(file), before);
     }
 
     void branchesAtARun()

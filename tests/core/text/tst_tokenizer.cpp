@@ -190,6 +190,17 @@ void TestTokenizer::rejectsMalformedTokenizerFiles_data()
     QTest::newRow("unknown normalizer") << QStringLiteral(
         R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"normalizer":{"type":"BertNormalizer"}})")
                                         << QStringLiteral("unsupported normalizer 'BertNormalizer'");
+    // Found by fuzzing (fuzz/corpus/fuzz_tokenizer_json/regress-*).
+    QTest::newRow("number beyond double") << QStringLiteral(R"({"model":{"type":"BPE","vocab":{"a":1e400},"merges":[]}})")
+                                          << QStringLiteral("beyond the range of a double");
+    QTest::newRow("sparse ids") << QStringLiteral(R"({"model":{"type":"BPE","vocab":{"a":67108864},"merges":[]}})")
+                                << QStringLiteral("far beyond the 1 tokens listed");
+    QTest::newRow("strip count") << QStringLiteral(
+        R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"decoder":{"type":"Strip","content":" ","start":1e300}})")
+                                 << QStringLiteral("must be a whole number");
+    QTest::newRow("added token id") << QStringLiteral(
+        R"({"model":{"type":"BPE","vocab":{"a":0},"merges":[]},"added_tokens":[{"id":1.8e20,"content":"x"}]})")
+                                    << QStringLiteral("added_tokens: token id");
 }
 
 void TestTokenizer::rejectsMalformedTokenizerFiles()
