@@ -144,9 +144,13 @@ void TestNpz::damagedFilesGiveClearErrors()
         ErrorKind::CorruptFile, "is too large");
     QCOMPARE(parseNpy(npyHeaderOnly("{'descr': '|u1', 'fortran_order': False, 'shape': (0, 4), }"), "test.npy").sizes().vec(),
         (std::vector<int64_t> {0, 4}));
-    const std::filesystem::path fuzzCorpus = std::filesystem::path(ENGRAM_SOURCE_DIR) / "fuzz" / "corpus";
-    ENGRAM_EXPECT_ERROR(readNpz(fuzzCorpus / "fuzz_npz" / "regress-deflate-stated-size-4gib.npz"), ErrorKind::CorruptFile,
-        "cannot come from");
+    // The deflated fixture with its first entry's stated size raised to 4 GiB in the central directory.
+    std::string huge = readAll(kNpz / kDeflated);
+    const std::size_t central = huge.find(std::string("PK\x01\x02", 4));
+    QVERIFY(central != std::string::npos);
+    huge.replace(central + 24, 4, std::string("\xF0\xFF\xFF\xFF", 4));
+    writeAll(dir / "huge.npz", huge);
+    ENGRAM_EXPECT_ERROR(readNpz(dir / "huge.npz"), ErrorKind::CorruptFile, "cannot come from");
 }
 
 QTEST_GUILESS_MAIN(TestNpz)
