@@ -1,5 +1,6 @@
 #include "core/data/datasets.h"
 
+#include "core/text/utf8.h"
 #include "core/util/error.h"
 #include "core/util/fileutil.h"
 
@@ -407,6 +408,30 @@ std::string joinBar(const std::vector<std::string> &items)
 
 void exportDataset(const std::vector<EvalRecord> &records, const std::filesystem::path &file)
 {
+    // JSON can only carry well-formed UTF-8, and a CSV with broken bytes would not import again:
+    // refuse before anything is written, naming the record and the field.
+    for (std::size_t i = 0; i < records.size(); ++i) {
+        const EvalRecord &r = records[i];
+        const auto bad = [&](const char *field) {
+            throw Error(ErrorKind::InvalidArgument,
+                file.string() + ": record " + std::to_string(i + 1) + " (case_id " + std::to_string(r.caseId)
+                    + "): the " + field + " is not valid UTF-8 text; nothing was written");
+        };
+        const std::pair<const char *, const std::string *> fields[] = {{"subject", &r.subject},
+            {"prompt", &r.promptTemplate}, {"relation", &r.relationId}, {"new object", &r.targetNew},
+            {"new object id", &r.targetNewId}, {"true object", &r.targetTrue}};
+        for (const auto &[name, value] : fields)
+            if (!utf8::isValid(*value))
+                bad(name);
+        const std::pair<const char *, const std::vector<std::string> *> lists[] = {
+            {"paraphrase prompts", &r.paraphrasePrompts}, {"neighborhood prompts", &r.neighborhoodPrompts},
+            {"attribute prompts", &r.attributePrompts}, {"generation prompts", &r.generationPrompts},
+            {"tags", &r.tags}};
+        for (const auto &[name, values] : lists)
+            for (const auto &v : *values)
+                if (!utf8::isValid(v))
+                    bad(name);
+    }
     std::string text;
     if (file.extension() == ".json") {
         nlohmann::json list = nlohmann::json::array();

@@ -292,7 +292,14 @@ std::string Project::undoLastFactChange()
             if (current)
                 m_db->prepare("DELETE FROM fact WHERE id = ?1").bind(1, s.factId).run();
         } else {
-            Fact before = factFromJson(json::parse(s.before, nullptr, false));
+            Fact before;
+            try {
+                before = factFromJson(json::parse(s.before, nullptr, /*allow_exceptions=*/false));
+            } catch (const Error &e) {
+                throw Error(ErrorKind::CorruptFile,
+                    m_file.string() + ": fact history entry " + std::to_string(s.id) + " (fact "
+                        + std::to_string(s.factId) + "): " + e.what() + "; nothing was undone");
+            }
             m_db->prepare("DELETE FROM fact WHERE id = ?1").bind(1, s.factId).run();
             insertFact(*m_db, before, /*keepId=*/true);
         }

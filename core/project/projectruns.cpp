@@ -130,8 +130,14 @@ std::vector<EditRun> Project::runs() const
             ids.push_back(st.integer(0));
     }
     std::vector<EditRun> out;
-    for (int64_t id : ids)
-        out.push_back(*run(id));
+    for (int64_t id : ids) {
+        auto r = run(id);
+        // Listed by the index but not found by its key: only a damaged file does this.
+        if (!r)
+            throw Error(ErrorKind::CorruptFile,
+                m_file.string() + " is damaged: run " + std::to_string(id) + " is listed but cannot be read");
+        out.push_back(std::move(*r));
+    }
     return out;
 }
 

@@ -37,7 +37,8 @@ json factJson(const Fact &f)
         {"enabled", f.enabled}, {"provenance", f.provenance}, {"created_at", f.createdAt}, {"updated_at", f.updatedAt}};
 }
 
-Fact factFromJson(const json &j)
+namespace {
+Fact factFromJsonObject(const json &j)
 {
     Fact f;
     f.id = j.value("id", int64_t {0});
@@ -57,6 +58,18 @@ Fact factFromJson(const json &j)
     f.createdAt = j.value("created_at", "");
     f.updatedAt = j.value("updated_at", "");
     return f;
+}
+} // namespace
+
+Fact factFromJson(const json &j)
+{
+    if (!j.is_object())
+        throw Error(ErrorKind::CorruptFile, "the stored fact is not a JSON object");
+    try {
+        return factFromJsonObject(j);
+    } catch (const json::exception &e) {
+        throw Error(ErrorKind::CorruptFile, "the stored fact has a value of the wrong type (" + jsonErrorText(e) + ")");
+    }
 }
 
 const char *kFactColumns = "id, case_id, subject, prompt, relation, target_true, target_new, paraphrases, "

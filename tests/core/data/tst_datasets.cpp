@@ -196,6 +196,19 @@ void TestDatasets::exportsReimport()
         QCOMPARE(r.tags, want.tags);
     }
     ENGRAM_EXPECT_ERROR(exportDataset({a}, file.parent_path() / "facts.txt"), ErrorKind::InvalidArgument, ".json");
+
+    // Bytes that are not UTF-8 (fuzz finding 13) are refused, naming the record and field, and
+    // no file is written; the earlier export stays as it was.
+    const auto bad = file.parent_path() / ("bad" + extension.toStdString());
+    EvalRecord c = b;
+    c.paraphrasePrompts = {"fine", std::string("caf\xC3", 4)};
+    ENGRAM_EXPECT_ERROR(exportDataset({a, c}, bad), ErrorKind::InvalidArgument, "record 2 (case_id 42)");
+    ENGRAM_EXPECT_ERROR(exportDataset({a, c}, bad), ErrorKind::InvalidArgument, "paraphrase prompts");
+    QVERIFY(!std::filesystem::exists(bad));
+    EvalRecord d = a;
+    d.subject = std::string("\xFF", 1);
+    ENGRAM_EXPECT_ERROR(exportDataset({d}, file), ErrorKind::InvalidArgument, "the subject is not valid UTF-8");
+    QCOMPARE(importDataset(file).records.size(), std::size_t(2));
 }
 
 void TestDatasets::filesAsOtherProgramsWriteThem()

@@ -188,6 +188,37 @@ private Q_SLOTS:
         QVERIFY(p->undoLastFactChange().empty()); // nothing left
     }
 
+    void refusesToUndoFromADamagedHistoryEntry_data()
+    {
+        QTest::addColumn<QString>("before");
+        QTest::addColumn<QString>("says");
+        QTest::newRow("not json") << QStringLiteral("{\"subject\": ") << QStringLiteral("not a JSON object");
+        QTest::newRow("a list") << QStringLiteral("[1, 2]") << QStringLiteral("not a JSON object");
+        QTest::newRow("wrong type") << QStringLiteral("{\"subject\": 7}") << QStringLiteral("wrong type");
+        QTest::newRow("list of numbers") << QStringLiteral("{\"paraphrases\": [1]}") << QStringLiteral("wrong type");
+    }
+
+    void refusesToUndoFromADamagedHistoryEntry()
+    {
+        // An update's audit record holds the fact as it was; if that text is damaged, undo must
+        // refuse with the entry named and leave the fact as it is (fuzz finding 14).
+        QFETCH(QString, before);
+        QFETCH(QString, says);
+        auto p = Project::create(path((std::string("undo-damaged-") + QTest::currentDataTag() + ".engram").c_str()), fakeModel());
+        const int64_t id = p->addFact(makeFact("Oscar Koutex", "{} was born in", "P19", " Oslo"));
+        Fact changed = *p->fact(id);
+        changed.targetNew = " Bergen";
+        p->updateFact(changed);
+        p->database()
+            .prepare("UPDATE fact_event SET before_json = ?1 WHERE action = 'update'")
+            .bind(1, before.toStdString())
+            .run();
+        ENGRAM_EXPECT_ERROR(p->undoLastFactChange(), ErrorKind::CorruptFile, says.toStdString());
+        ENGRAM_EXPECT_ERROR(p->undoLastFactChange(), ErrorKind::CorruptFile, "nothing was undone");
+        QCOMPARE(p->fact(id)->targetNew, std::string(" Bergen"));
+        QCOMPARE(p->facts().size(), std::size_t(1));
+    }
+
     void findsConflicts()
     {
         auto p = Project::create(path("e.engram"), fakeModel());
