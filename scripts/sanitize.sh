@@ -25,6 +25,9 @@ export LSAN_OPTIONS="suppressions=$sup/lsan.supp:print_suppressions=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:suppressions=$sup/ubsan.supp"
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:suppressions=$sup/tsan.supp"
 export QT_QPA_PLATFORM=offscreen
+# Instrumented code is several times slower: Qt Test's 300 s per-function watchdog would stop
+# tst_causaltrace's averaged trace (over 300 s under ASan on 2 cores); allow 30 minutes.
+export QTEST_FUNCTION_TIMEOUT=${QTEST_FUNCTION_TIMEOUT:-1800000}
 export ENGRAM_FIXTURES=${ENGRAM_FIXTURES:-$root/../shared/fixtures}
 cd "$dir"
 if [ "$kind" = thread ]; then

@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libsqlite3-dev zlib1g-dev nlohmann-json3-dev libutf8proc-dev libpcre2-dev
   xvfb xauth clang-format python3
+  clang libclang-rt-14-dev
   desktop-file-utils appstream lintian
 )
 
