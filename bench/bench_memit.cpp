@@ -24,6 +24,8 @@
 // the paraphrase prompts, neighborhood = share of neighborhood prompts where p(true) > p(new);
 // retention = greedy top-1 recall of facts outside the edited (subject, relation) pairs.
 
+#include "demoscores.h"
+
 #include "core/edit/covariance.h"
 #include "core/edit/editor.h"
 #include "core/edit/finetune.h"
@@ -67,66 +69,6 @@ double peakRssMiB()
 double seconds(Clock::time_point a)
 {
     return std::chrono::duration<double>(Clock::now() - a).count();
-}
-
-// Mean per-token NLL of `candidate` after each prompt.
-std::vector<double> candidateNll(const Transformer &model, const Tokenizer &tok,
-    const std::vector<std::string> &prompts, const std::vector<std::string> &candidates)
-{
-    c10::NoGradGuard noGrad;
-    std::vector<double> out;
-    for (std::size_t b0 = 0; b0 < prompts.size(); b0 += 256) {
-        const std::size_t b1 = std::min(prompts.size(), b0 + 256);
-        std::vector<std::vector<int64_t>> p, c, inputs;
-        for (std::size_t i = b0; i < b1; ++i) {
-            p.push_back(tok.encode(prompts[i]));
-            c.push_back(tok.encode(" " + candidates[i]));
-            inputs.push_back(p.back());
-            inputs.back().insert(inputs.back().end(), c.back().begin(), c.back().end());
-        }
-        const PaddedBatch batch = padRight(inputs);
-        const at::Tensor logp = at::log_softmax(model.forward(batch.ids, batch.mask).logits, -1);
-        for (std::size_t i = 0; i < p.size(); ++i) {
-            double nll = 0;
-            for (std::size_t k = 0; k < c[i].size(); ++k)
-                nll -= logp[i][p[i].size() - 1 + k][c[i][k]].item<double>();
-            out.push_back(nll / c[i].size());
-        }
-    }
-    return out;
-}
-
-struct Scores {
-    double es = 0, ps = 0, ns = 0;
-};
-
-Scores score(const Transformer &model, const Tokenizer &tok, const nlohmann::json &records)
-{
-    std::vector<std::string> prompts, news, trues;
-    std::vector<int> kind; // 0 rewrite, 1 paraphrase, 2 neighborhood
-    for (const auto &r : records) {
-        const auto &rw = r["requested_rewrite"];
-        const auto nw = rw["target_new"]["str"].get<std::string>(), tr = rw["target_true"]["str"].get<std::string>();
-        auto add = [&](const std::string &prompt, int k) {
-            prompts.push_back(prompt);
-            news.push_back(nw);
-            trues.push_back(tr);
-            kind.push_back(k);
-        };
-        add(fillTemplate(rw["prompt"].get<std::string>(), rw["subject"].get<std::string>()), 0);
-        for (const auto &p : r["paraphrase_prompts"])
-            add(p.get<std::string>(), 1);
-        for (const auto &p : r["neighborhood_prompts"])
-            add(p.get<std::string>(), 2);
-    }
-    const auto nNew = candidateNll(model, tok, prompts, news), nTrue = candidateNll(model, tok, prompts, trues);
-    double hit[3] = {0, 0, 0}, cnt[3] = {0, 0, 0};
-    for (std::size_t i = 0; i < prompts.size(); ++i) {
-        const bool newWins = nNew[i] < nTrue[i];
-        hit[kind[i]] += kind[i] == 2 ? !newWins : newWins;
-        cnt[kind[i]] += 1;
-    }
-    return {100 * hit[0] / cnt[0], 100 * hit[1] / cnt[1], 100 * hit[2] / cnt[2]};
 }
 
 } // namespace
@@ -238,7 +180,7 @@ int run(int argc, char **argv)
         }
     }
     attachFactsToKeep(requests, known, &p.protect);
-    const Scores pre = score(*model, tok, records);
+    const DemoScores pre = scoreRecords(*model, tok, records);
     const double recallOutsidePre = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPre = measureRecall(*model, tok, keepSameSubject).rate();
 
@@ -294,7 +236,7 @@ int run(int argc, char **argv)
     }
     const double editS = seconds(t0);
     const double rssAfter = peakRssMiB();
-    const Scores post = score(*model, tok, records);
+    const DemoScores post = scoreRecords(*model, tok, records);
     const double recallOutsidePost = measureRecall(*model, tok, keepOutside).rate();
     const double recallSubjectPost = measureRecall(*model, tok, keepSameSubject).rate();
 

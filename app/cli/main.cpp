@@ -384,13 +384,16 @@ void printEditSummary(const std::string &label, std::size_t edits, const engram:
 {
     std::cout << label << ": " << edits << " edits in " << s.seconds << " s, mean target probability "
               << s.meanTargetProbability << "\n";
+    const bool memitFamily = label == "MEMIT" || label == "AlphaEdit";
     for (std::size_t i = 0; i < s.layers.size(); ++i) {
         std::cout << "  layer " << s.layers[i] << ": |dW|/|W| = " << s.relativeNorms[i];
-        if (label == "MEMIT")
+        if (memitFamily)
             std::cout << ", residual before " << s.residualBefore[i];
+        if (i < s.nullSpaceDims.size())
+            std::cout << ", null space " << s.nullSpaceDims[i] << " dimensions";
         std::cout << "\n";
     }
-    if (label == "MEMIT")
+    if (memitFamily)
         std::cout << "  residual after " << s.residualAfter << "\n";
     std::cout << "patch written to " << out << "\n";
 }
@@ -411,7 +414,7 @@ int cmdEdit(const Args &args)
     engram::EditConfig &config = spec.config;
     if (const auto &keepFile = o.keep) {
         if (config.method() == engram::EditMethod::FineTune)
-            throw UsageError {"--keep works with memit, rome and r-rome"};
+            throw UsageError {"--keep works with memit, alphaedit, rome and r-rome"};
         const engram::Dataset kept = engram::importDataset(*keepFile);
         std::vector<engram::FactToKeep> keep;
         for (const auto &r : kept.records)

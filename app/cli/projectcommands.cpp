@@ -562,6 +562,7 @@ int cmdProjectEdit(const Args &args)
     if (o.json) {
         std::cout << json {{"run", r.runId}, {"method", engram::editMethodName(spec.config.method())},
             {"facts", r.facts}, {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
+            {"null_space_dims", r.summary.nullSpaceDims}, {"earlier_runs_kept", r.summary.earlierRuns},
             {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
             {"conflicts", conflictsJson(r.conflicts)}}
                          .dump(2)
@@ -572,9 +573,15 @@ int cmdProjectEdit(const Args &args)
         std::cout << "conflict (allowed): " << c.message << "\n";
     std::cout << "run " << r.runId << ": " << engram::editMethodName(spec.config.method()) << " on " << r.facts
               << " fact(s) in " << std::fixed << std::setprecision(1) << r.summary.seconds << " s\n";
-    for (std::size_t i = 0; i < r.summary.layers.size(); ++i)
+    if (engram::usesMemitParams(spec.config.method()) && spec.config.memit().preserveEarlierRuns)
+        std::cout << "  earlier runs kept as memories: " << r.summary.earlierRuns << "\n";
+    for (std::size_t i = 0; i < r.summary.layers.size(); ++i) {
         std::cout << "  layer " << r.summary.layers[i] << ": |dW|/|W| = " << std::setprecision(4)
-                  << r.summary.relativeNorms[i] << "\n";
+                  << r.summary.relativeNorms[i];
+        if (i < r.summary.nullSpaceDims.size())
+            std::cout << ", null space " << r.summary.nullSpaceDims[i] << " dimensions";
+        std::cout << "\n";
+    }
     std::cout << "state " << r.stateBefore << " -> " << r.stateAfter << "\n";
     return kExitOk;
 }
@@ -852,8 +859,13 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
     using engram::EditMethod;
     // The parameter struct of the configured method, or UsageError naming the methods `option` applies to.
     auto memit = [&spec](const char *option) -> engram::MemitParams & {
-        if (spec.config.method() != EditMethod::Memit)
-            throw UsageError {std::string(option) + " applies to --method memit"};
+        if (!engram::usesMemitParams(spec.config.method()))
+            throw UsageError {std::string(option) + " applies to --method memit and alphaedit"};
+        return spec.config.memit();
+    };
+    auto alphaEdit = [&spec](const char *option) -> engram::MemitParams & {
+        if (spec.config.method() != EditMethod::AlphaEdit)
+            throw UsageError {std::string(option) + " applies to --method alphaedit"};
         return spec.config.memit();
     };
     struct Target { // the target-optimisation fields MEMIT and ROME share
@@ -862,12 +874,12 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
         uint64_t *seed;
     };
     auto target = [&spec](const char *option) -> Target {
-        if (spec.config.method() == EditMethod::Memit) {
+        if (engram::usesMemitParams(spec.config.method())) {
             auto &p = spec.config.memit();
             return {&p.vLr, &p.clampNormFactor, &p.preserveFactor, &p.vSteps, &p.seed};
         }
         if (spec.config.method() == EditMethod::FineTune)
-            throw UsageError {std::string(option) + " applies to --method memit, rome and r-rome"};
+            throw UsageError {std::string(option) + " applies to --method memit, alphaedit, rome and r-rome"};
         auto &p = spec.config.rome();
         return {&p.vLr, &p.clampNormFactor, &p.preserveFactor, &p.vSteps, &p.seed};
     };
@@ -892,32 +904,60 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
         const std::string name = option;
         if (name == "--norm-constraint")
             return parseNumber(option, v, -1e6, 1e6); // <= 0: no bound
-        if (name == "--lambda" || name == "--protect-weight" || name == "--preserve-factor")
+        if (name == "--lambda" || name == "--protect-weight" || name == "--preserve-factor"
+            || name == "--null-space-alpha")
+            return parseNumber(option, v, 0, 1e12);
+        if (name == "--null-space-threshold")
             return parseNumber(option, v, 0, 1e12);
         return parseNumber(option, v, 1e-12, 1e6); // --v-lr, --clamp, --lr
     };
     auto &stats = spec.statistics;
     OptionTable t("", "", "");
     t.heading("edit options (defaults: the model's preset, printed first; an option of another method is refused):")
-        .custom("--method", "memit|rome|r-rome|ftw",
-            "MEMIT (default), ROME (one request after another), r-ROME (one consistent key, \"Rebuilding ROME\"), "
+        .custom("--method", "memit|alphaedit|rome|r-rome|ftw",
+            "MEMIT (default), AlphaEdit (MEMIT's targets, the update projected onto the statistics' null space; "
+            "earlier runs kept), ROME (one request after another), r-ROME (one consistent key, \"Rebuilding ROME\"), "
             "FT-W (fine-tuning the layer's MLP output weight within an L-infinity ball)",
             [](const std::string &) {}) // read first by editMethodOf
-        .custom("--layers", "L1,L2,..", "the edited layers (MEMIT; one layer for the others)",
+        .custom("--layers", "L1,L2,..", "the edited layers (memit, alphaedit; one layer for the others)",
             [&spec, memit, singleLayer](const std::string &v) {
-                if (spec.config.method() == EditMethod::Memit)
+                if (engram::usesMemitParams(spec.config.method()))
                     memit("--layers").layers = parseLayerList("--layers", v);
                 else
                     singleLayer("--layers", v);
             })
         .custom("--layer", "L", "the edited layer (rome, r-rome, ftw)",
             [&spec, singleLayer](const std::string &v) {
-                if (spec.config.method() == EditMethod::Memit)
-                    throw UsageError {"--layer applies to rome, r-rome and ftw; MEMIT takes --layers L1,L2,.."};
+                if (engram::usesMemitParams(spec.config.method()))
+                    throw UsageError {"--layer applies to rome, r-rome and ftw; " + std::string(engram::editMethodLabel(
+                        spec.config.method())) + " takes --layers L1,L2,.."};
                 singleLayer("--layer", v);
             })
         .custom("--lambda", "X", "weight of the covariance term (MEMIT's mom2_update_weight)",
-            [memit, number](const std::string &v) { memit("--lambda").lambda = number("--lambda", v); })
+            [&spec, memit, number](const std::string &v) {
+                if (spec.config.method() == EditMethod::AlphaEdit)
+                    throw UsageError {"--lambda applies to --method memit; AlphaEdit has --null-space-threshold and "
+                                      "--null-space-alpha instead"};
+                memit("--lambda").lambda = number("--lambda", v);
+            })
+        .custom("--null-space-threshold", "X",
+            "eigenvalues of the statistics' second moment below X span the null space the update keeps to "
+            "(alphaedit; published 2e-2)",
+            [alphaEdit, number](const std::string &v) {
+                alphaEdit("--null-space-threshold").nullSpaceThreshold = number("--null-space-threshold", v);
+            })
+        .custom("--null-space-alpha", "X", "weight of the identity term in AlphaEdit's solve (alphaedit; published 10)",
+            [alphaEdit, number](const std::string &v) {
+                alphaEdit("--null-space-alpha").nullSpaceAlpha = number("--null-space-alpha", v);
+            })
+        .custom("--earlier-runs", "keep|ignore",
+            "keep the project's applied runs as memories in the solve (their keys, C_p) or not (memit, alphaedit; "
+            "default: ignore for memit, keep for alphaedit)",
+            [memit](const std::string &v) {
+                if (v != "keep" && v != "ignore")
+                    throw UsageError {"--earlier-runs must be keep or ignore"};
+                memit("--earlier-runs").preserveEarlierRuns = v == "keep";
+            })
         .custom("--v-lr", "X", "learning rate of the target optimisation (memit, rome)",
             [target, number](const std::string &v) { *target("--v-lr").vLr = number("--v-lr", v); })
         .custom("--v-steps", "N", "steps of the target optimisation (memit, rome)",
@@ -934,7 +974,8 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
             [target, number](const std::string &v) {
                 *target("--preserve-factor").preserve = number("--preserve-factor", v);
             })
-        .custom("--protect-weight", "X", "weight of the kept facts' keys in the covariance term (memit; see --keep)",
+        .custom("--protect-weight", "X",
+            "weight of the kept facts' keys in the covariance term (memit, alphaedit; see --keep)",
             [memit, number](const std::string &v) {
                 memit("--protect-weight").protectWeight = number("--protect-weight", v);
             })
@@ -948,7 +989,7 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
             [fineTune, number](const std::string &v) {
                 fineTune("--norm-constraint").normConstraint = number("--norm-constraint", v);
             });
-    t.heading("statistics (memit, rome):")
+    t.heading("statistics (memit, alphaedit, rome):")
         .custom("--stats", "FILE[,FILE..]",
             "our .safetensors statistics and/or published .npz files (mom2.mom2 + mom2.count, one layer each, layer "
             "from the file name)",

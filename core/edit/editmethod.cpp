@@ -16,8 +16,9 @@ struct MethodNames {
     std::string_view label;
 };
 
-constexpr std::array<MethodNames, 4> kNames {{
+constexpr std::array<MethodNames, 5> kNames {{
     {EditMethod::Memit, "memit", "MEMIT"},
+    {EditMethod::AlphaEdit, "alphaedit", "AlphaEdit"},
     {EditMethod::Rome, "rome", "ROME"},
     {EditMethod::RRome, "r-rome", "r-ROME"},
     {EditMethod::FineTune, "ftw", "FT-W"},
@@ -113,7 +114,7 @@ std::string editMethodNames()
 
 EditConfig EditConfig::make(EditMethod method, MethodParams params)
 {
-    const bool fits = (method == EditMethod::Memit && std::holds_alternative<MemitParams>(params))
+    const bool fits = (usesMemitParams(method) && std::holds_alternative<MemitParams>(params))
         || (isRome(method) && std::holds_alternative<RomeParams>(params))
         || (method == EditMethod::FineTune && std::holds_alternative<FineTuneParams>(params));
     if (!fits)
@@ -124,6 +125,8 @@ EditConfig EditConfig::make(EditMethod method, MethodParams params)
     c.m_params = std::move(params);
     if (isRome(method))
         std::get<RomeParams>(c.m_params).consistentKey = method == EditMethod::RRome;
+    if (usesMemitParams(method))
+        std::get<MemitParams>(c.m_params).nullSpace = method == EditMethod::AlphaEdit;
     return c;
 }
 
@@ -203,7 +206,9 @@ json EditConfig::paramsObject() const
     if (const auto *p = std::get_if<MemitParams>(&m_params)) {
         j = targetFieldsJson(*p);
         j.update({{"layers", p->layers}, {"lambda", p->lambda}, {"batched_targets", p->batchedTargets},
-            {"protect_weight", p->protectWeight}});
+            {"protect_weight", p->protectWeight}, {"preserve_earlier_runs", p->preserveEarlierRuns}});
+        if (p->nullSpace)
+            j.update({{"null_space_threshold", p->nullSpaceThreshold}, {"null_space_alpha", p->nullSpaceAlpha}});
     } else if (const auto *r = std::get_if<RomeParams>(&m_params)) {
         j = targetFieldsJson(*r);
         j.update({{"layer", r->layer}, {"consistent_key", r->consistentKey}});
@@ -222,13 +227,16 @@ EditConfig EditConfig::fromJson(EditMethod method, const std::string &text)
         throw Error(ErrorKind::CorruptFile,
             "the recorded parameters of a " + std::string(editMethodLabel(method)) + " edit are not a JSON object");
     try {
-        if (method == EditMethod::Memit) {
+        if (usesMemitParams(method)) {
             MemitParams p;
             readTargetFields(j, p);
             read(j, "layers", p.layers);
             read(j, "lambda", p.lambda);
             read(j, "batched_targets", p.batchedTargets);
             read(j, "protect_weight", p.protectWeight);
+            read(j, "preserve_earlier_runs", p.preserveEarlierRuns);
+            read(j, "null_space_threshold", p.nullSpaceThreshold);
+            read(j, "null_space_alpha", p.nullSpaceAlpha);
             return make(method, p);
         }
         if (isRome(method)) {

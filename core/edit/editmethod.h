@@ -18,26 +18,34 @@ namespace engram {
 
 enum class EditMethod {
     Memit, // MEMIT, every fact in one batch over several layers
+    AlphaEdit, // MEMIT's targets and keys, the update projected onto the statistics' null space
     Rome, // ROME, one fact after another at one layer
     RRome, // ROME with the consistent key ("Rebuilding ROME")
     FineTune, // FT-W, the constrained fine-tuning baseline
 };
 
-inline constexpr std::array<EditMethod, 4> kEditMethods {
-    EditMethod::Memit, EditMethod::Rome, EditMethod::RRome, EditMethod::FineTune};
+inline constexpr std::array<EditMethod, 5> kEditMethods {
+    EditMethod::Memit, EditMethod::AlphaEdit, EditMethod::Rome, EditMethod::RRome, EditMethod::FineTune};
 
-/// "memit", "rome", "r-rome", "ftw": the name used on the command line and in records.
+/// MEMIT and AlphaEdit: the methods that take MemitParams.
+inline constexpr bool usesMemitParams(EditMethod m)
+{
+    return m == EditMethod::Memit || m == EditMethod::AlphaEdit;
+}
+
+/// "memit", "alphaedit", "rome", "r-rome", "ftw": the name used on the command line and in records.
 std::string_view editMethodName(EditMethod method);
-/// "MEMIT", "ROME", "r-ROME", "FT-W": the name shown to a person.
+/// "MEMIT", "AlphaEdit", "ROME", "r-ROME", "FT-W": the name shown to a person.
 std::string_view editMethodLabel(EditMethod method);
 /// The method named `name` ("ft-w" is accepted for FT-W, as older patches record it).
 std::optional<EditMethod> parseEditMethod(std::string_view name);
 /// As parseEditMethod, or Error(InvalidArgument) naming the accepted names.
 EditMethod requireEditMethod(std::string_view name);
-/// "memit, rome, r-rome, ftw".
+/// "memit, alphaedit, rome, r-rome, ftw".
 std::string editMethodNames();
 
-/// The parameters of one method. Rome and RRome share RomeParams (consistentKey tells them apart).
+/// The parameters of one method. Rome and RRome share RomeParams (consistentKey tells them
+/// apart); Memit and AlphaEdit share MemitParams (nullSpace does).
 using MethodParams = std::variant<MemitParams, RomeParams, FineTuneParams>;
 
 /// A method with its parameters, consistent by construction (see make()).
@@ -47,7 +55,8 @@ public:
     EditConfig() = default; // MEMIT with MemitParams' defaults
 
     /// `method` with `params`, which must be the method's type (RomeParams for both ROME
-    /// variants; consistentKey is set from the method). Error(InvalidArgument) otherwise.
+    /// variants, consistentKey set from the method; MemitParams for MEMIT and AlphaEdit,
+    /// nullSpace set from the method). Error(InvalidArgument) otherwise.
     static EditConfig make(EditMethod method, MethodParams params);
 
     EditMethod method() const { return m_method; }

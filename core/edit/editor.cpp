@@ -208,11 +208,19 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
     WeightPatch patch = patchFor(model, params.layers);
     const MemitResult r = guardedEdit(model, params.layers,
         [&] { return applyMemit(model, session.tokenizer(), requests, params, stats, progress); });
-    nlohmann::json prov = provenanceOf(EditConfig::make(EditMethod::Memit, params), session, statistics);
+    nlohmann::json prov = provenanceOf(
+        EditConfig::make(params.nullSpace ? EditMethod::AlphaEdit : EditMethod::Memit, params), session, statistics);
     prov["context_templates"] = r.contextTemplates;
     if (!params.protect.empty())
         prov["protected_keys"] = params.protect.size();
+    if (params.nullSpace)
+        prov["null_space_dims"] = r.nullSpaceDims;
+    if (params.preserveEarlierRuns)
+        prov["earlier_runs_kept"] = r.earlierRuns;
     EditSummary s = finish(patch, r.updates, prov, requests, patchOut);
+    s.keysAfter = r.keysAfter;
+    s.nullSpaceDims = r.nullSpaceDims;
+    s.earlierRuns = r.earlierRuns;
     s.residualAfter = r.residualAfter;
     for (double p : r.targets.targetProb)
         s.meanTargetProbability += p / static_cast<double>(r.targets.targetProb.size());
@@ -280,6 +288,7 @@ EditSummary runEdit(ModelSession &session, const std::vector<EditRequest> &reque
     }
     switch (config.method()) {
     case EditMethod::Memit:
+    case EditMethod::AlphaEdit:
         return editWithMemit(session, requests, config.memit(), statistics, patchOut, progress);
     case EditMethod::Rome:
     case EditMethod::RRome:
@@ -593,7 +602,7 @@ KeepPlan attachFactsToKeep(std::vector<EditRequest> &requests, const std::vector
 
 bool protectsKeys(const EditConfig &config)
 {
-    return config.method() == EditMethod::Memit && config.memit().protectWeight > 0;
+    return usesMemitParams(config.method()) && config.memit().protectWeight > 0;
 }
 
 KeepPlan keepFacts(EditConfig &config, std::vector<EditRequest> &requests, const std::vector<FactToKeep> &keep)

@@ -84,10 +84,15 @@ struct EditSummary {
     double seconds = 0;
     std::vector<std::string> contextTemplates;
     std::shared_ptr<const WeightPatch> patch; // the change made (also saved when a path was given)
+    /// MEMIT and AlphaEdit: this run's keys per edited layer, read on the edited model (a project
+    /// stores them so later runs can keep this one's edits as memories).
+    std::vector<LayerKeys> keysAfter;
+    std::vector<int64_t> nullSpaceDims; // AlphaEdit: per edited layer
+    int earlierRuns = 0; // earlier runs whose keys the solve kept (C_p)
 };
 
-/// Runs MEMIT on the session's model (which stays edited), and saves the change as a patch
-/// file when `patchOut` is not empty. `statistics` must cover params.layers. Throws engram::Error.
+/// Runs MEMIT (AlphaEdit when params.nullSpace) on the session's model (which stays edited), and
+/// saves the change as a patch file when `patchOut` is not empty. `statistics` must cover params.layers. Throws engram::Error.
 /// On any failure or cancellation (via `progress`) the session's weights are restored and no
 /// patch file is written.
 EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> &requests, const MemitParams &params,

@@ -26,6 +26,15 @@ struct KeyPrompt {
     std::string subject;
 };
 
+/// Keys of one edit run at one layer, kept so later runs can preserve them (MEMIT with earlier
+/// runs as memories, AlphaEdit): one key per fact, read on the model after the run.
+struct LayerKeys {
+    int layer = 0;
+    int64_t dim = 0; // d_k
+    int64_t count = 0; // keys (facts)
+    std::vector<float> values; // [count, dim], one key per row
+};
+
 struct MemitParams {
     std::vector<int> layers; // ascending; the last is L, where z is optimised
     double lambda = 15000.0; // mom2_update_weight: weight of the covariance term
@@ -46,6 +55,20 @@ struct MemitParams {
     /// ΔW = R Kᵀ (λC + μ K_p K_pᵀ + K Kᵀ)⁻¹ with μ = protectWeight. Empty = the reference update.
     std::vector<KeyPrompt> protect;
     double protectWeight = 0.0; // μ; 0 = protect nothing (the given keys are ignored)
+
+    /// AlphaEdit (Fang et al., 2025): the update is projected onto the null space of the
+    /// statistics' keys (eigenvectors of C with eigenvalue < nullSpaceThreshold) and solved
+    /// with α I in place of λC (../shared/docs/sequential-editing.md). Set by the method
+    /// (EditMethod::AlphaEdit), not by hand; lambda is then unused.
+    bool nullSpace = false;
+    double nullSpaceThreshold = 2e-2; // absolute, on the eigenvalues of C = E[k kᵀ]
+    double nullSpaceAlpha = 10.0; // α (the reference's L2)
+    /// Earlier runs as preserved memories: C_p = Σ K Kᵀ over `earlierKeys` joins the solve
+    /// (MEMIT: λC + C_p + KKᵀ; AlphaEdit: P(KKᵀ + C_p) + αI). AlphaEdit's default; for MEMIT
+    /// it makes "MEMIT with a cache of earlier edits".
+    bool preserveEarlierRuns = false;
+    /// The keys of the earlier runs (data, not a parameter; never recorded in JSON).
+    std::vector<LayerKeys> earlierKeys;
 };
 
 /// ROME (memit-spec §5), applied one request after another on the already edited model.

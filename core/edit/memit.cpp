@@ -369,7 +369,7 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
 }
 
 at::Tensor solveMemitUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance,
-    double lambda, const at::Tensor &protectedKeys, double protectWeight)
+    double lambda, const at::Tensor &protectedKeys, double protectWeight, const at::Tensor &earlier)
 {
     const at::Tensor K = keys.to(at::kDouble), R = residual.to(at::kDouble);
     at::Tensor A = lambda * covariance.to(at::kDouble) + at::matmul(K, K.t()); // [d_k, d_k], SPD for λ > 0
@@ -377,8 +377,59 @@ at::Tensor solveMemitUpdate(const at::Tensor &residual, const at::Tensor &keys, 
         const at::Tensor P = protectedKeys.to(at::kDouble);
         A = A + protectWeight * at::matmul(P, P.t());
     }
+    if (earlier.defined())
+        A = A + earlier.to(at::kDouble);
     const at::Tensor solved = at::linalg_solve(A, K); // A⁻¹K, [d_k, n]
     return at::matmul(R, solved.t()); // [d, d_k]
+}
+
+NullSpace nullSpaceProjection(const at::Tensor &covariance, double threshold)
+{
+    const at::Tensor C = covariance.to(at::kDouble).to(at::kCPU);
+    if (C.dim() != 2 || C.size(0) != C.size(1))
+        throw Error(ErrorKind::ShapeMismatch, "the null space needs a square second-moment matrix");
+    // C is symmetric positive semi-definite: its singular value decomposition (the reference's
+    // choice) and its eigendecomposition agree; eigh is the cheaper of the two.
+    const auto [values, vectors] = at::linalg_eigh(0.5 * (C + C.t()));
+    const at::Tensor keep = (values < threshold).nonzero().view({-1});
+    NullSpace out;
+    out.dimension = keep.size(0);
+    const at::Tensor U0 = vectors.index_select(1, keep); // [d_k, dimension]
+    out.projection = at::matmul(U0, U0.t());
+    return out;
+}
+
+at::Tensor solveAlphaEditUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &projection,
+    double alpha, const at::Tensor &earlier)
+{
+    const at::Tensor K = keys.to(at::kDouble), R = residual.to(at::kDouble), P = projection.to(at::kDouble);
+    at::Tensor memories = at::matmul(K, K.t()); // [d_k, d_k]
+    if (earlier.defined())
+        memories = memories + earlier.to(at::kDouble);
+    const at::Tensor A = at::matmul(P, memories) + alpha * at::eye(K.size(0), K.options());
+    const at::Tensor X = at::linalg_solve(A, at::matmul(P, at::matmul(K, R.t()))); // [d_k, d]
+    return X.t(); // [d, d_k]
+}
+
+at::Tensor earlierKeysProduct(const std::vector<LayerKeys> &keys, int layer, int64_t dim)
+{
+    at::Tensor sum;
+    for (const LayerKeys &k : keys) {
+        if (k.layer != layer)
+            continue;
+        if (k.dim != dim || static_cast<int64_t>(k.values.size()) != k.count * k.dim)
+            throw Error(ErrorKind::InvalidArgument,
+                "the keys of an earlier run at layer " + std::to_string(layer) + " have " + std::to_string(k.dim)
+                    + " dimensions (" + std::to_string(k.values.size()) + " values); the layer's keys have "
+                    + std::to_string(dim));
+        if (k.count == 0)
+            continue;
+        const at::Tensor K = at::from_blob(const_cast<float *>(k.values.data()), {k.count, k.dim}, at::kFloat)
+                                 .to(at::kDouble); // a copy: from_blob's view never outlives this line
+        const at::Tensor product = at::matmul(K.t(), K);
+        sum = sum.defined() ? sum + product : product;
+    }
+    return sum;
 }
 
 MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std::vector<EditRequest> &requests,
@@ -427,15 +478,20 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     auto currentZ = [&] {
         return readAtLookups(model, bareRows, {{Site::BlockOutput, L}})[0].to(at::kDouble).to(at::kCPU);
     };
+    // ½ bare prompt + ½ mean of the prefixed prompts (the reference's group averaging): [n, d_k].
+    auto groupKeys = [&](const at::Tensor &read) {
+        const at::Tensor k = read.to(at::kDouble).to(at::kCPU).view({n, C, -1}); // [n, C, d_k]
+        return C > 1 ? 0.5 * k.select(1, 0) + 0.5 * k.narrow(1, 1, C - 1).mean(1) : k.select(1, 0);
+    };
+    if (params.preserveEarlierRuns) {
+        for (const LayerKeys &k : params.earlierKeys)
+            if (k.layer == params.layers.front())
+                ++result.earlierRuns;
+    }
     const int m = static_cast<int>(params.layers.size());
     for (int j = 0; j < m; ++j) {
         const int l = params.layers[j];
-        const at::Tensor k = readAtLookups(model, keyRows, {{Site::MlpKey, l}})[0]
-                                 .to(at::kDouble)
-                                 .to(at::kCPU)
-                                 .view({n, C, -1}); // [n, C, d_k]
-        // ½ bare prompt + ½ mean of the prefixed prompts (the reference's group averaging).
-        const at::Tensor K = C > 1 ? 0.5 * k.select(1, 0) + 0.5 * k.narrow(1, 1, C - 1).mean(1) : k.select(1, 0);
+        const at::Tensor K = groupKeys(readAtLookups(model, keyRows, {{Site::MlpKey, l}})[0]);
         const at::Tensor residual = Z - currentZ(); // [n, d]
         LayerUpdate up;
         up.layer = l;
@@ -446,8 +502,23 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         at::Tensor protectedKeys;
         if (!protectRows.empty())
             protectedKeys = readAtLookups(model, protectRows, {{Site::MlpKey, l}})[0].to(at::kDouble).to(at::kCPU).t();
-        const at::Tensor dW
-            = solveMemitUpdate(R, K.t(), s.mean(), params.lambda, protectedKeys, params.protectWeight); // [d, d_k]
+        const at::Tensor earlier = params.preserveEarlierRuns
+            ? earlierKeysProduct(params.earlierKeys, l, K.size(1))
+            : at::Tensor(); // C_p
+        at::Tensor dW; // [d, d_k]
+        if (params.nullSpace) {
+            const NullSpace ns = nullSpaceProjection(s.mean(), params.nullSpaceThreshold);
+            result.nullSpaceDims.push_back(ns.dimension);
+            // Kept facts' keys join the earlier runs' as memories (μ K_p K_pᵀ).
+            at::Tensor memories = earlier;
+            if (protectedKeys.defined() && params.protectWeight > 0) {
+                const at::Tensor kept = params.protectWeight * at::matmul(protectedKeys, protectedKeys.t());
+                memories = memories.defined() ? memories + kept : kept;
+            }
+            dW = solveAlphaEditUpdate(R, K.t(), ns.projection, params.nullSpaceAlpha, memories);
+        } else {
+            dW = solveMemitUpdate(R, K.t(), s.mean(), params.lambda, protectedKeys, params.protectWeight, earlier);
+        }
         up.weightName = model.mlpOutputWeightName(l);
         const at::Tensor W = model.parameter(up.weightName);
         at::Tensor stored;
@@ -464,6 +535,20 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         tracker.advance();
     }
     result.residualAfter = (Z - currentZ()).norm(2, 1).mean().item<double>();
+    // This run's keys on the edited model, every layer in one pass: a later run keeps them.
+    std::vector<std::pair<Site, int>> sites;
+    for (int l : params.layers)
+        sites.emplace_back(Site::MlpKey, l);
+    const std::vector<at::Tensor> after = readAtLookups(model, keyRows, sites);
+    for (int j = 0; j < m; ++j) {
+        const at::Tensor K = groupKeys(after[j]).to(at::kFloat).contiguous(); // [n, d_k]
+        LayerKeys keys;
+        keys.layer = params.layers[j];
+        keys.count = K.size(0);
+        keys.dim = K.size(1);
+        keys.values.assign(K.data_ptr<float>(), K.data_ptr<float>() + K.numel());
+        result.keysAfter.push_back(std::move(keys));
+    }
     return result;
 }
 

@@ -66,6 +66,11 @@ struct MemitResult {
     TargetResult targets;
     std::vector<std::string> contextTemplates;
     double residualAfter = 0; // mean ‖z − z_cur‖ after all layers
+    /// Per edited layer, this run's keys read on the edited model (what a later run keeps as
+    /// memories; the reference re-reads them once every layer is written).
+    std::vector<LayerKeys> keysAfter;
+    std::vector<int64_t> nullSpaceDims; // AlphaEdit: the null space's dimension per edited layer
+    int earlierRuns = 0; // earlier runs' key sets preserved (C_p), 0 when not asked
 };
 
 /// Edits `model` in place (the caller keeps the original tensors to revert). `stats` must
@@ -79,7 +84,25 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
 /// §4.3 step 5 alone, in float64: ΔW = R Kᵀ (λC + KKᵀ)⁻¹ for R [d, n], K [d_k, n], C [d_k, d_k].
 /// Returns ΔW [d, d_k] (mathematical orientation). With `protectedKeys` [d_k, p] defined, μ K_p K_pᵀ
 /// (μ = protectWeight) joins λC.
+/// With `earlier` [d_k, d_k] defined (C_p, the earlier runs' Σ K Kᵀ), it joins λC unweighted.
 at::Tensor solveMemitUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &covariance,
-    double lambda, const at::Tensor &protectedKeys = {}, double protectWeight = 1.0);
+    double lambda, const at::Tensor &protectedKeys = {}, double protectWeight = 1.0, const at::Tensor &earlier = {});
+
+/// AlphaEdit's null space of C [d_k, d_k] (symmetric, positive semi-definite): P = U₀U₀ᵀ over
+/// the eigenvectors whose eigenvalue is below `threshold`, in float64.
+struct NullSpace {
+    at::Tensor projection; // [d_k, d_k]
+    int64_t dimension = 0; // columns of U₀
+};
+NullSpace nullSpaceProjection(const at::Tensor &covariance, double threshold);
+
+/// AlphaEdit's update in float64: X = (P(KKᵀ + C_p) + αI)⁻¹ P K Rᵀ, returned as ΔW = Xᵀ
+/// [d, d_k] (mathematical orientation, as solveMemitUpdate). `earlier` (C_p) may be undefined.
+at::Tensor solveAlphaEditUpdate(const at::Tensor &residual, const at::Tensor &keys, const at::Tensor &projection,
+    double alpha, const at::Tensor &earlier = {});
+
+/// C_p of `layer` [dim, dim] float64: Σ KᵀK over the entries of `keys` for that layer (each
+/// [count, dim]); undefined when none. Error(InvalidArgument) when an entry's dim differs.
+at::Tensor earlierKeysProduct(const std::vector<LayerKeys> &keys, int layer, int64_t dim);
 
 } // namespace engram

@@ -22,6 +22,8 @@ EditConfig EditPreset::configFor(EditMethod method) const
     switch (method) {
     case EditMethod::Memit:
         return EditConfig::make(method, memit);
+    case EditMethod::AlphaEdit:
+        return EditConfig::make(method, alphaEdit);
     case EditMethod::Rome:
     case EditMethod::RRome:
         return EditConfig::make(method, rome);
@@ -100,6 +102,9 @@ EditPreset editPresetFor(ModelFamily family, int layers, int hidden)
         p.fineTune.normConstraint = 0.05;
         p.fineTune.steps = 60;
     }
+    p.alphaEdit = p.memit;
+    p.alphaEdit.nullSpace = true;
+    p.alphaEdit.preserveEarlierRuns = true;
     return p;
 }
 

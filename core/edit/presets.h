@@ -17,6 +17,9 @@ struct EditPreset {
     std::string name; // e.g. "GPT-J 6B (published)", "demo (measured)", "scaled for 12 layers"
     std::string source; // where the numbers come from, one line
     MemitParams memit;
+    /// AlphaEdit: MEMIT's values with the published null-space threshold (2e-2) and α (10), and
+    /// earlier runs kept as memories; the demo's threshold is measured (README, Sequential editing).
+    MemitParams alphaEdit;
     RomeParams rome;
     FineTuneParams fineTune;
 

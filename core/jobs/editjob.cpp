@@ -131,6 +131,10 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         context.stage("applying the project's history");
         before = applyHistory(*session, *project);
         result.stateBefore = run.baseState = before.stateHash;
+        // Earlier runs kept as memories: the keys every applied run recorded (a reverted run's
+        // are left out, a re-applied one's come back, a branch has its own history's).
+        if (usesMemitParams(config.method()) && config.memit().preserveEarlierRuns)
+            config.memit().earlierKeys = project->appliedRunKeys(&run.summary.earlierRuns);
 
         // The weights the edit will change, to rebuild "before ⊕ patch" exactly afterwards.
         std::vector<std::pair<std::string, at::Tensor>> saved;
@@ -168,8 +172,9 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     run.summary.meanTargetProbability = result.summary.meanTargetProbability;
     run.summary.seconds = result.summary.seconds;
     run.summary.rebasedHistory = before.rebasedRuns;
+    run.summary.nullSpaceDims = result.summary.nullSpaceDims;
     context.stage("saving the run");
-    result.runId = project->recordRun(run, toStored(*result.summary.patch));
+    result.runId = project->recordRun(run, toStored(*result.summary.patch), result.summary.keysAfter);
     return result;
 }
 

@@ -90,6 +90,15 @@ const char *kMigration3 = R"sql(
 ALTER TABLE patch_tensor ADD COLUMN delta_hash TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Schema 4: each MEMIT/AlphaEdit run's keys per edited layer, read on the model after the run,
+// so later runs can keep earlier ones as memories (C_p) and revert / re-apply stay exact (issue 19).
+const char *kMigration4 = R"sql(
+CREATE TABLE run_key(
+  run_id INTEGER NOT NULL REFERENCES edit_run(id) ON DELETE CASCADE, layer INTEGER NOT NULL,
+  dim INTEGER NOT NULL, count INTEGER NOT NULL, keys BLOB NOT NULL, keys_hash TEXT NOT NULL,
+  PRIMARY KEY (run_id, layer));
+)sql";
+
 } // namespace
 
 std::string utcTimestamp()
@@ -125,6 +134,7 @@ std::unique_ptr<Project> Project::create(const std::filesystem::path &file, cons
             db.exec(kMigration1);
             db.exec(kMigration2);
             db.exec(kMigration3);
+            db.exec(kMigration4);
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)
                 + "; PRAGMA user_version = " + std::to_string(kSchemaVersion));
             db.prepare(
@@ -212,7 +222,7 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
 
 void Project::migrate()
 {
-    const char *steps[] = {kMigration1, kMigration2, kMigration3};
+    const char *steps[] = {kMigration1, kMigration2, kMigration3, kMigration4};
     for (int v = schemaVersion(); v < kSchemaVersion; ++v) {
         Transaction t(*m_db);
         m_db->exec(steps[v]); // steps[v] takes version v to v + 1
@@ -263,6 +273,16 @@ void Project::verifyStoredPatches() const
                     + "' does not match its recorded hash. It was not opened for writing and not changed; "
                       "`engram-cli project check` lists the damage, `project branch` can copy the history "
                       "before that run; or restore the file from a backup");
+    }
+    auto keys = m_db->prepare("SELECT run_id, layer, keys, keys_hash FROM run_key ORDER BY run_id, layer");
+    while (keys.step()) {
+        const auto blob = keys.blob(2);
+        if (patchDeltaHash(blob.data(), blob.size()) != keys.text(3))
+            throw Error(ErrorKind::CorruptFile,
+                m_file.string() + " is damaged: the stored keys of run " + std::to_string(keys.integer(0))
+                    + " at layer " + std::to_string(keys.integer(1))
+                    + " do not match their recorded hash. It was not opened for writing and not changed; "
+                      "`engram-cli project check` lists the damage; restore the file from a backup");
     }
 }
 
@@ -328,6 +348,7 @@ std::vector<std::string> Project::check() const
                 const auto deltas = patch(r.id);
                 if (r.status == RunStatus::Applied && deltas.empty())
                     problems.push_back("run " + std::to_string(r.id) + " is applied but has no stored patch");
+                (void)runKeys(r.id);
             } catch (const Error &e) {
                 problems.push_back(e.what());
             }

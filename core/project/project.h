@@ -16,6 +16,7 @@
 // own Project on the same file (SQLite arbitrates; writers wait up to the busy timeout).
 
 #include "core/data/datasets.h"
+#include "core/edit/editparams.h"
 
 #include <cstdint>
 #include <filesystem>
@@ -122,6 +123,8 @@ struct RunSummary {
     double meanTargetProbability = 0; // after the target optimisation
     double seconds = 0; // of the method itself (the run's seconds include loading)
     std::vector<int64_t> rebasedHistory; // earlier runs applied on other weights than recorded
+    std::vector<int64_t> nullSpaceDims; // AlphaEdit: the null space's dimension per edited layer
+    std::vector<int64_t> earlierRuns; // applied runs whose keys the solve kept as memories (C_p)
 
     std::string toJson() const;
     /// Reads what toJson wrote; keys it lacks keep their defaults (failed runs store "{}").
@@ -202,7 +205,7 @@ struct StoredTrace {
 class Project
 {
 public:
-    static constexpr int kSchemaVersion = 3;
+    static constexpr int kSchemaVersion = 4;
     static constexpr int64_t kApplicationId = 0x456e6772; // "Engr"
 
     /// Creates a new project file for `model`. Refuses to overwrite an existing file.
@@ -242,8 +245,16 @@ public:
 
     // Edit runs and their patches.
     /// Records a finished run with its patch (applied) or a cancelled/failed one (no deltas),
-    /// all in one transaction. Returns the run id.
-    int64_t recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas);
+    /// and the run's keys per edited layer (MEMIT, AlphaEdit), all in one transaction. Returns
+    /// the run id.
+    int64_t recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas,
+        const std::vector<LayerKeys> &keys = {});
+    /// The keys a run recorded (empty for runs of other methods or older files). Error(CorruptFile)
+    /// when their bytes do not match their size or recorded hash.
+    std::vector<LayerKeys> runKeys(int64_t runId) const;
+    /// The keys of every applied run, in history order (what a run that keeps earlier runs as
+    /// memories solves with); `runIds` receives the runs that had keys.
+    std::vector<LayerKeys> appliedRunKeys(std::vector<int64_t> *runIds = nullptr) const;
     std::vector<EditRun> runs() const; // in history order (ascending id)
     std::optional<EditRun> run(int64_t id) const;
     std::vector<StoredDelta> patch(int64_t runId) const;
@@ -270,7 +281,7 @@ public:
     void branch(int64_t runId, const std::filesystem::path &out) const;
 
     /// Consistency check: SQLite's integrity and foreign-key checks, and every stored patch's
-    /// size against its shape and its bytes against their recorded hash. Returns the problems found (empty: sound).
+    /// (and run's keys') size against its shape and its bytes against their recorded hash. Returns the problems found (empty: sound).
     std::vector<std::string> check() const;
 
     Database &database() { return *m_db; }

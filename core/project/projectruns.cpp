@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <map>
 #include <set>
@@ -41,7 +42,7 @@ std::string RunSummary::toJson() const
 {
     return nlohmann::json {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
         {"residual_after", residualAfter}, {"mean_target_probability", meanTargetProbability}, {"seconds", seconds},
-        {"rebased_history", rebasedHistory}}
+        {"rebased_history", rebasedHistory}, {"null_space_dims", nullSpaceDims}, {"earlier_runs", earlierRuns}}
         .dump();
 }
 
@@ -63,6 +64,8 @@ RunSummary RunSummary::fromJson(const std::string &text)
         read("mean_target_probability", s.meanTargetProbability);
         read("seconds", s.seconds);
         read("rebased_history", s.rebasedHistory);
+        read("null_space_dims", s.nullSpaceDims);
+        read("earlier_runs", s.earlierRuns);
     } catch (const nlohmann::json::exception &e) {
         throw Error(
             ErrorKind::CorruptFile, std::string("the run summary has a value of the wrong type (") + e.what() + ")");
@@ -70,7 +73,7 @@ RunSummary RunSummary::fromJson(const std::string &text)
     return s;
 }
 
-int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas)
+int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &deltas, const std::vector<LayerKeys> &keys)
 {
     Transaction t(*m_db);
     m_db->prepare("INSERT INTO edit_run(model_id, method, params_json, seed, device, status, created_at, seconds, "
@@ -115,6 +118,23 @@ int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &d
             .bindBlob(6, d.data.data(), d.data.size())
             .bind(7, patchDeltaHash(d.data.data(), d.data.size()));
         patchSt.run();
+    }
+    auto keySt = m_db->prepare(
+        "INSERT INTO run_key(run_id, layer, dim, count, keys, keys_hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6)");
+    for (const LayerKeys &k : keys) {
+        if (static_cast<int64_t>(k.values.size()) != k.dim * k.count)
+            throw Error(ErrorKind::InvalidArgument,
+                "the keys of layer " + std::to_string(k.layer) + " hold " + std::to_string(k.values.size())
+                    + " values, not " + std::to_string(k.dim) + " x " + std::to_string(k.count));
+        const auto *bytes = reinterpret_cast<const unsigned char *>(k.values.data());
+        const std::size_t size = k.values.size() * sizeof(float);
+        keySt.bind(1, id)
+            .bind(2, static_cast<int64_t>(k.layer))
+            .bind(3, k.dim)
+            .bind(4, k.count)
+            .bindBlob(5, bytes, size)
+            .bind(6, patchDeltaHash(bytes, size));
+        keySt.run();
     }
     stallPoint("project:record-run"); // crash-safety tests kill the process here, mid-transaction
     t.commit();
@@ -203,6 +223,57 @@ std::vector<StoredDelta> Project::patch(int64_t runId) const
                     + "); the run cannot be rebuilt. Restore the file from a backup, or branch before run "
                     + std::to_string(runId));
         out.push_back(std::move(d));
+    }
+    return out;
+}
+
+std::vector<LayerKeys> Project::runKeys(int64_t runId) const
+{
+    auto st = m_db->prepare("SELECT layer, dim, count, keys, keys_hash FROM run_key WHERE run_id = ?1 ORDER BY layer");
+    st.bind(1, runId);
+    std::vector<LayerKeys> out;
+    while (st.step()) {
+        LayerKeys k;
+        k.layer = static_cast<int>(st.integer(0));
+        k.dim = st.integer(1);
+        k.count = st.integer(2);
+        const auto blob = st.blob(3);
+        const std::string where = m_file.string() + ": the stored keys of run " + std::to_string(runId)
+            + " at layer " + std::to_string(k.layer);
+        if (k.dim < 0 || k.count < 0 || k.dim > (int64_t(1) << 24) || k.count > (int64_t(1) << 24)
+            || static_cast<int64_t>(blob.size()) != k.dim * k.count * 4)
+            throw Error(ErrorKind::CorruptFile,
+                where + " are damaged: " + std::to_string(blob.size()) + " bytes for " + std::to_string(k.count)
+                    + " keys of " + std::to_string(k.dim) + " values");
+        if (patchDeltaHash(blob.data(), blob.size()) != st.text(4))
+            throw Error(ErrorKind::CorruptFile,
+                where + " are damaged: their bytes do not match their recorded hash. Restore the file from a "
+                        "backup, or branch before run " + std::to_string(runId));
+        k.values.resize(static_cast<std::size_t>(k.dim * k.count));
+        if (!blob.empty())
+            std::memcpy(k.values.data(), blob.data(), blob.size());
+        out.push_back(std::move(k));
+    }
+    return out;
+}
+
+std::vector<LayerKeys> Project::appliedRunKeys(std::vector<int64_t> *runIds) const
+{
+    std::vector<int64_t> applied;
+    {
+        auto st = m_db->prepare("SELECT id FROM edit_run WHERE status = 'applied' ORDER BY id");
+        while (st.step())
+            applied.push_back(st.integer(0));
+    }
+    std::vector<LayerKeys> out;
+    for (int64_t id : applied) {
+        auto keys = runKeys(id);
+        if (keys.empty())
+            continue;
+        if (runIds)
+            runIds->push_back(id);
+        for (auto &k : keys)
+            out.push_back(std::move(k));
     }
     return out;
 }

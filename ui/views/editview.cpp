@@ -111,11 +111,14 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_method = new QComboBox(this);
     m_method->setObjectName(QStringLiteral("editMethod"));
     m_method->addItem(tr("MEMIT (batch)"), static_cast<int>(EditMethod::Memit));
+    m_method->addItem(tr("AlphaEdit (null space)"), static_cast<int>(EditMethod::AlphaEdit));
     m_method->addItem(tr("ROME (one by one)"), static_cast<int>(EditMethod::Rome));
     m_method->addItem(tr("r-ROME (consistent key)"), static_cast<int>(EditMethod::RRome));
     m_method->addItem(tr("FT-W (constrained fine-tuning)"), static_cast<int>(EditMethod::FineTune));
-    m_method->setToolTip(tr("MEMIT writes all facts at once over a range of layers; ROME one fact at a time "
-                            "at one layer; FT-W fine-tunes one layer's MLP output inside an L\u221e ball"));
+    m_method->setToolTip(tr("MEMIT writes all facts at once over a range of layers; AlphaEdit does the same with "
+                            "the update confined to directions the statistics' keys hardly use, and keeps earlier "
+                            "runs' edits (for run after run on one project); ROME one fact at a time at one "
+                            "layer; FT-W fine-tunes one layer's MLP output inside an L\u221e ball"));
     m_scope = new QComboBox(this);
     m_scope->setObjectName(QStringLiteral("editScope"));
     m_scope->setToolTip(
@@ -142,6 +145,15 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     m_lambda = spin(this, 0, 1e9, 1,
         tr("\u03bb (mom2_update_weight): weight of the covariance term; larger keeps other facts safer and "
            "edits less"));
+    m_nullThreshold = spin(this, 0, 1e6, 5,
+        tr("AlphaEdit: eigenvalues of the statistics' second moment below this span the null space the update "
+           "is confined to (published 2e-2; the run records the dimension per layer)"));
+    m_nullThreshold->setObjectName(QStringLiteral("editNullSpaceThreshold"));
+    m_keepEarlier = new QCheckBox(tr("Keep earlier runs' edits"), this);
+    m_keepEarlier->setObjectName(QStringLiteral("editKeepEarlierRuns"));
+    m_keepEarlier->setToolTip(tr("MEMIT and AlphaEdit: the keys of every applied run join the solve as memories "
+                                 "(C\u209a), so this run does not overwrite them; reverting a run takes its keys "
+                                 "out. On by default for AlphaEdit"));
     m_lr = spin(this, 1e-6, 100, 4, tr("Learning rate of the target optimisation (MEMIT/ROME \u03b4) or of FT-W"));
     m_clamp = spin(this, 0, 100, 2, tr("Clamp: \u2016\u03b4\u2016 \u2264 factor \u00b7 \u2016h\u2016 (MEMIT/ROME)"));
     m_steps = new QSpinBox(this);
@@ -210,6 +222,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("Device:"), placement);
     form->addRow(tr("&Layers:"), m_layers);
     form->addRow(tr("\u03bb:"), m_lambda);
+    form->addRow(tr("Null-space threshold:"), m_nullThreshold);
     form->addRow(tr("Learning rate:"), m_lr);
     form->addRow(tr("Clamp factor:"), m_clamp);
     form->addRow(tr("Steps:"), m_steps);
@@ -217,6 +230,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("Statistics:"), m_statsSource);
     form->addRow(QString(), m_statistics);
     form->addRow(QString(), m_keepFacts);
+    form->addRow(QString(), m_keepEarlier);
     form->addRow(tr("Protection \u03bc:"), m_protect);
     form->addRow(QString(), m_fluency);
     form->addRow(QString(), m_allowConflicts);
@@ -356,7 +370,7 @@ const EditPreset &EditView::preset()
 void EditView::updateProtectEnabled()
 {
     // Protected keys are a MEMIT term and come from the project's other facts.
-    m_protect->setEnabled(m_keepFacts->isChecked() && currentMethod() == EditMethod::Memit);
+    m_protect->setEnabled(m_keepFacts->isChecked() && usesMemitParams(currentMethod()));
 }
 
 void EditView::loadPreset()
@@ -376,7 +390,10 @@ void EditView::loadPreset()
         layers << QString::number(l);
     switch (config.method()) {
     case EditMethod::Memit:
+    case EditMethod::AlphaEdit:
         m_lambda->setValue(config.memit().lambda);
+        m_nullThreshold->setValue(config.memit().nullSpaceThreshold);
+        m_keepEarlier->setChecked(config.memit().preserveEarlierRuns);
         m_lr->setValue(config.memit().vLr);
         m_clamp->setValue(config.memit().clampNormFactor);
         m_steps->setValue(config.memit().vSteps);
@@ -396,6 +413,8 @@ void EditView::loadPreset()
     }
     m_layers->setText(layers.join(QLatin1Char(',')));
     m_lambda->setEnabled(config.method() == EditMethod::Memit);
+    m_nullThreshold->setEnabled(config.method() == EditMethod::AlphaEdit);
+    m_keepEarlier->setEnabled(usesMemitParams(config.method()));
     updateProtectEnabled();
     m_clamp->setEnabled(config.needsStatistics());
     m_norm->setEnabled(config.method() == EditMethod::FineTune);
@@ -518,10 +537,13 @@ void EditView::startEdit()
         return;
     }
     switch (spec.config.method()) {
-    case EditMethod::Memit: {
+    case EditMethod::Memit:
+    case EditMethod::AlphaEdit: {
         MemitParams &p = spec.config.memit();
         p.layers = layers;
         p.lambda = m_lambda->value();
+        p.nullSpaceThreshold = m_nullThreshold->value();
+        p.preserveEarlierRuns = m_keepEarlier->isChecked();
         p.vLr = m_lr->value();
         p.clampNormFactor = m_clamp->value();
         p.vSteps = m_steps->value();

@@ -118,6 +118,8 @@ private:
     QComboBox *m_dtype = nullptr;
     QLineEdit *m_layers = nullptr;
     QDoubleSpinBox *m_lambda = nullptr;
+    QDoubleSpinBox *m_nullThreshold = nullptr;
+    QCheckBox *m_keepEarlier = nullptr;
     QDoubleSpinBox *m_protect = nullptr;
     QDoubleSpinBox *m_lr = nullptr;
     QDoubleSpinBox *m_clamp = nullptr;

@@ -30,8 +30,8 @@ private Q_SLOTS:
         }
         QCOMPARE(parseEditMethod("ft-w"), std::optional<EditMethod>(EditMethod::FineTune)); // older patches
         QVERIFY(!parseEditMethod("MEMIT"));
-        QCOMPARE(editMethodNames(), std::string("memit, rome, r-rome, ftw"));
-        ENGRAM_EXPECT_ERROR(requireEditMethod("lora"), ErrorKind::InvalidArgument, "memit, rome, r-rome, ftw");
+        QCOMPARE(editMethodNames(), std::string("memit, alphaedit, rome, r-rome, ftw"));
+        ENGRAM_EXPECT_ERROR(requireEditMethod("lora"), ErrorKind::InvalidArgument, "memit, alphaedit, rome, r-rome, ftw");
     }
 
     void configIsConsistentByConstruction()
@@ -47,6 +47,16 @@ private Q_SLOTS:
         QCOMPARE(rome.editedLayers(), std::vector<int>({3}));
         QCOMPARE(rome.statisticsLayers(), std::vector<int>({3}));
         ENGRAM_EXPECT_ERROR((void)rome.memit(), ErrorKind::InvalidArgument, "ROME has no MEMIT parameters");
+
+        // MEMIT and AlphaEdit share MemitParams; the method decides whether the null space is used.
+        MemitParams m;
+        m.layers = {1, 2};
+        m.nullSpace = true;
+        QVERIFY(!EditConfig::make(EditMethod::Memit, m).memit().nullSpace);
+        const EditConfig alpha = EditConfig::make(EditMethod::AlphaEdit, m);
+        QVERIFY(alpha.memit().nullSpace);
+        QCOMPARE(alpha.statisticsLayers(), std::vector<int>({1, 2}));
+        ENGRAM_EXPECT_ERROR(EditConfig::make(EditMethod::AlphaEdit, RomeParams {}), ErrorKind::InvalidArgument, "AlphaEdit");
 
         FineTuneParams f;
         f.layer = 2;
@@ -70,11 +80,14 @@ private Q_SLOTS:
         const auto m = static_cast<EditMethod>(method);
         // The demo preset's values (not the defaults), with a few changed, survive a round trip.
         EditConfig c = editPresetFor(ModelFamily::Gpt2, 6, 192).configFor(m);
-        if (m == EditMethod::Memit) {
+        if (usesMemitParams(m)) {
             c.memit().layers = {1, 4};
             c.memit().seed = 7;
             c.memit().contextTemplates = {"{}", "Hello. {}"};
             c.memit().batchedTargets = false;
+            c.memit().preserveEarlierRuns = m == EditMethod::Memit; // the opposite of each default
+            c.memit().nullSpaceThreshold = 0.125;
+            c.memit().nullSpaceAlpha = 3;
         } else if (m == EditMethod::FineTune) {
             c.fineTune().normConstraint = 0.25;
         } else {
@@ -88,7 +101,17 @@ private Q_SLOTS:
         // One shape: snake_case keys, no method inside (records store it beside).
         const auto j = nlohmann::json::parse(c.paramsJson());
         QVERIFY(!j.contains("method"));
-        QVERIFY(j.contains(m == EditMethod::Memit ? "layers" : "layer"));
+        QVERIFY(j.contains(usesMemitParams(m) ? "layers" : "layer"));
+        if (m == EditMethod::AlphaEdit) {
+            QCOMPARE(back.memit().nullSpaceThreshold, 0.125);
+            QCOMPARE(back.memit().nullSpaceAlpha, 3.0);
+            QVERIFY(!back.memit().preserveEarlierRuns);
+            QVERIFY(back.memit().nullSpace);
+        }
+        if (m == EditMethod::Memit) {
+            QVERIFY(back.memit().preserveEarlierRuns);
+            QVERIFY(!j.contains("null_space_threshold")); // MEMIT has no null space to record
+        }
     }
 
     void fromJsonRefusesBadRecords()

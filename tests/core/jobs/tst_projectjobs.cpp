@@ -6,6 +6,7 @@
 #include "testsupport.h"
 
 #include "core/data/datasets.h"
+#include "core/edit/editmethod.h"
 #include "core/edit/weightpatch.h"
 #include "core/io/checkpoint.h"
 #include "core/io/safetensors.h"
@@ -24,7 +25,9 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <limits>
@@ -529,6 +532,78 @@ private Q_SLOTS:
         ENGRAM_EXPECT_ERROR(runEditJob(m_file, spec, context), ErrorKind::Conflict, "already edited");
         QCOMPARE(project->runs().size(), runs);
         project->removeFacts({twin});
+    }
+
+    void earlierRunsStayExactThroughRevertAndBranch()
+    {
+        // Issue 19: AlphaEdit keeps every applied run's keys as memories (C_p). Reverting a middle
+        // run takes its keys out: a run made after the revert equals the same run made on a
+        // branch that never had the reverted one; re-applying brings the keys back.
+        const fs::path file = path("sequential.engram"), branchFile = path("sequential-branch.engram");
+        {
+            auto project = Project::create(file, describeProjectModel(kDemo / "model"));
+            project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+            project->setSetting("stats.max_docs", "400"); // the statistics other tests cached
+            project->addFacts(demoFacts(12));
+        }
+        MemitParams p = m_spec.config.memit(); // layer 0, λ 100, lr 4
+        p.vSteps = 20;
+        p.contextTemplates = {"{}", "The river flowed slowly. {}"};
+        p.preserveEarlierRuns = true;
+        p.nullSpaceThreshold = 0.1;
+        p.nullSpaceAlpha = 0.1;
+        JobContext context;
+        auto edit = [&](const fs::path &f, std::vector<int64_t> ids) {
+            EditJobSpec s = m_spec;
+            s.config = EditConfig::make(EditMethod::AlphaEdit, p);
+            s.factIds = std::move(ids);
+            return runEditJob(f, s, context);
+        };
+        const auto a = edit(file, {1, 2});
+        const auto b = edit(file, {3, 4});
+        {
+            auto project = Project::open(file, true);
+            QCOMPARE(project->run(a.runId)->method, std::string("alphaedit"));
+            QVERIFY(project->run(a.runId)->summary.earlierRuns.empty());
+            QCOMPARE(project->run(b.runId)->summary.earlierRuns, std::vector<int64_t> {a.runId});
+            const auto keys = project->runKeys(a.runId);
+            QCOMPARE(keys.size(), std::size_t(1));
+            QCOMPARE(keys[0].layer, 0);
+            QCOMPARE(keys[0].count, int64_t(2));
+            const auto dims = project->run(a.runId)->summary.nullSpaceDims;
+            QCOMPARE(dims.size(), std::size_t(1));
+            QVERIFY(dims[0] > 0 && dims[0] < keys[0].dim);
+            project->branch(a.runId, branchFile);
+        }
+        QVERIFY(revertRun(file, b.runId, false, {}, context).verified);
+        const auto c = edit(file, {5, 6});
+        const auto cOnBranch = edit(branchFile, {5, 6});
+        {
+            auto project = Project::open(file, true), branch = Project::open(branchFile, true);
+            QCOMPARE(project->run(c.runId)->summary.earlierRuns, std::vector<int64_t> {a.runId});
+            QCOMPARE(branch->run(cOnBranch.runId)->summary.earlierRuns, std::vector<int64_t> {a.runId});
+            const auto pc = project->patch(c.runId), pb = branch->patch(cOnBranch.runId);
+            QCOMPARE(pc.size(), pb.size());
+            for (std::size_t i = 0; i < pc.size(); ++i) {
+                QCOMPARE(pc[i].name, pb[i].name);
+                QCOMPARE(pc[i].data.size(), pb[i].data.size());
+                const auto *x = reinterpret_cast<const float *>(pc[i].data.data());
+                const auto *y = reinterpret_cast<const float *>(pb[i].data.data());
+                double largest = 0, diff = 0;
+                for (std::size_t k = 0; k < pc[i].data.size() / 4; ++k) {
+                    largest = std::max(largest, std::abs(double(x[k])));
+                    diff = std::max(diff, std::abs(double(x[k]) - double(y[k])));
+                }
+                // The same computation on the same weights and keys; only thread scheduling of
+                // float32 sums may differ.
+                QVERIFY2(largest > 0 && diff <= 1e-5 * largest, qPrintable(QStringLiteral("%1 of %2").arg(diff).arg(largest)));
+            }
+        }
+        revertRun(file, b.runId, /*reapply=*/true, {}, context); // run c now sits on a, b
+        const auto d = edit(file, {7, 8});
+        auto project = Project::open(file, true);
+        QCOMPARE(project->run(d.runId)->summary.earlierRuns, (std::vector<int64_t> {a.runId, b.runId, c.runId}));
+        QVERIFY(project->check().empty());
     }
 
     void patchTravelsToAnotherProject()

@@ -333,6 +333,69 @@ private Q_SLOTS:
         ENGRAM_EXPECT_ERROR(p->patch(id), ErrorKind::CorruptFile, "is damaged");
     }
 
+    void storesRunKeysForLaterRuns()
+    {
+        // Issue 19: each MEMIT/AlphaEdit run's keys per layer, kept for later runs (C_p): applied
+        // runs' keys in history order, a reverted run's left out, a branch holding its own.
+        const auto file = path("keys.engram");
+        auto p = Project::create(file, fakeModel());
+        auto keys = [](int layer, int64_t count, float start) {
+            LayerKeys k;
+            k.layer = layer;
+            k.dim = 3;
+            k.count = count;
+            for (int64_t i = 0; i < count * 3; ++i)
+                k.values.push_back(start + 0.5f * static_cast<float>(i));
+            return k;
+        };
+        EditRun run;
+        run.method = "memit";
+        const int64_t r1 = p->recordRun(run, {}, {keys(0, 2, 1.0f), keys(1, 2, -3.0f)});
+        const int64_t r2 = p->recordRun(run, {}, {keys(0, 1, 7.0f)});
+        run.method = "rome";
+        const int64_t r3 = p->recordRun(run, {}); // a method without keys
+        const auto back = p->runKeys(r1);
+        QCOMPARE(back.size(), std::size_t(2));
+        QCOMPARE(back[1].layer, 1);
+        QCOMPARE(back[1].count, int64_t(2));
+        QVERIFY(back[1].values == keys(1, 2, -3.0f).values);
+        QVERIFY(p->runKeys(r3).empty());
+        std::vector<int64_t> ids;
+        QCOMPARE(p->appliedRunKeys(&ids).size(), std::size_t(3));
+        QCOMPARE(ids, (std::vector<int64_t> {r1, r2}));
+        p->setRunStatus(r1, RunStatus::Reverted);
+        ids.clear();
+        const auto applied = p->appliedRunKeys(&ids);
+        QCOMPARE(ids, std::vector<int64_t> {r2});
+        QCOMPARE(applied.size(), std::size_t(1));
+        QVERIFY(applied[0].values == keys(0, 1, 7.0f).values);
+        p->setRunStatus(r1, RunStatus::Applied);
+        p->branch(r1, path("keys-branch.engram"));
+        ids.clear();
+        Project::open(path("keys-branch.engram"))->appliedRunKeys(&ids);
+        QCOMPARE(ids, std::vector<int64_t> {r1});
+        // Keys whose size does not match their shape are refused, and the run is not recorded.
+        LayerKeys bad = keys(0, 2, 0.0f);
+        bad.values.pop_back();
+        const auto before = p->runs().size();
+        ENGRAM_EXPECT_ERROR(p->recordRun(run, {}, {bad}), ErrorKind::InvalidArgument, "hold 5 values");
+        QCOMPARE(p->runs().size(), before);
+        // (These runs carry no patches, which check() reports; the keys are sound.)
+        const auto keyProblem = [](const std::vector<std::string> &problems) {
+            return std::count_if(problems.begin(), problems.end(),
+                [](const std::string &m) { return m.find("stored keys") != std::string::npos; });
+        };
+        QCOMPARE(keyProblem(p->check()), 0);
+        // Damaged key bytes: reading, checking and opening for writing name the run and layer.
+        p->database().exec("UPDATE run_key SET keys = zeroblob(12) WHERE run_id = 2");
+        ENGRAM_EXPECT_ERROR(p->runKeys(r2), ErrorKind::CorruptFile, "stored keys of run 2 at layer 0");
+        ENGRAM_EXPECT_ERROR(p->appliedRunKeys(), ErrorKind::CorruptFile, "recorded hash");
+        QCOMPARE(keyProblem(p->check()), 1);
+        p.reset();
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::CorruptFile, "stored keys of run 2");
+        QVERIFY(Project::open(file, /*readOnly=*/true)); // still readable, to inspect
+    }
+
     void migrationHashesStoredPatches()
     {
         const auto file = path("v2-patch.engram");
@@ -349,7 +412,7 @@ private Q_SLOTS:
         {
             // Back to schema 2 as an older Engram wrote it: no hash column.
             Database raw(file, Database::Mode::ReadWrite);
-            raw.exec("ALTER TABLE patch_tensor DROP COLUMN delta_hash; PRAGMA user_version = 2");
+            raw.exec("DROP TABLE run_key; ALTER TABLE patch_tensor DROP COLUMN delta_hash; PRAGMA user_version = 2");
         }
         auto p = Project::open(file);
         QCOMPARE(p->schemaVersion(), Project::kSchemaVersion);
