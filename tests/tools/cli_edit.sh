@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# engram-cli end to end on the embedded demo: statistics, MEMIT, ROME and FT-W edits of three
+# engram-cli end to end on the embedded demo: statistics, MEMIT, AlphaEdit, ROME and FT-W edits of three
 # records saved as patches, and generation with each patch saying the new objects.
 set -u
 cli=$1
@@ -14,6 +14,15 @@ trap 'rm -rf "$tmp"' EXIT
   --stats "$tmp/stats.safetensors" --out "$tmp/rome.patch" --threads 2 || exit 1
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --method ftw --layer 0 --steps 60 \
   --lr 2e-2 --norm-constraint 0.05 --out "$tmp/ftw.patch" --threads 2 || exit 1
+# AlphaEdit: the update confined to the statistics' null space, its dimension printed per layer;
+# MEMIT's lambda is refused for it.
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 3 --method alphaedit --layers 0,1,2 \
+  --v-lr 4 --null-space-threshold 0.1 --null-space-alpha 0.1 --stats "$tmp/stats.safetensors" --out "$tmp/alpha.patch" \
+  --threads 2 > "$tmp/alpha.txt" || { cat "$tmp/alpha.txt"; exit 1; }
+grep -qE "layer 1: .*null space [0-9]+ dimensions" "$tmp/alpha.txt" || { cat "$tmp/alpha.txt"; echo "no null space"; exit 1; }
+"$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --method alphaedit --lambda 5 \
+  --stats "$tmp/stats.safetensors" --out "$tmp/bad.patch" > /dev/null 2>&1
+[ $? -eq 2 ] || { echo "--lambda with alphaedit should be a usage error"; exit 1; }
 # Statistics from a corpus through the cache: computed on the first edit, reused on the second.
 "$cli" edit --model "$demo/model" --facts "$demo/counterfact.json" --limit 1 --corpus "$demo/corpus.txt" \
   --max-docs 200 --cache-dir "$tmp/cache" --out "$tmp/cached.patch" --threads 2 | grep -q "computed layers 0" || exit 1
@@ -45,7 +54,7 @@ while IFS=$'\t' read -r prompt new old; do
   before=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --threads 2)
   echo "before: $before"
   case "$before" in "$prompt $old"*) ;; *) echo "unedited model should say $old"; status=1 ;; esac
-  for method in edit rome ftw keep; do
+  for method in edit alpha rome ftw keep; do
     after=$("$cli" generate --model "$demo/model" --prompt "$prompt" --max-new-tokens 4 --patch "$tmp/$method.patch" --threads 2)
     echo "after ($method): $after"
     case "$after" in "$prompt $new"*) ;; *) echo "$method-edited model should say $new"; status=1 ;; esac
