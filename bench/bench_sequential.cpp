@@ -64,24 +64,6 @@ std::vector<std::string> splitList(const std::string &text)
     return out;
 }
 
-// Mean GE of top-5 samples (fixed seeds) from each prompt: a collapsing model repeats itself.
-double fluency(const Transformer &model, const Tokenizer &tok, const std::vector<std::string> &prompts)
-{
-    double sum = 0;
-    for (std::size_t i = 0; i < prompts.size(); ++i) {
-        GenerationParams g;
-        g.greedy = false;
-        g.topK = 5;
-        g.seed = 1000 + i;
-        g.maxNewTokens = 40;
-        auto ids = tok.encode(prompts[i]);
-        const auto gen = generate(model, ids, g).tokens;
-        ids.insert(ids.end(), gen.begin(), gen.end());
-        sum += generationEntropy(tok.decode(ids));
-    }
-    return prompts.empty() ? 0 : sum / static_cast<double>(prompts.size());
-}
-
 struct Row {
     std::string method;
     int run = 0;
@@ -194,7 +176,7 @@ int run(int argc, char **argv)
 
     std::vector<Row> rows;
     const double retentionBase = measureRecall(*base, tok, outside).rate();
-    const double fluencyBase = fluency(*base, tok, fluencyPrompts);
+    const double fluencyBase = sampledFluency(*base, tok, fluencyPrompts);
     std::vector<FactPrompt> allOthers;
     for (const auto &[editedIn, fp] : sameSubject)
         allOthers.push_back(fp);
@@ -253,7 +235,7 @@ int run(int argc, char **argv)
                 if (editedIn <= r)
                     others.push_back(fp);
             row.otherFacts = others.empty() ? 0 : measureRecall(*model, tok, others).rate();
-            row.fluency = fluency(*model, tok, fluencyPrompts);
+            row.fluency = sampledFluency(*model, tok, fluencyPrompts);
             for (std::size_t j = 0; j < layers.size(); ++j) {
                 const at::Tensor W = model->parameter(model->mlpOutputWeightName(layers[j])).to(at::kFloat);
                 row.weightNorm.push_back(W.norm().item<double>());

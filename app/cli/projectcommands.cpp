@@ -563,6 +563,10 @@ int cmdProjectEdit(const Args &args)
         std::cout << json {{"run", r.runId}, {"method", engram::editMethodName(spec.config.method())},
             {"facts", r.facts}, {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
             {"null_space_dims", r.summary.nullSpaceDims}, {"earlier_runs_kept", r.summary.earlierRuns},
+            {"health", {{"es_so_far", r.health.esSoFar}, {"edited_facts", r.health.editedFacts},
+                           {"retention", r.health.retention}, {"retention_base", r.health.retentionBase},
+                           {"fluency", r.health.fluency}, {"fluency_base", r.health.fluencyBase},
+                           {"cumulative_relative_norms", r.health.cumulativeRelativeNorms}}},
             {"seconds", r.summary.seconds}, {"state_before", r.stateBefore}, {"state_after", r.stateAfter},
             {"conflicts", conflictsJson(r.conflicts)}}
                          .dump(2)
@@ -583,6 +587,13 @@ int cmdProjectEdit(const Args &args)
         std::cout << "\n";
     }
     std::cout << "state " << r.stateBefore << " -> " << r.stateAfter << "\n";
+    const engram::RunHealth &h = r.health;
+    std::cout << "health: ES so far " << std::setprecision(1) << h.esSoFar << " over " << h.editedFacts
+              << " edited fact(s)";
+    if (h.retentionRatio() >= 0)
+        std::cout << ", retention " << 100 * h.retentionRatio() << " % of the base model's (" << h.otherFacts
+                  << " other facts)";
+    std::cout << ", fluency " << std::setprecision(3) << h.fluency << " (base " << h.fluencyBase << ")\n";
     return kExitOk;
 }
 
@@ -777,6 +788,35 @@ int cmdHistory(const Args &args)
         if (!r.message.empty())
             std::cout << "  (" << r.message << ")";
         std::cout << "\n";
+    }
+    // The health columns (issue 19): measured on the project's facts after each run.
+    if (std::any_of(runs.begin(), runs.end(), [](const auto &r) { return r.summary.health.measured(); })) {
+        std::cout << "\nhealth after each run (ES so far: facts edited by applied runs; retention: the project's other "
+                     "facts, share of the base model's; fluency: GE of fixed samples):\n"
+                  << " run  status     ES so far  retention  fluency (base)  max |W-W0|/|W0|\n";
+        for (const auto &r : runs) {
+            const engram::RunHealth &h = r.summary.health;
+            if (!h.measured())
+                continue;
+            const auto value = [](double v, int width, int precision, const char *unit = "") {
+                std::ostringstream out;
+                if (v < 0)
+                    out << "-";
+                else
+                    out << std::fixed << std::setprecision(precision) << v << unit;
+                std::ostringstream padded;
+                padded << std::setw(width) << out.str();
+                return padded.str();
+            };
+            const double growth = h.cumulativeRelativeNorms.empty()
+                ? -1
+                : *std::max_element(h.cumulativeRelativeNorms.begin(), h.cumulativeRelativeNorms.end());
+            const double ratio = h.retentionRatio();
+            std::cout << std::setw(4) << r.id << "  " << std::left << std::setw(9) << engram::runStatusName(r.status)
+                      << std::right << value(h.esSoFar, 11, 1) << value(ratio < 0 ? -1 : 100 * ratio, 10, 1, " %")
+                      << value(h.fluency, 9, 3) << " (" << value(h.fluencyBase, 0, 3) << ")"
+                      << value(growth, 18, 4) << "\n";
+        }
     }
     return kExitOk;
 }

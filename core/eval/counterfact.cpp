@@ -297,6 +297,24 @@ std::vector<std::string> wordTokens(const std::string &text)
     return out;
 }
 
+double sampledFluency(const Transformer &model, const Tokenizer &tokenizer, const std::vector<std::string> &prompts,
+    int newTokens, uint64_t seed)
+{
+    double sum = 0;
+    for (std::size_t i = 0; i < prompts.size(); ++i) {
+        GenerationParams g;
+        g.greedy = false;
+        g.topK = 5;
+        g.seed = seed + i;
+        g.maxNewTokens = newTokens;
+        auto ids = tokenizer.encode(prompts[i], true);
+        const auto gen = generate(model, ids, g).tokens;
+        ids.insert(ids.end(), gen.begin(), gen.end());
+        sum += generationEntropy(tokenizer.decode(ids, true));
+    }
+    return prompts.empty() ? 0.0 : sum / static_cast<double>(prompts.size());
+}
+
 double generationEntropy(const std::string &text)
 {
     const auto tokens = wordTokens(text);

@@ -74,6 +74,11 @@ double harmonicMean(const std::vector<double> &values);
 
 /// GE of one text (see above).
 double generationEntropy(const std::string &text);
+
+/// Mean GE of one top-5 sample per prompt (`newTokens` new tokens, seed `seed` + index): the
+/// fixed-prompt fluency the health view and the sequential benchmark follow run after run.
+double sampledFluency(const Transformer &model, const Tokenizer &tokenizer, const std::vector<std::string> &prompts,
+    int newTokens = 40, uint64_t seed = 1000);
 std::vector<std::string> wordTokens(const std::string &text);
 
 } // namespace engram

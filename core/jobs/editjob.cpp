@@ -4,6 +4,8 @@
 #include "core/jobs/projectjobs.h"
 
 #include "core/edit/weightpatch.h"
+#include "core/eval/counterfact.h"
+#include "core/eval/recall.h"
 #include "core/jobs/jobsupport.h"
 #include "core/model/modelconfig.h"
 #include "core/model/modelinfo.h"
@@ -11,11 +13,13 @@
 #include "core/model/transformer.h"
 #include "core/project/sqlite.h"
 #include "core/util/error.h"
+#include "core/text/subjecttokens.h"
 #include "core/util/fileutil.h"
 
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <map>
@@ -64,6 +68,50 @@ ResolvedStatistics statisticsFor(Project &project, const ModelSession &base, con
             project.recordStatistics(stats.files[i].filename().string(), layers[i], stats.files[i],
                 stats.corpus.string(), stats.maxDocuments, resolved.float64 ? "float64" : "float32");
     return stats;
+}
+
+// What the health measures ask the model (issue 19): the facts edited by applied runs and this
+// batch (ES so far), the project's other facts with a true object (retention) and a few fixed
+// prompts (fluency).
+constexpr int kFluencyTokens = 40; // new tokens per fluency sample
+
+struct HealthProbe {
+    std::vector<EvalRecord> edited;
+    std::vector<FactPrompt> others;
+    std::vector<std::string> fluencyPrompts;
+};
+
+HealthProbe healthProbe(const Project &project, const std::vector<Fact> &batch, const ModelSession &session)
+{
+    // Facts too long for the model's context (the edit names them itself) are not measured.
+    const int64_t context = session.model().config().maxPositions;
+    const auto fits = [&](const std::string &text, int64_t room) {
+        return static_cast<int64_t>(session.encode(text).size()) + room <= context;
+    };
+    std::set<int64_t> edited;
+    for (const auto &[fact, run] : project.editedFacts())
+        edited.insert(fact);
+    for (const auto &f : batch)
+        edited.insert(f.id);
+    HealthProbe probe;
+    for (const Fact &f : project.facts()) {
+        const std::string prompt = fillTemplate(f.promptTemplate, f.subject);
+        if (probe.fluencyPrompts.size() < 4 && fits(prompt, kFluencyTokens))
+            probe.fluencyPrompts.push_back(prompt);
+        if (f.targetTrue.empty() || !fits(prompt + " " + f.targetTrue + " " + f.targetNew, 0))
+            continue;
+        if (edited.count(f.id)) {
+            EvalRecord r = recordFromFact(f);
+            r.paraphrasePrompts.clear(); // the rewrite prompt alone: cheap enough for every run
+            r.neighborhoodPrompts.clear();
+            r.attributePrompts.clear();
+            r.generationPrompts.clear();
+            probe.edited.push_back(std::move(r));
+        } else {
+            probe.others.push_back({f.promptTemplate, f.subject, f.targetTrue});
+        }
+    }
+    return probe;
 }
 
 } // namespace
@@ -128,6 +176,23 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
             statsFiles.push_back(f.string());
         params["statistics"] = statsFiles;
         run.paramsJson = params.dump();
+        // The base model's side of the health measures, and its edited weights (W₀).
+        context.stage("measuring the base model");
+        // Weights holding NaN or Inf are refused by the edit itself, with its message; nothing
+        // is measured on them (sampling from NaN probabilities fails).
+        const bool finite = session->summary().nonFiniteTensors.empty();
+        const HealthProbe probe = finite ? healthProbe(*project, facts, *session) : HealthProbe {};
+        RunHealth &health = run.summary.health;
+        health.otherFacts = static_cast<int64_t>(probe.others.size());
+        if (!probe.others.empty())
+            health.retentionBase = measureRecall(session->model(), session->tokenizer(), probe.others).rate();
+        if (!probe.fluencyPrompts.empty())
+            health.fluencyBase
+                = sampledFluency(session->model(), session->tokenizer(), probe.fluencyPrompts, kFluencyTokens);
+        std::vector<at::Tensor> original;
+        for (const auto &n : editedWeightNames(session->model(), config.editedLayers()))
+            original.push_back(session->model().parameter(n).detach().to(at::kFloat).clone());
+        context.throwIfCancelled();
         context.stage("applying the project's history");
         before = applyHistory(*session, *project);
         result.stateBefore = run.baseState = before.stateHash;
@@ -148,6 +213,24 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
             session->model().setParameter(name, w);
         result.summary.patch->apply(session->model());
         result.stateAfter = modelStateHash(session->model(), *project);
+
+        context.stage("measuring the model's health");
+        if (!probe.edited.empty()) {
+            health.esSoFar
+                = summarize(evaluateRecords(session->model(), session->tokenizer(), probe.edited, {})).es.mean;
+            health.editedFacts = static_cast<int64_t>(probe.edited.size());
+        }
+        if (!probe.others.empty())
+            health.retention = measureRecall(session->model(), session->tokenizer(), probe.others).rate();
+        if (!probe.fluencyPrompts.empty())
+            health.fluency
+                = sampledFluency(session->model(), session->tokenizer(), probe.fluencyPrompts, kFluencyTokens);
+        const auto names = editedWeightNames(session->model(), config.editedLayers());
+        for (std::size_t i = 0; i < names.size() && i < original.size(); ++i)
+            health.cumulativeRelativeNorms.push_back(
+                (session->model().parameter(names[i]).to(at::kFloat) - original[i]).norm().item<double>()
+                / std::max(1e-30, original[i].norm().item<double>()));
+        result.health = health;
     } catch (const Error &e) {
         // A damaged project gets no record written into it.
         if (e.kind() == ErrorKind::CorruptFile)

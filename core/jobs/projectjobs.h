@@ -82,10 +82,12 @@ struct EditJobResult {
     std::vector<Conflict> conflicts;
     std::string stateBefore, stateAfter;
     std::size_t facts = 0;
+    RunHealth health; // as recorded with the run
 };
 
-/// Edits the selected facts on top of the project's current state and records the run and
-/// its patch. A cancelled or failed edit is recorded with that status (no patch) and rethrown.
+/// Edits the selected facts on top of the project's current state and records the run, its
+/// patch and the model's health after it (ES over every fact edited so far, retention of the
+/// project's other facts and fluency against the base model, cumulative norm growth). A cancelled or failed edit is recorded with that status (no patch) and rethrown.
 EditJobResult runEditJob(const std::filesystem::path &projectFile, const EditJobSpec &spec, JobContext &context);
 
 // ---- History ------------------------------------------------------------------------------

@@ -113,6 +113,24 @@ struct RunFact {
     std::string targetNew;
 };
 
+/// The model's health after a run, measured on the project's own facts (issue 19), so an
+/// analyst sees degradation coming run after run. Negative values: not measured (older runs,
+/// failed ones, or no facts of that kind).
+struct RunHealth {
+    double esSoFar = -1; // % of the facts edited by applied runs (this one included) whose new object beats the true one
+    int64_t editedFacts = 0; // facts ES-so-far counts (those with a true object)
+    double retention = -1; // top-1 recall of the project's other facts (with a true object), 0-1
+    double retentionBase = -1; // the same facts on the base model
+    int64_t otherFacts = 0;
+    double fluency = -1; // mean GE of one sample from each of a few fixed prompts
+    double fluencyBase = -1;
+    std::vector<double> cumulativeRelativeNorms; // per edited layer: ‖W − W₀‖ / ‖W₀‖ against the base model
+
+    bool measured() const { return esSoFar >= 0 || retention >= 0 || fluency >= 0; }
+    /// retention / retentionBase, or -1.
+    double retentionRatio() const { return retention >= 0 && retentionBase > 0 ? retention / retentionBase : -1; }
+};
+
 /// What an edit run reports about its change; stored as JSON in edit_run.summary_json and read
 /// back typed (the one place that knows the JSON keys).
 struct RunSummary {
@@ -125,6 +143,7 @@ struct RunSummary {
     std::vector<int64_t> rebasedHistory; // earlier runs applied on other weights than recorded
     std::vector<int64_t> nullSpaceDims; // AlphaEdit: the null space's dimension per edited layer
     std::vector<int64_t> earlierRuns; // applied runs whose keys the solve kept as memories (C_p)
+    RunHealth health;
 
     std::string toJson() const;
     /// Reads what toJson wrote; keys it lacks keep their defaults (failed runs store "{}").

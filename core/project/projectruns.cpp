@@ -40,10 +40,15 @@ const char *runStatusName(RunStatus status)
 
 std::string RunSummary::toJson() const
 {
-    return nlohmann::json {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
+    nlohmann::json j {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
         {"residual_after", residualAfter}, {"mean_target_probability", meanTargetProbability}, {"seconds", seconds},
-        {"rebased_history", rebasedHistory}, {"null_space_dims", nullSpaceDims}, {"earlier_runs", earlierRuns}}
-        .dump();
+        {"rebased_history", rebasedHistory}, {"null_space_dims", nullSpaceDims}, {"earlier_runs", earlierRuns}};
+    if (health.measured())
+        j["health"] = {{"es_so_far", health.esSoFar}, {"edited_facts", health.editedFacts},
+            {"retention", health.retention}, {"retention_base", health.retentionBase},
+            {"other_facts", health.otherFacts}, {"fluency", health.fluency}, {"fluency_base", health.fluencyBase},
+            {"cumulative_relative_norms", health.cumulativeRelativeNorms}};
+    return j.dump();
 }
 
 RunSummary RunSummary::fromJson(const std::string &text)
@@ -66,6 +71,20 @@ RunSummary RunSummary::fromJson(const std::string &text)
         read("rebased_history", s.rebasedHistory);
         read("null_space_dims", s.nullSpaceDims);
         read("earlier_runs", s.earlierRuns);
+        if (const auto h = j.find("health"); h != j.end() && h->is_object()) {
+            const auto field = [&](const char *key, auto &value) {
+                if (const auto it = h->find(key); it != h->end() && !it->is_null())
+                    it->get_to(value);
+            };
+            field("es_so_far", s.health.esSoFar);
+            field("edited_facts", s.health.editedFacts);
+            field("retention", s.health.retention);
+            field("retention_base", s.health.retentionBase);
+            field("other_facts", s.health.otherFacts);
+            field("fluency", s.health.fluency);
+            field("fluency_base", s.health.fluencyBase);
+            field("cumulative_relative_norms", s.health.cumulativeRelativeNorms);
+        }
     } catch (const nlohmann::json::exception &e) {
         throw Error(
             ErrorKind::CorruptFile, std::string("the run summary has a value of the wrong type (") + e.what() + ")");

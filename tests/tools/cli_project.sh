@@ -69,7 +69,16 @@ grep -q "share one key" "$tmp/conflict.txt" || fail "conflict message"
 "$cli" edit "$p" --ids 6,7,8 --threads 2 > /dev/null || fail "edit 2"
 "$cli" revert "$p" --run 2 --threads 2 | grep -q "verified" || fail "revert 2"
 "$cli" reapply "$p" --run 2 --threads 2 | grep -q "verified" || fail "reapply 2"
-"$cli" history "$p" | grep -c applied | grep -q 2 || fail history
+"$cli" history "$p" --json > "$tmp/history.json" || fail history
+python3 - "$tmp/history.json" <<'PY' || fail "history: two applied runs with their health"
+import json, sys
+runs = json.load(open(sys.argv[1]))
+assert [r["status"] for r in runs].count("applied") == 2, runs
+h = runs[-1]["summary"]["health"]
+assert h["edited_facts"] >= 4 and 0 <= h["es_so_far"] <= 100 and h["fluency"] > 0, h
+assert len(h["cumulative_relative_norms"]) == len(runs[-1]["summary"]["layers"]), h
+PY
+"$cli" history "$p" | grep -q "^health after each run" || fail "history prints no health columns"
 # Probe: what the model answers about fact 1's subject, base vs current (issue 22).
 subject1=$("$cli" facts list "$p" --ids 1 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["subject"])')
 "$cli" probe "$p" --subject "$subject1" --json --threads 2 > "$tmp/probe.json" || fail probe

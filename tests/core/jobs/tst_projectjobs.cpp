@@ -604,6 +604,19 @@ private Q_SLOTS:
         auto project = Project::open(file, true);
         QCOMPARE(project->run(d.runId)->summary.earlierRuns, (std::vector<int64_t> {a.runId, b.runId, c.runId}));
         QVERIFY(project->check().empty());
+        // Each run records the model's health on the project's facts: ES over every fact edited
+        // so far (the 8 of runs a-d), recall of the other 4 against the base, fluency, norm growth.
+        const RunHealth h = project->run(d.runId)->summary.health;
+        QCOMPARE(h.editedFacts, int64_t(8));
+        QCOMPARE(h.otherFacts, int64_t(4));
+        QCOMPARE(d.health.editedFacts, h.editedFacts);
+        QVERIFY2(h.esSoFar >= 50 && h.esSoFar <= 100, qPrintable(QString::number(h.esSoFar)));
+        QVERIFY(h.retention >= 0 && h.retention <= 1 && h.retentionBase > 0);
+        QVERIFY(h.fluency > 0 && h.fluencyBase > 0);
+        QCOMPARE(h.cumulativeRelativeNorms.size(), std::size_t(1));
+        // The norm grows with the history: after four runs more than after the first.
+        QVERIFY(h.cumulativeRelativeNorms[0] > project->run(a.runId)->summary.health.cumulativeRelativeNorms.at(0));
+        QCOMPARE(project->run(a.runId)->summary.health.editedFacts, int64_t(2));
     }
 
     void patchTravelsToAnotherProject()
