@@ -38,6 +38,20 @@ const char *runStatusName(RunStatus status)
     return "failed";
 }
 
+namespace {
+
+// Run ids in history order, filtered by `where` (an SQL condition on edit_run, or "").
+std::vector<int64_t> selectRunIds(Database &db, const std::string &where)
+{
+    std::vector<int64_t> ids;
+    auto st = db.prepare("SELECT id FROM edit_run " + where + " ORDER BY id");
+    while (st.step())
+        ids.push_back(st.integer(0));
+    return ids;
+}
+
+} // namespace
+
 std::string RunSummary::toJson() const
 {
     nlohmann::json j {{"layers", layers}, {"relative_norms", relativeNorms}, {"residual_before", residualBefore},
@@ -162,12 +176,7 @@ int64_t Project::recordRun(const EditRun &run, const std::vector<StoredDelta> &d
 
 std::vector<EditRun> Project::runs() const
 {
-    std::vector<int64_t> ids;
-    {
-        auto st = m_db->prepare("SELECT id FROM edit_run ORDER BY id");
-        while (st.step())
-            ids.push_back(st.integer(0));
-    }
+    const std::vector<int64_t> ids = selectRunIds(*m_db, "");
     std::vector<EditRun> out;
     for (int64_t id : ids) {
         auto r = run(id);
@@ -278,12 +287,7 @@ std::vector<LayerKeys> Project::runKeys(int64_t runId) const
 
 std::vector<LayerKeys> Project::appliedRunKeys(std::vector<int64_t> *runIds) const
 {
-    std::vector<int64_t> applied;
-    {
-        auto st = m_db->prepare("SELECT id FROM edit_run WHERE status = 'applied' ORDER BY id");
-        while (st.step())
-            applied.push_back(st.integer(0));
-    }
+    const std::vector<int64_t> applied = selectRunIds(*m_db, "WHERE status = 'applied'");
     std::vector<LayerKeys> out;
     for (int64_t id : applied) {
         auto keys = runKeys(id);

