@@ -234,8 +234,18 @@ void Project::migrate()
                 while (st.step())
                     existing.push_back(readFact(st));
             }
-            for (const auto &f : existing)
-                logEvent(*m_db, 1, f.id, "migrated", {}, factJson(f).dump());
+            for (const auto &f : existing) {
+                std::string after;
+                try {
+                    after = factJson(f).dump();
+                } catch (const json::exception &) {
+                    // Text an older Engram stored without checking; the audit log needs JSON.
+                    throw Error(ErrorKind::CorruptFile,
+                        m_file.string() + ": fact " + std::to_string(f.id)
+                            + " holds text that is not valid UTF-8; the file was not upgraded (it stays at schema 1)");
+                }
+                logEvent(*m_db, 1, f.id, "migrated", {}, after);
+            }
         }
         if (v + 1 == 3) {
             // Hash the patches as they are now: later damage is then found when they are read.

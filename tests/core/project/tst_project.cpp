@@ -507,6 +507,22 @@ private Q_SLOTS:
         QCOMPARE(fileHash(fixture), fixtureHash);
     }
 
+    void refusesToMigrateTextThatIsNotUtf8()
+    {
+        // Fuzz finding 16: a schema-1 fact holding bytes that are not UTF-8 cannot be copied
+        // into the audit log as JSON: the upgrade is refused, naming the fact, and rolled back.
+        const auto file = path("v1-bad-text.engram");
+        std::filesystem::copy_file(std::filesystem::path(ENGRAM_TEST_DATA) / "project" / "v1.engram", file);
+        {
+            Database raw(file, Database::Mode::ReadWrite);
+            raw.exec("UPDATE fact SET subject = CAST(X'4fb86b' AS TEXT) WHERE id = 2");
+        }
+        ENGRAM_EXPECT_ERROR(Project::open(file), ErrorKind::CorruptFile, "fact 2 holds text that is not valid UTF-8");
+        Database raw(file, Database::Mode::ReadOnly); // the upgrade's transaction rolled back
+        QCOMPARE(raw.scalar("PRAGMA user_version"), int64_t(1));
+        QCOMPARE(raw.scalar("SELECT count(*) FROM sqlite_master WHERE name = 'fact_event'"), int64_t(0));
+    }
+
     void refusesNewerSchemaUntouched()
     {
         const auto file = path("newer.engram");
