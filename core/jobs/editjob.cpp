@@ -184,13 +184,17 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
         const HealthProbe probe = finite ? healthProbe(*project, facts, *session) : HealthProbe {};
         RunHealth &health = run.summary.health;
         health.otherFacts = static_cast<int64_t>(probe.others.size());
-        if (!probe.others.empty())
-            health.retentionBase = measureRecall(session->model(), session->tokenizer(), probe.others).rate();
-        if (!probe.fluencyPrompts.empty())
-            health.fluencyBase
-                = sampledFluency(session->model(), session->tokenizer(), probe.fluencyPrompts, kFluencyTokens);
-        std::vector<at::Tensor> original;
-        for (const auto &n : editedWeightNames(session->model(), config.editedLayers()))
+        // Retention and fluency of the session's model as it is now (base, then edited).
+        const auto measureKept = [&](double &retention, double &fluency) {
+            if (!probe.others.empty())
+                retention = measureRecall(session->model(), session->tokenizer(), probe.others).rate();
+            if (!probe.fluencyPrompts.empty())
+                fluency = sampledFluency(session->model(), session->tokenizer(), probe.fluencyPrompts, kFluencyTokens);
+        };
+        measureKept(health.retentionBase, health.fluencyBase);
+        const std::vector<std::string> edited = editedWeightNames(session->model(), config.editedLayers());
+        std::vector<at::Tensor> original; // W₀ of each edited weight
+        for (const auto &n : edited)
             original.push_back(session->model().parameter(n).detach().to(at::kFloat).clone());
         context.throwIfCancelled();
         context.stage("applying the project's history");
@@ -203,7 +207,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
 
         // The weights the edit will change, to rebuild "before ⊕ patch" exactly afterwards.
         std::vector<std::pair<std::string, at::Tensor>> saved;
-        for (const auto &n : editedWeightNames(session->model(), config.editedLayers()))
+        for (const auto &n : edited)
             saved.emplace_back(n, session->model().parameter(n).detach().clone());
 
         result.summary = runEdit(*session, requests, config, stats.files, {}, context.progress());
@@ -220,15 +224,10 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
                 = summarize(evaluateRecords(session->model(), session->tokenizer(), probe.edited, {})).es.mean;
             health.editedFacts = static_cast<int64_t>(probe.edited.size());
         }
-        if (!probe.others.empty())
-            health.retention = measureRecall(session->model(), session->tokenizer(), probe.others).rate();
-        if (!probe.fluencyPrompts.empty())
-            health.fluency
-                = sampledFluency(session->model(), session->tokenizer(), probe.fluencyPrompts, kFluencyTokens);
-        const auto names = editedWeightNames(session->model(), config.editedLayers());
-        for (std::size_t i = 0; i < names.size() && i < original.size(); ++i)
+        measureKept(health.retention, health.fluency);
+        for (std::size_t i = 0; i < edited.size(); ++i)
             health.cumulativeRelativeNorms.push_back(
-                (session->model().parameter(names[i]).to(at::kFloat) - original[i]).norm().item<double>()
+                (session->model().parameter(edited[i]).to(at::kFloat) - original[i]).norm().item<double>()
                 / std::max(1e-30, original[i].norm().item<double>()));
         result.health = health;
     } catch (const Error &e) {
