@@ -33,7 +33,8 @@ std::optional<std::string> Args::value(const std::string &name) const
 Args parseArgs(int argc, char **argv)
 {
     static const std::vector<std::string> kFlags = {"--greedy", "--no-cache", "--ids-only", "--help", "-h", "--version",
-        "--one-cell", "--verbose", "--allow-conflicts", "--overwrite", "--copy", "--disabled", "--ids"};
+        "--one-cell", "--verbose", "--allow-conflicts", "--keep-facts", "--force", "--overwrite", "--copy", "--disabled",
+        "--ids"};
     Args args;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];

@@ -21,6 +21,7 @@ constexpr int kExitUsage = 2; // bad command line
 constexpr int kExitInput = 3; // bad input files (corrupt, unsupported, newer, locked)
 constexpr int kExitRuntime = 4; // failure while computing
 constexpr int kExitConflict = 5; // refused: the facts to edit conflict (nothing changed)
+constexpr int kExitHeld = 6; // the edit ran, but the health guard held it (stored, not applied)
 constexpr int kExitCancelled = 130; // Ctrl-C: the job stopped, the project is at its last committed state
 
 struct Args {

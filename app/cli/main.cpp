@@ -845,8 +845,8 @@ std::string helpText(const std::string &only)
     out += commonOptionsHelp();
     out += "\nOptions a command does not take are refused (exit 2) with the closest known name.\n"
            "Exit codes: 0 ok, 2 usage error, 3 unreadable, unsupported, newer or locked input, 4 invalid request or\n"
-           "runtime failure, 5 conflicting facts (nothing changed), 130 cancelled (Ctrl-C; a project stays at its\n"
-           "last committed state).\n"
+           "runtime failure, 5 conflicting facts (nothing changed), 6 run held by the project's health guard (stored,\n"
+           "not applied), 130 cancelled (Ctrl-C; a project stays at its last committed state).\n"
            "Example (the embedded demo): engram-cli stats --model resources/demo/model --corpus\n"
            "resources/demo/corpus.txt --layers 0,1,2,3 --max-docs 3000 --out /tmp/demo-stats.safetensors\n";
     return out;

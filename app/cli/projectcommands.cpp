@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <iomanip>
 #include <iostream>
@@ -41,6 +43,7 @@ std::vector<std::string> splitList(const std::string &text, char separator)
 struct ProjectOptions {
     std::string model, out;
     std::optional<std::string> corpus;
+    std::optional<double> minRetention, minEs;
     int64_t maxDocs = -1;
     int64_t run = 0;
     bool json = false;
@@ -53,14 +56,22 @@ OptionTable projectTable(ProjectOptions &o)
         "statistics corpus of its MEMIT/ROME edits");
     t.form("info FILE [--json]", "model, facts, runs, evaluations")
         .form("check FILE", "integrity of the file and its stored patches (exit 3 when damaged)")
-        .form("branch FILE --run N --out NEW", "a copy holding the history up to run N");
+        .form("branch FILE --run N --out NEW", "a copy holding the history up to run N")
+        .form("guard FILE [--min-retention F] [--min-es N]",
+            "show or set the health guard: an edit whose result falls below it is held, not applied (exit 6)");
     return t.text("--model", "DIR", "checkpoint directory (new)", o.model)
         .text("--corpus", "PATH", "statistics corpus, .txt (a document per line) or .jsonl (new)", o.corpus)
         .integer("--max-docs", "N", "documents of the corpus used; -1: the model preset's count (new)", o.maxDocs, -1,
             1L << 40)
         .flag("--json", "machine-readable output (info)", o.json)
         .text("--out", "NEW", "the new project file (branch)", o.out)
-        .integer("--run", "N", "the last run the branch keeps (branch)", o.run, 0, 1L << 40);
+        .integer("--run", "N", "the last run the branch keeps (branch)", o.run, 0, 1L << 40)
+        .custom("--min-retention", "F",
+            "guard: least retention of the project's other facts, as a share of the base model's (default 0.95; "
+            "0: off)",
+            [&o](const std::string &v) { o.minRetention = parseNumber("--min-retention", v, 0, 1); })
+        .custom("--min-es", "N", "guard: least ES over every fact edited so far, 0-100 (default 90; 0: off)",
+            [&o](const std::string &v) { o.minEs = parseNumber("--min-es", v, 0, 100); });
 }
 
 struct FactsOptions {
@@ -112,6 +123,9 @@ OptionTable projectEditTable(ProjectEditOptions &o)
         .flag("--allow-conflicts", "edit although facts conflict (same subject and prompt, other object)",
             o.spec.allowConflicts)
         .flag("--keep-facts", "keep the project's other facts (as --keep of the file edit)", o.spec.keepProjectFacts)
+        .flag("--force", "apply the run even when its health falls below the project's guard (else it is held, "
+                         "exit 6)",
+            o.spec.force)
         .flag("--json", "machine-readable output", o.json);
     return t.append(editOptionsTable(o.spec));
 }
@@ -228,7 +242,9 @@ struct RevertOptions {
 OptionTable revertTable(const std::string &command, RevertOptions &o)
 {
     OptionTable t(command, "FILE --run N",
-        command == "revert" ? "take a run out (verified by the state hash)" : "put a reverted run back");
+        command == "revert"        ? "take a run out (verified by the state hash)"
+            : command == "reapply" ? "put a reverted run back, or apply a run the health guard held"
+                                   : "discard a run the health guard held (its record stays)");
     return t.integer("--run", "N", "the run", o.run, 1, 1L << 40).required("--run");
 }
 
@@ -359,6 +375,34 @@ int cmdProject(const Args &args)
         std::cout << project->file().string() << ": " << (problems.empty() ? "ok" : "damaged") << " ("
                   << project->facts().size() << " facts, " << project->runs().size() << " runs)\n";
         return problems.empty() ? kExitOk : kExitInput;
+    }
+    if (sub == "guard") {
+        const fs::path file = projectFile(args, 1);
+        const bool change = o.minRetention || o.minEs;
+        const auto project = engram::Project::open(file, /*readOnly=*/!change);
+        engram::HealthGuard guard = project->healthGuard();
+        if (change) {
+            guard.minRetention = o.minRetention.value_or(guard.minRetention);
+            guard.minEsSoFar = o.minEs.value_or(guard.minEsSoFar);
+            project->setHealthGuard(guard);
+        }
+        const auto percent = [](double v) {
+            std::ostringstream out;
+            out << std::fixed << std::setprecision(1) << v;
+            return out.str();
+        };
+        std::vector<std::string> rules;
+        if (guard.minRetention > 0)
+            rules.push_back("retention of the project's other facts falls below " + percent(100 * guard.minRetention)
+                + " % of the base model's");
+        if (guard.minEsSoFar > 0)
+            rules.push_back("ES over the facts edited so far falls below " + percent(guard.minEsSoFar));
+        std::cout << (change ? "guard set: " : "guard: ");
+        if (rules.empty())
+            std::cout << "off (no run is held)\n";
+        else
+            std::cout << "a run is held when " << rules[0] << (rules.size() > 1 ? " or " + rules[1] : "") << "\n";
+        return kExitOk;
     }
     if (sub == "branch") {
         const auto project = engram::Project::open(projectFile(args, 1), /*readOnly=*/true);
@@ -519,6 +563,21 @@ int cmdFacts(const Args &args)
     throw UsageError {"'facts' needs import, list, export, add, remove, enable, disable or undo"};
 }
 
+// A path as a shell word, for commands the output suggests: quoted when it holds anything but
+// letters, digits and . _ - / + , :
+std::string shellQuoted(const std::string &text)
+{
+    const bool plain = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+        return std::isalnum(c) || (c != 0 && std::strchr("._-/+,:", c) != nullptr);
+    });
+    if (plain)
+        return text;
+    std::string out = "'";
+    for (char c : text)
+        out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+}
+
 json conflictsJson(const std::vector<engram::Conflict> &conflicts)
 {
     json list = json::array();
@@ -560,7 +619,8 @@ int cmdProjectEdit(const Args &args)
     auto context = jobContext(printer);
     const auto r = engram::runEditJob(file, spec, context);
     if (o.json) {
-        std::cout << json {{"run", r.runId}, {"method", engram::editMethodName(spec.config.method())},
+        std::cout << json {{"run", r.runId}, {"status", r.held ? "held" : "applied"},
+            {"guard", r.guardBreaches}, {"method", engram::editMethodName(spec.config.method())},
             {"facts", r.facts}, {"layers", r.summary.layers}, {"relative_norms", r.summary.relativeNorms},
             {"null_space_dims", r.summary.nullSpaceDims}, {"earlier_runs_kept", r.summary.earlierRuns},
             {"health", {{"es_so_far", r.health.esSoFar}, {"edited_facts", r.health.editedFacts},
@@ -571,7 +631,7 @@ int cmdProjectEdit(const Args &args)
             {"conflicts", conflictsJson(r.conflicts)}}
                          .dump(2)
                   << "\n";
-        return kExitOk;
+        return r.held ? kExitHeld : kExitOk;
     }
     for (const auto &c : r.conflicts)
         std::cout << "conflict (allowed): " << c.message << "\n";
@@ -594,6 +654,15 @@ int cmdProjectEdit(const Args &args)
         std::cout << ", retention " << 100 * h.retentionRatio() << " % of the base model's (" << h.otherFacts
                   << " other facts)";
     std::cout << ", fluency " << std::setprecision(3) << h.fluency << " (base " << h.fluencyBase << ")\n";
+    for (const auto &b : r.guardBreaches)
+        std::cout << (r.held ? "held: " : "guard overridden (--force): ") << b << "\n";
+    if (r.held) {
+        const std::string f = shellQuoted(file.string());
+        std::cout << "run " << r.runId << " is held, not applied: the model is as it was. `engram-cli reapply " << f
+                  << " --run " << r.runId << "` applies it anyway, `engram-cli discard " << f << " --run " << r.runId
+                  << "` discards it; `engram-cli project guard " << f << "` shows or sets the thresholds\n";
+        return kExitHeld;
+    }
     return kExitOk;
 }
 
@@ -826,6 +895,11 @@ int cmdRevert(const Args &args, bool reapply)
     RevertOptions o;
     revertTable(args.command, o).apply(args);
     const int64_t run = o.run;
+    if (args.command == "discard") {
+        engram::discardHeldRun(projectFile(args, 0), run);
+        std::cout << "discarded held run " << run << ": it stays in the history, never applied\n";
+        return kExitOk;
+    }
     ProgressPrinter printer(args.command);
     auto context = jobContext(printer);
     const auto r = engram::revertRun(projectFile(args, 0), run, reapply, loadOptions(args), context);
@@ -1080,7 +1154,7 @@ void announcePreset(const Args &args, const engram::EditPreset &preset)
 
 bool isProjectCommand(const Args &args)
 {
-    static const std::set<std::string> always = {"project", "facts", "probe", "history", "revert", "reapply", "export", "patch"};
+    static const std::set<std::string> always = {"project", "facts", "probe", "history", "revert", "reapply", "discard", "export", "patch"};
     static const std::set<std::string> withFile = {"edit", "trace", "eval", "generate", "stats"};
     return always.count(args.command) || (withFile.count(args.command) && !args.positional.empty());
 }
@@ -1097,12 +1171,13 @@ std::vector<OptionTable> projectCommandTables()
     static ProjectGenerateOptions generate;
     static ProbeOptions probe;
     static HistoryOptions history;
-    static RevertOptions revert, reapply;
+    static RevertOptions revert, reapply, discard;
     static ExportCommandOptions exportOptions;
     static PatchOptions patch;
     return {projectTable(project), factsTable(facts), projectEditTable(edit), projectStatsTable(stats),
         projectTraceTable(trace), projectEvalTable(eval), projectGenerateTable(generate), probeTable(probe), historyTable(history),
-        revertTable("revert", revert), revertTable("reapply", reapply), exportTable(exportOptions),
+        revertTable("revert", revert), revertTable("reapply", reapply), revertTable("discard", discard),
+        exportTable(exportOptions),
         patchTable(patch)};
 }
 
@@ -1128,7 +1203,7 @@ int runProjectCommand(const Args &args)
         return cmdProbe(args);
     if (c == "history")
         return cmdHistory(args);
-    if (c == "revert" || c == "reapply")
+    if (c == "revert" || c == "reapply" || c == "discard")
         return cmdRevert(args, c == "reapply");
     if (c == "export")
         return cmdExport(args);

@@ -74,6 +74,7 @@ ResolvedStatistics statisticsFor(Project &project, const ModelSession &base, con
 // batch (ES so far), the project's other facts with a true object (retention) and a few fixed
 // prompts (fluency).
 constexpr int kFluencyTokens = 40; // new tokens per fluency sample
+constexpr const char *kHeldMessage = "held by the health guard: "; // + the guard's findings
 
 struct HealthProbe {
     std::vector<EvalRecord> edited;
@@ -119,6 +120,7 @@ HealthProbe healthProbe(const Project &project, const std::vector<Fact> &batch, 
 EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, JobContext &context)
 {
     auto project = Project::open(projectFile);
+    const HealthGuard guard = project->healthGuard(); // a damaged setting fails here, not after the edit
     const std::vector<Fact> facts = selectFacts(*project, spec.factIds);
     if (facts.empty())
         throw Error(ErrorKind::InvalidArgument,
@@ -230,6 +232,7 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
                 (session->model().parameter(edited[i]).to(at::kFloat) - original[i]).norm().item<double>()
                 / std::max(1e-30, original[i].norm().item<double>()));
         result.health = health;
+        result.guardBreaches = guard.breaches(health);
     } catch (const Error &e) {
         // A damaged project gets no record written into it.
         if (e.kind() == ErrorKind::CorruptFile)
@@ -255,7 +258,15 @@ EditJobResult runEditJob(const fs::path &projectFile, const EditJobSpec &spec, J
     run.summary.seconds = result.summary.seconds;
     run.summary.rebasedHistory = before.rebasedRuns;
     run.summary.nullSpaceDims = result.summary.nullSpaceDims;
-    context.stage("saving the run");
+    if (!result.guardBreaches.empty()) {
+        std::string why;
+        for (const auto &b : result.guardBreaches)
+            why += (why.empty() ? "" : "; ") + b;
+        result.held = !spec.force;
+        run.status = result.held ? RunStatus::Held : RunStatus::Applied;
+        run.message = (result.held ? kHeldMessage : "applied despite the health guard (forced): ") + why;
+    }
+    context.stage(result.held ? "saving the run (held)" : "saving the run");
     result.runId = project->recordRun(run, toStored(*result.summary.patch), result.summary.keysAfter);
     return result;
 }
@@ -267,11 +278,12 @@ RevertResult revertRun(
     const auto run = project->run(runId);
     if (!run)
         throw Error(ErrorKind::InvalidArgument, "no run " + std::to_string(runId) + " in " + projectFile.string());
-    const RunStatus from = reapply ? RunStatus::Reverted : RunStatus::Applied;
-    if (run->status != from)
+    const bool allowed = reapply ? run->status == RunStatus::Reverted || run->status == RunStatus::Held
+                                 : run->status == RunStatus::Applied;
+    if (!allowed)
         throw Error(ErrorKind::InvalidArgument,
             "run " + std::to_string(runId) + " is " + runStatusName(run->status) + "; only "
-                + (reapply ? "reverted" : "applied") + " runs can be " + (reapply ? "re-applied" : "reverted"));
+                + (reapply ? "reverted or held" : "applied") + " runs can be " + (reapply ? "applied" : "reverted"));
 
     RevertResult result;
     auto session = openBaseModel(*project, load, context);
@@ -286,6 +298,12 @@ RevertResult revertRun(
     // Rebuild with the change in a transaction that commits only when the check passes.
     Transaction t(project->database());
     project->setRunStatus(runId, reapply ? RunStatus::Applied : RunStatus::Reverted);
+    if (run->status == RunStatus::Held) { // the record says who overrode the guard
+        std::string why = run->message;
+        if (why.rfind(kHeldMessage, 0) == 0)
+            why.erase(0, std::strlen(kHeldMessage));
+        project->setRunMessage(runId, "applied by the user after the health guard held it: " + why);
+    }
     context.stage(reapply ? "re-applying" : "reverting");
     const HistoryState after = applyHistory(*session, *project);
     result.stateAfter = after.stateHash;
@@ -307,6 +325,18 @@ RevertResult revertRun(
                 + "; the project was not changed");
     t.commit();
     return result;
+}
+
+void discardHeldRun(const fs::path &projectFile, int64_t runId)
+{
+    auto project = Project::open(projectFile);
+    const auto run = project->run(runId);
+    if (!run)
+        throw Error(ErrorKind::InvalidArgument, "no run " + std::to_string(runId) + " in " + projectFile.string());
+    if (run->status != RunStatus::Held)
+        throw Error(ErrorKind::InvalidArgument,
+            "run " + std::to_string(runId) + " is " + runStatusName(run->status) + "; only held runs can be discarded");
+    project->setRunStatus(runId, RunStatus::Discarded);
 }
 
 ResolvedStatistics runStatisticsJob(const fs::path &projectFile, const StatisticsSource &source,

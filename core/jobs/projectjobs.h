@@ -73,6 +73,9 @@ struct EditJobSpec {
     /// preservation prompts (MEMIT, ROME; weight memit/rome.preserveFactor), facts about other
     /// subjects protected keys (MEMIT, when memit.protectWeight > 0).
     bool keepProjectFacts = false;
+    /// Apply the run even when its health falls below the project's guard (the run records that
+    /// it was forced); false: such a run is held.
+    bool force = false;
     LoadOptions load;
 };
 
@@ -83,11 +86,19 @@ struct EditJobResult {
     std::string stateBefore, stateAfter;
     std::size_t facts = 0;
     RunHealth health; // as recorded with the run
+    /// The project's health guard found the result below its thresholds (one sentence each).
+    std::vector<std::string> guardBreaches;
+    /// Recorded as held (stored, not applied) because of guardBreaches: the model is as it was;
+    /// revertRun(reapply = true) applies it, discardHeldRun() discards it.
+    bool held = false;
 };
 
 /// Edits the selected facts on top of the project's current state and records the run, its
 /// patch and the model's health after it (ES over every fact edited so far, retention of the
-/// project's other facts and fluency against the base model, cumulative norm growth). A cancelled or failed edit is recorded with that status (no patch) and rethrown.
+/// project's other facts and fluency against the base model, cumulative norm growth). When the
+/// health falls below the project's guard (Project::healthGuard) and spec.force is off, the run
+/// is recorded as held instead of applied. A cancelled or failed edit is recorded with that
+/// status (no patch) and rethrown.
 EditJobResult runEditJob(const std::filesystem::path &projectFile, const EditJobSpec &spec, JobContext &context);
 
 // ---- History ------------------------------------------------------------------------------
@@ -99,12 +110,16 @@ struct RevertResult {
     std::vector<int64_t> rebasedRuns;
 };
 
-/// Marks `runId` reverted (or, with reapply, applied again), rebuilds the model from the base
-/// and the remaining runs and checks its state hash: reverting the latest applied run must
-/// give the state that run started from; re-applying it the state it produced. Refuses (and
-/// changes nothing) when the check fails.
+/// Marks `runId` reverted (or, with reapply, applied again: a reverted run, or a run the health
+/// guard held), rebuilds the model from the base and the remaining runs and checks its state
+/// hash: reverting the latest applied run must give the state that run started from;
+/// re-applying it the state it produced. Refuses (and changes nothing) when the check fails.
 RevertResult revertRun(const std::filesystem::path &projectFile, int64_t runId, bool reapply, const LoadOptions &load,
     JobContext &context);
+
+/// Marks a held run discarded (its record and patch stay, for the history; it is never applied
+/// again). Error(InvalidArgument) for a run that is not held.
+void discardHeldRun(const std::filesystem::path &projectFile, int64_t runId);
 
 // ---- Evaluation, tracing, statistics, generation -----------------------------------------
 

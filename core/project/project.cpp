@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -99,6 +100,26 @@ CREATE TABLE run_key(
   PRIMARY KEY (run_id, layer));
 )sql";
 
+// Schema 5: runs the health guard held back (issue 19): 'held' (computed and stored, not applied;
+// the user applies or discards it) and 'discarded'. SQLite cannot change a CHECK constraint, so
+// edit_run is rebuilt (with foreign keys off: the tables that refer to it keep their rows).
+const char *kMigration5 = R"sql(
+CREATE TABLE edit_run_v5(
+  id INTEGER PRIMARY KEY, model_id INTEGER NOT NULL REFERENCES model(id), method TEXT NOT NULL,
+  params_json TEXT NOT NULL, seed INTEGER NOT NULL, device TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('applied', 'reverted', 'cancelled', 'failed', 'held', 'discarded')),
+  created_at TEXT NOT NULL, seconds REAL NOT NULL DEFAULT 0, summary_json TEXT NOT NULL DEFAULT '{}',
+  provenance_json TEXT NOT NULL DEFAULT '{}', base_state TEXT NOT NULL DEFAULT '',
+  result_state TEXT NOT NULL DEFAULT '', message TEXT NOT NULL DEFAULT '');
+INSERT INTO edit_run_v5 SELECT id, model_id, method, params_json, seed, device, status, created_at, seconds,
+  summary_json, provenance_json, base_state, result_state, message FROM edit_run;
+DROP TABLE edit_run;
+ALTER TABLE edit_run_v5 RENAME TO edit_run;
+)sql";
+
+const char *const kMigrations[] = {kMigration1, kMigration2, kMigration3, kMigration4, kMigration5};
+static_assert(std::size(kMigrations) == Project::kSchemaVersion, "one migration per schema version");
+
 } // namespace
 
 std::string utcTimestamp()
@@ -129,12 +150,11 @@ std::unique_ptr<Project> Project::create(const std::filesystem::path &file, cons
     try {
         {
             Database db(temp, Database::Mode::Create);
-            db.exec("PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = ON;");
+            // Foreign keys stay off while the schema is built (migration 5 rebuilds a table).
+            db.exec("PRAGMA journal_mode = DELETE; PRAGMA foreign_keys = OFF;");
             Transaction t(db);
-            db.exec(kMigration1);
-            db.exec(kMigration2);
-            db.exec(kMigration3);
-            db.exec(kMigration4);
+            for (const char *step : kMigrations)
+                db.exec(step);
             db.exec("PRAGMA application_id = " + std::to_string(kApplicationId)
                 + "; PRAGMA user_version = " + std::to_string(kSchemaVersion));
             db.prepare(
@@ -222,10 +242,25 @@ std::unique_ptr<Project> Project::open(const std::filesystem::path &file, bool r
 
 void Project::migrate()
 {
-    const char *steps[] = {kMigration1, kMigration2, kMigration3, kMigration4};
+    if (schemaVersion() >= kSchemaVersion)
+        return;
+    // Rebuilding edit_run (schema 5) must not cascade into the tables that refer to it: foreign
+    // keys are off during the upgrade (SQLite only switches them outside a transaction).
+    m_db->exec("PRAGMA foreign_keys = OFF");
+    struct ForeignKeysBackOn {
+        Database &db;
+        ~ForeignKeysBackOn()
+        {
+            try {
+                db.exec("PRAGMA foreign_keys = ON");
+            } catch (...) {
+                // Nothing to do: the connection is closed with the failure that got us here.
+            }
+        }
+    } restore {*m_db};
     for (int v = schemaVersion(); v < kSchemaVersion; ++v) {
         Transaction t(*m_db);
-        m_db->exec(steps[v]); // steps[v] takes version v to v + 1
+        m_db->exec(kMigrations[v]); // kMigrations[v] takes version v to v + 1
         if (v + 1 == 2) {
             // Backfill the audit log so that every existing fact has a first entry.
             std::vector<Fact> existing;

@@ -101,7 +101,9 @@ struct FactEvent {
     std::string afterJson; // empty for remove
 };
 
-enum class RunStatus { Applied, Reverted, Cancelled, Failed };
+/// Held: computed and stored but not applied, because the health guard found it below the
+/// project's thresholds; the user applies or discards it. Discarded: a held run the user refused.
+enum class RunStatus { Applied, Reverted, Cancelled, Failed, Held, Discarded };
 const char *runStatusName(RunStatus status);
 
 /// The request an edit run made for one fact, copied at run time (facts may change later).
@@ -129,6 +131,20 @@ struct RunHealth {
     bool measured() const { return esSoFar >= 0 || retention >= 0 || fluency >= 0; }
     /// retention / retentionBase, or -1.
     double retentionRatio() const { return retention >= 0 && retentionBase > 0 ? retention / retentionBase : -1; }
+};
+
+/// The health guard (issue 19): a run whose measured health falls below these thresholds is
+/// held (stored, not applied) until the user applies or discards it. Kept in the project's
+/// settings; a threshold of 0 is off.
+struct HealthGuard {
+    double minRetention = 0.95; // retention as a share of the base model's, 0-1
+    double minEsSoFar = 90; // ES over every fact edited so far, 0-100
+
+    /// One sentence per threshold the health falls below (empty: the run may be applied).
+    /// Measures that were not taken (no facts of that kind) never hold a run.
+    std::vector<std::string> breaches(const RunHealth &health) const;
+    /// Error(InvalidArgument) naming a threshold outside its range.
+    void validate() const;
 };
 
 /// What an edit run reports about its change; stored as JSON in edit_run.summary_json and read
@@ -224,7 +240,7 @@ struct StoredTrace {
 class Project
 {
 public:
-    static constexpr int kSchemaVersion = 4;
+    static constexpr int kSchemaVersion = 5;
     static constexpr int64_t kApplicationId = 0x456e6772; // "Engr"
 
     /// Creates a new project file for `model`. Refuses to overwrite an existing file.
@@ -245,6 +261,10 @@ public:
     /// Free-form settings (statistics corpus, defaults) kept in the file.
     std::string setting(const std::string &key, const std::string &fallback = {}) const;
     void setSetting(const std::string &key, const std::string &value);
+    /// The guard's thresholds (defaults when the project sets none). Error(CorruptFile) for a
+    /// stored value that is not a number in range.
+    HealthGuard healthGuard() const;
+    void setHealthGuard(const HealthGuard &guard);
 
     // Facts. Every change is logged in fact_event in the same transaction.
     int64_t addFact(Fact fact);
@@ -281,6 +301,8 @@ public:
     std::vector<std::string> patchedTensorNames() const;
     /// Marks a run reverted or applied again (with the model state it now yields).
     void setRunStatus(int64_t runId, RunStatus status, const std::string &resultState = {});
+    /// Replaces the run's message (why it failed, was held, or was applied although held).
+    void setRunMessage(int64_t runId, const std::string &message);
     /// Fact ids edited by applied runs, with the run that edited them last.
     std::vector<std::pair<int64_t, int64_t>> editedFacts() const;
 

@@ -13,10 +13,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <iomanip>
 #include <map>
 #include <set>
+#include <sstream>
 
 namespace engram {
 
@@ -34,6 +37,10 @@ const char *runStatusName(RunStatus status)
         return "cancelled";
     case RunStatus::Failed:
         return "failed";
+    case RunStatus::Held:
+        return "held";
+    case RunStatus::Discarded:
+        return "discarded";
     }
     return "failed";
 }
@@ -51,6 +58,73 @@ std::vector<int64_t> selectRunIds(Database &db, const std::string &where)
 }
 
 } // namespace
+
+std::vector<std::string> HealthGuard::breaches(const RunHealth &health) const
+{
+    std::vector<std::string> out;
+    const auto percent = [](double v) {
+        std::ostringstream text;
+        text << std::fixed << std::setprecision(1) << v;
+        return text.str();
+    };
+    const double ratio = health.retentionRatio();
+    if (minRetention > 0 && ratio >= 0 && ratio < minRetention)
+        out.push_back("retention of the project's other facts is " + percent(100 * ratio)
+            + " % of the base model's, below the guard's " + percent(100 * minRetention) + " %");
+    if (minEsSoFar > 0 && health.esSoFar >= 0 && health.esSoFar < minEsSoFar)
+        out.push_back("ES over the " + std::to_string(health.editedFacts) + " facts edited so far is "
+            + percent(health.esSoFar) + ", below the guard's " + percent(minEsSoFar));
+    return out;
+}
+
+void HealthGuard::validate() const
+{
+    if (!(minRetention >= 0 && minRetention <= 1))
+        throw Error(ErrorKind::InvalidArgument,
+            "the guard's minimum retention must be a share of the base model's between 0 and 1 (0: off), not "
+                + std::to_string(minRetention));
+    if (!(minEsSoFar >= 0 && minEsSoFar <= 100))
+        throw Error(ErrorKind::InvalidArgument,
+            "the guard's minimum ES so far must be between 0 and 100 (0: off), not " + std::to_string(minEsSoFar));
+}
+
+HealthGuard Project::healthGuard() const
+{
+    HealthGuard guard;
+    const auto read = [&](const char *key, double &value) {
+        const std::string text = setting(key);
+        if (text.empty())
+            return;
+        char *end = nullptr;
+        const double v = std::strtod(text.c_str(), &end);
+        if (end == text.c_str() || *end != '\0' || !std::isfinite(v))
+            throw Error(ErrorKind::CorruptFile,
+                m_file.string() + ": the setting " + key + " is '" + text + "', not a number");
+        value = v;
+    };
+    read("guard.min_retention", guard.minRetention);
+    read("guard.min_es_so_far", guard.minEsSoFar);
+    try {
+        guard.validate();
+    } catch (const Error &e) {
+        throw Error(ErrorKind::CorruptFile, m_file.string() + ": " + e.what());
+    }
+    return guard;
+}
+
+void Project::setHealthGuard(const HealthGuard &guard)
+{
+    guard.validate();
+    const auto text = [](double v) {
+        std::ostringstream out;
+        out << std::setprecision(17) << v;
+        return out.str();
+    };
+    Transaction t(*m_db);
+    setSetting("guard.min_retention", text(guard.minRetention));
+    setSetting("guard.min_es_so_far", text(guard.minEsSoFar));
+    t.commit();
+}
 
 std::string RunSummary::toJson() const
 {
@@ -316,6 +390,13 @@ void Project::setRunStatus(int64_t runId, RunStatus status, const std::string &r
                             "?3 END WHERE id = ?1");
     st.bind(1, runId).bind(2, runStatusName(status)).bind(3, resultState);
     st.run();
+    if (sqlite3_changes(m_db->handle()) == 0)
+        throw Error(ErrorKind::InvalidArgument, "no run " + std::to_string(runId) + " in " + m_file.string());
+}
+
+void Project::setRunMessage(int64_t runId, const std::string &message)
+{
+    m_db->prepare("UPDATE edit_run SET message = ?2 WHERE id = ?1").bind(1, runId).bind(2, message).run();
     if (sqlite3_changes(m_db->handle()) == 0)
         throw Error(ErrorKind::InvalidArgument, "no run " + std::to_string(runId) + " in " + m_file.string());
 }

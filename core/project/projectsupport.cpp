@@ -158,6 +158,10 @@ RunStatus parseStatus(const std::string &s)
         return RunStatus::Reverted;
     if (s == "cancelled")
         return RunStatus::Cancelled;
+    if (s == "held")
+        return RunStatus::Held;
+    if (s == "discarded")
+        return RunStatus::Discarded;
     return RunStatus::Failed;
 }
 

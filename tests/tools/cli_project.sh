@@ -16,6 +16,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 "$cli" project new "$p" --model "$demo/model" --corpus "$demo/corpus.txt" --max-docs 500 || fail "project new"
 "$cli" project new "$p" --model "$demo/model" 2>&1 | grep -q "already exists" || fail "project new over a file"
+# The walkthrough below is not about the health guard (its own section is): switched off here.
+"$cli" project guard "$p" --min-retention 0 --min-es 0 | grep -q "^guard set: off" || fail "guard off"
 "$cli" facts import "$p" --data "$demo/counterfact.json" --limit 12 --tags demo | grep -q "imported 12" || fail import
 "$cli" facts list "$p" --tag demo --json | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==12 and d[0]["tags"]==["demo"]' \
   || fail "facts list --json"
@@ -123,6 +125,35 @@ python3 "$here/check_lora.py" "$tmp/adapter" "$demo/model" "$tmp/exported" || fa
 python3 "$here/check_lora.py" "$tmp/adapter2" "$demo/model" "$tmp/exported" || fail "the patch's adapter differs"
 "$cli" project new "$tmp/other.engram" --model "$demo/model" > /dev/null || fail "second project"
 "$cli" patch import "$tmp/other.engram" --patch "$tmp/all.patch" --threads 2 | grep -q "run 1" || fail "patch import"
+
+# The health guard (issue 19): a run made to break the model is held (exit 6): stored, not
+# applied; discard refuses it for good, reapply applies it, --force applies at once.
+g="$tmp/guard.engram"
+"$cli" project new "$g" --model "$demo/model" --corpus "$demo/corpus.txt" --max-docs 500 > /dev/null || fail "guard project"
+"$cli" facts import "$g" --data "$demo/counterfact.json" --limit 12 > /dev/null || fail "guard facts"
+"$cli" project guard "$g" | grep -q "below 95.0 % of the base model's or ES over the facts edited so far falls below 90.0" \
+  || fail "default guard"
+"$cli" project guard "$g" --min-retention 0.7 --min-es 50 | grep -q "^guard set: .* 70.0 %" || fail "guard set"
+"$cli" project guard "$g" --min-retention 2 > /dev/null 2>&1; [ $? -eq 2 ] || fail "--min-retention 2 should exit 2"
+"$cli" edit "$g" --ids 1,2 --threads 2 > "$tmp/sane.txt" 2>&1 || { cat "$tmp/sane.txt"; fail "a sane edit was not applied"; }
+broken="--lambda 1e-4 --clamp 1000 --v-lr 50"
+"$cli" edit "$g" --ids 3,4 $broken --threads 2 > "$tmp/held.txt" 2>&1
+[ $? -eq 6 ] || { cat "$tmp/held.txt"; fail "a run that breaks the model should be held (exit 6)"; }
+grep -q "^held: retention" "$tmp/held.txt" && grep -q "^run 2 is held, not applied" "$tmp/held.txt" \
+  || { cat "$tmp/held.txt"; fail "held message"; }
+"$cli" history "$g" | grep -q "^   2  held " || fail "history shows no held run"
+"$cli" project info "$g" | grep -q "2 edited)" || fail "a held run's facts counted as edited"
+"$cli" discard "$g" --run 2 | grep -q "discarded held run 2" || fail discard
+"$cli" reapply "$g" --run 2 > /dev/null 2>&1; [ $? -eq 4 ] || fail "a discarded run was applied"
+"$cli" edit "$g" --ids 3,4 $broken --threads 2 --json > "$tmp/held.json" 2> /dev/null
+[ $? -eq 6 ] || fail "edit --json of a held run should exit 6"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["status"]=="held" and d["run"]==3 and d["guard"], d' \
+  "$tmp/held.json" || fail "edit --json of a held run"
+"$cli" reapply "$g" --run 3 --threads 2 | grep -q "verified" || fail "applying a held run"
+"$cli" edit "$g" --ids 5 $broken --force --threads 2 | grep -q "^guard overridden (--force): " || fail "--force"
+"$cli" history "$g" --json | python3 -c 'import json,sys; s=[r["status"] for r in json.load(sys.stdin)]; assert s==["applied","discarded","applied","applied"], s' \
+  || fail "statuses after the guard's runs"
+"$cli" project check "$g" > /dev/null || fail "project check after the guard's runs"
 
 # Crash safety 1: kill -9 inside the edit's commit transaction.
 runs_before=$("$cli" history "$p" --json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')

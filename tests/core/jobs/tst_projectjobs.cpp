@@ -92,6 +92,9 @@ private Q_SLOTS:
         project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
         project->setSetting("stats.max_docs", "400");
         project->addFacts(demoFacts(12));
+        // These tests are about other things than the health guard (aRunThatBreaksTheModelIsHeld
+        // is): a run the guard held would change what they see.
+        project->setHealthGuard({0, 0});
         m_spec.config.memit().layers = {0};
         m_spec.config.memit().lambda = 100;
         m_spec.config.memit().vLr = 4;
@@ -545,6 +548,7 @@ private Q_SLOTS:
             project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
             project->setSetting("stats.max_docs", "400"); // the statistics other tests cached
             project->addFacts(demoFacts(12));
+            project->setHealthGuard({0, 0}); // the guard has its own test
         }
         MemitParams p = m_spec.config.memit(); // layer 0, λ 100, lr 4
         p.vSteps = 20;
@@ -617,6 +621,93 @@ private Q_SLOTS:
         // The norm grows with the history: after four runs more than after the first.
         QVERIFY(h.cumulativeRelativeNorms[0] > project->run(a.runId)->summary.health.cumulativeRelativeNorms.at(0));
         QCOMPARE(project->run(a.runId)->summary.health.editedFacts, int64_t(2));
+    }
+
+    void aRunThatBreaksTheModelIsHeld()
+    {
+        // Issue 19, the guard: a run whose health falls below the project's thresholds is held
+        // (stored with its patch, not applied: the model and the pending facts are as they
+        // were). Applying it puts it into the history with the state it recorded; a held run
+        // can be discarded instead; force applies at once and says so.
+        const fs::path file = path("guard.engram");
+        {
+            auto project = Project::create(file, describeProjectModel(kDemo / "model"));
+            project->setSetting("stats.corpus", (kDemo / "corpus.txt").string());
+            project->setSetting("stats.max_docs", "400");
+            project->addFacts(demoFacts(12));
+            // Wide margins on both sides: the sane run keeps far above, the broken one falls far below.
+            project->setHealthGuard({0.7, 50});
+        }
+        JobContext context;
+        EditJobSpec sane = m_spec; // layer 0, λ 100
+        sane.factIds = {1, 2};
+        const auto a = runEditJob(file, sane, context);
+        QVERIFY2(!a.held && a.guardBreaches.empty(),
+            qPrintable(QStringLiteral("retention %1 of %2, ES %3")
+                           .arg(a.health.retention)
+                           .arg(a.health.retentionBase)
+                           .arg(a.health.esSoFar)));
+        // Broken on purpose: almost no covariance term, a huge clamp and learning rate, four layers.
+        EditJobSpec broken = m_spec;
+        broken.config.memit().layers = {0, 1, 2, 3};
+        broken.config.memit().lambda = 1e-4;
+        broken.config.memit().clampNormFactor = 1000;
+        broken.config.memit().vLr = 50;
+        broken.factIds = {3, 4};
+        const auto b = runEditJob(file, broken, context);
+        QVERIFY2(b.held, qPrintable(QStringLiteral("retention %1 of %2").arg(b.health.retention).arg(b.health.retentionBase)));
+        QVERIFY(!b.guardBreaches.empty());
+        QVERIFY2(b.guardBreaches.front().find("retention") != std::string::npos, b.guardBreaches.front().c_str());
+        const auto stateNow = [&] {
+            auto project = Project::open(file, /*readOnly=*/true);
+            auto s = ModelSession::open(kDemo / "model");
+            return applyHistory(*s, *project).stateHash;
+        };
+        {
+            auto project = Project::open(file, true);
+            const auto run = project->run(b.runId);
+            QCOMPARE(run->status, RunStatus::Held);
+            QVERIFY(run->message.find("held by the health guard") != std::string::npos);
+            QVERIFY(run->summary.health.measured());
+            QVERIFY(!project->patch(b.runId).empty());
+            std::set<int64_t> edited;
+            for (const auto &[fact, run] : project->editedFacts())
+                edited.insert(fact);
+            QCOMPARE(edited, (std::set<int64_t> {1, 2})); // 3 and 4 still pending
+        }
+        QCOMPARE(stateNow(), a.stateAfter); // the model is as the sane run left it
+
+        // Apply: the held run joins the history with the state it recorded.
+        const auto applied = revertRun(file, b.runId, /*reapply=*/true, {}, context);
+        QVERIFY(applied.verified);
+        QCOMPARE(applied.stateAfter, b.stateAfter);
+        {
+            auto project = Project::open(file, true);
+            QCOMPARE(project->run(b.runId)->status, RunStatus::Applied);
+            QVERIFY(project->run(b.runId)->message.rfind("applied by the user after the health guard held it", 0) == 0);
+        }
+        QVERIFY(revertRun(file, b.runId, false, {}, context).verified);
+        QCOMPARE(stateNow(), a.stateAfter);
+
+        // Discard: recorded, never applied again.
+        const auto c = runEditJob(file, broken, context);
+        QVERIFY(c.held);
+        discardHeldRun(file, c.runId);
+        ENGRAM_EXPECT_ERROR(discardHeldRun(file, c.runId), ErrorKind::InvalidArgument, "only held runs");
+        ENGRAM_EXPECT_ERROR(revertRun(file, c.runId, true, {}, context), ErrorKind::InvalidArgument, "is discarded");
+        ENGRAM_EXPECT_ERROR(discardHeldRun(file, a.runId), ErrorKind::InvalidArgument, "is applied");
+        QCOMPARE(stateNow(), a.stateAfter);
+
+        // Force: applied at once, the breach on record.
+        EditJobSpec forced = broken;
+        forced.force = true;
+        const auto d = runEditJob(file, forced, context);
+        QVERIFY(!d.held && !d.guardBreaches.empty());
+        auto project = Project::open(file, true);
+        QCOMPARE(project->run(d.runId)->status, RunStatus::Applied);
+        QVERIFY(project->run(d.runId)->message.find("forced") != std::string::npos);
+        QCOMPARE(stateNow(), d.stateAfter);
+        QVERIFY(project->check().empty());
     }
 
     void patchTravelsToAnotherProject()

@@ -301,6 +301,72 @@ private Q_SLOTS:
         ENGRAM_EXPECT_ERROR(p->setRunStatus(999, RunStatus::Reverted), ErrorKind::InvalidArgument, "no run 999");
     }
 
+    void holdsRunsForTheHealthGuard()
+    {
+        // Issue 19: a run the guard holds is stored with its patch and keys but is not part of
+        // the history (not applied, its facts still pending) until the user applies it.
+        auto p = Project::create(path("held.engram"), fakeModel());
+        const int64_t fid = p->addFact(makeFact("A", "{} is in", "P1", " X"));
+        StoredDelta d {"transformer.h.0.mlp.c_proj.weight", "abcd", {1, 1}, 0.01, {0, 0, 128, 63}};
+        LayerKeys keys {0, 2, 1, {1.0f, 2.0f}};
+        EditRun run;
+        run.method = "memit";
+        run.status = RunStatus::Held;
+        run.message = "held by the health guard: retention";
+        run.facts = {{fid, "A", "{} is in", "P1", " X"}};
+        const int64_t id = p->recordRun(run, {d}, {keys});
+        QCOMPARE(p->run(id)->status, RunStatus::Held);
+        QCOMPARE(p->patch(id).size(), std::size_t(1));
+        QVERIFY(p->editedFacts().empty());
+        std::vector<int64_t> withKeys;
+        QVERIFY(p->appliedRunKeys(&withKeys).empty());
+        QVERIFY(p->check().empty()); // a held run without being applied is sound
+        p->setRunStatus(id, RunStatus::Discarded);
+        QCOMPARE(std::string(runStatusName(p->run(id)->status)), std::string("discarded"));
+        p->setRunMessage(id, "discarded by the user");
+        QCOMPARE(p->run(id)->message, std::string("discarded by the user"));
+
+        // The thresholds: defaults, kept in the file, validated, and a damaged value named.
+        const HealthGuard defaults = p->healthGuard();
+        QCOMPARE(defaults.minRetention, 0.95);
+        QCOMPARE(defaults.minEsSoFar, 90.0);
+        p->setHealthGuard({0.8, 0});
+        QCOMPARE(p->healthGuard().minRetention, 0.8);
+        QCOMPARE(p->healthGuard().minEsSoFar, 0.0);
+        ENGRAM_EXPECT_ERROR(p->setHealthGuard({1.5, 90}), ErrorKind::InvalidArgument, "between 0 and 1");
+        ENGRAM_EXPECT_ERROR(p->setHealthGuard({0.9, -1}), ErrorKind::InvalidArgument, "between 0 and 100");
+        ENGRAM_EXPECT_ERROR(p->setHealthGuard({std::nan(""), 90}), ErrorKind::InvalidArgument, "retention");
+        QCOMPARE(p->healthGuard().minRetention, 0.8); // a refused change changes nothing
+        p->setSetting("guard.min_es_so_far", "ninety");
+        ENGRAM_EXPECT_ERROR(p->healthGuard(), ErrorKind::CorruptFile, "guard.min_es_so_far");
+        p->setSetting("guard.min_es_so_far", "250");
+        ENGRAM_EXPECT_ERROR(p->healthGuard(), ErrorKind::CorruptFile, "between 0 and 100");
+    }
+
+    void guardNamesWhatFallsBelow()
+    {
+        HealthGuard guard; // 95 % of the base model's retention, ES so far 90
+        RunHealth h;
+        h.esSoFar = 95;
+        h.editedFacts = 20;
+        h.retention = 0.76;
+        h.retentionBase = 0.8; // 95 % of the base: at the threshold, not below
+        QVERIFY(guard.breaches(h).empty());
+        h.retention = 0.7;
+        h.esSoFar = 85;
+        const auto both = guard.breaches(h);
+        QCOMPARE(both.size(), std::size_t(2));
+        QVERIFY2(both[0].find("87.5 %") != std::string::npos, both[0].c_str());
+        QVERIFY2(both[1].find("20 facts") != std::string::npos && both[1].find("85.0") != std::string::npos,
+            both[1].c_str());
+        // Thresholds of 0 are off; measures not taken hold nothing.
+        QVERIFY((HealthGuard {0, 0}.breaches(h).empty()));
+        RunHealth unmeasured;
+        QVERIFY(guard.breaches(unmeasured).empty());
+        h.retentionBase = 0; // the base model knew none of the other facts: no ratio
+        QCOMPARE(guard.breaches(h).size(), std::size_t(1));
+    }
+
     void findsDamagedPatchBytes()
     {
         const auto file = path("damaged-patch.engram");
@@ -500,6 +566,10 @@ private Q_SLOTS:
         QCOMPARE(p->runs().size(), std::size_t(1));
         QCOMPARE(p->runs()[0].status, RunStatus::Cancelled);
         QCOMPARE(p->runs()[0].facts[0].subject, std::string("Mira Delvane"));
+        // Schema 5 rebuilt edit_run for the held status without losing the rows that refer to it.
+        p->setRunStatus(p->runs()[0].id, RunStatus::Held);
+        QCOMPARE(p->runs()[0].status, RunStatus::Held);
+        QVERIFY(p->check().empty());
         // The migrated file works like a new one, and migrating again is a no-op.
         p->addFact(makeFact("New", "{} is in", "P1", " X"));
         p.reset();
