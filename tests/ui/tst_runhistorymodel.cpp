@@ -3,6 +3,7 @@
 #include "ui/models/runhistorymodel.h"
 
 #include <QAbstractItemModelTester>
+#include <QFont>
 #include <QSignalSpy>
 #include <QtTest>
 
@@ -66,6 +67,29 @@ private Q_SLOTS:
         QCOMPARE(model.runId(-1), int64_t(0));
         QCOMPARE(model.headerData(RunHistoryModel::Norms, Qt::Horizontal).toString(),
             QStringLiteral("Max \u2016\u0394W\u2016/\u2016W\u2016"));
+        // The model's health after a run (issue 19): ES so far and retention as a share of the base
+        // model's, the details in the tooltip; unmeasured runs show a dash.
+        EditRun measured = run(3, RunStatus::Held, {0}, {0.5}, 2);
+        measured.summary.health.esSoFar = 87.5;
+        measured.summary.health.editedFacts = 8;
+        measured.summary.health.retention = 0.6;
+        measured.summary.health.retentionBase = 0.8;
+        measured.summary.health.otherFacts = 20;
+        measured.summary.health.fluency = 5.1;
+        measured.summary.health.fluencyBase = 5.3;
+        model.setRuns({run(1, RunStatus::Applied, {0}, {0.1}, 5), measured});
+        QCOMPARE(at(0, RunHistoryModel::EsSoFar).toString(), QStringLiteral("\u2013"));
+        QCOMPARE(at(1, RunHistoryModel::EsSoFar).toString(), QStringLiteral("87.5"));
+        QCOMPARE(at(1, RunHistoryModel::Retention).toString(), QStringLiteral("75.0 %"));
+        const QString health = at(1, RunHistoryModel::Retention, Qt::ToolTipRole).toString();
+        QVERIFY2(health.contains(QStringLiteral("8 facts edited so far: 87.5")) && health.contains(QStringLiteral("60 %"))
+                && health.contains(QStringLiteral("5.10 (base model 5.30)")),
+            qPrintable(health));
+        // A held run waits for a decision: it stands out.
+        QCOMPARE(at(1, RunHistoryModel::Status).toString(), QStringLiteral("held"));
+        QVERIFY(at(1, RunHistoryModel::Status, Qt::ForegroundRole).isValid());
+        QVERIFY(at(1, RunHistoryModel::Run, Qt::FontRole).value<QFont>().bold());
+        QVERIFY(!at(0, RunHistoryModel::Status, Qt::ForegroundRole).isValid());
         // Reverting changes a status: the whole history is set again.
         model.setRuns({run(1, RunStatus::Reverted, {0, 1}, {1.1, 492.0}, 5)});
         QCOMPARE(model.rowCount(), 1);

@@ -8,6 +8,8 @@
 
 #include "core/data/datasets.h"
 #include "core/edit/editor.h"
+#include "core/edit/presets.h"
+#include "core/jobs/projectjobs.h"
 #include "core/model/modelinfo.h"
 #include "core/model/modelsession.h"
 #include "core/project/project.h"
@@ -15,6 +17,7 @@
 #include "ui/models/demoproject.h"
 #include "ui/models/factsmodel.h"
 #include "ui/models/projectdocument.h"
+#include "ui/models/runhistorymodel.h"
 #include "ui/util/appsettings.h"
 #include "ui/views/compareview.h"
 #include "ui/views/editview.h"
@@ -42,6 +45,7 @@
 #include <QMessageBox>
 #include <QProgressBar>
 #include <QPushButton>
+#include <QPointer>
 #include <QSignalSpy>
 #include <QStandardItemModel>
 #include <QStandardPaths>
@@ -294,6 +298,13 @@ private Q_SLOTS:
         QVERIFY(window.editView()->lastRetention().second > 0.5);
         QCOMPARE(window.editView()->history()->model()->rowCount(), 1);
         QCOMPARE(window.document()->editedBy(1), int64_t(1));
+        {
+            // Applied, not held: the health the guard (95 % retention, ES 90 by default) checked.
+            const RunHealth h = window.document()->runs().front().summary.health;
+            qInfo("health after the edit: ES so far %.1f, retention %.1f %% of the base model's", h.esSoFar,
+                100 * h.retentionRatio());
+            QCOMPARE(window.document()->runs().front().status, RunStatus::Applied);
+        }
         // The demo preset protects the project's 20 other facts (other subjects) as keys.
         QCOMPARE(window.findChild<QDoubleSpinBox *>(QStringLiteral("editProtectWeight"))->value(), 0.03);
         const std::string params = window.document()->runs().front().paramsJson;
@@ -666,6 +677,122 @@ private Q_SLOTS:
         QCOMPARE(window.document()->pendingFactIds(), pending);
         for (const int64_t id : pending)
             QCOMPARE(window.document()->editedBy(id), int64_t(0));
+    }
+
+    void healthChartFollowsTheRuns()
+    {
+        // Issue 19: ten runs on one project (forced past the guard, to see the decline): the
+        // Health tab draws a point per applied run, with the guard's thresholds dashed.
+        QTemporaryDir dir;
+        const QString file = ensureDemoProject(kDemo, dir.path(), 40);
+        {
+            JobContext context;
+            EditJobSpec spec;
+            spec.config = editPresetForCheckpoint((kDemo + QStringLiteral("/model")).toStdString())
+                              .configFor(EditMethod::Memit);
+            spec.statistics.maxDocuments = -1;
+            spec.force = true;
+            spec.allowConflicts = true;
+            for (int64_t run = 0; run < 10; ++run) {
+                spec.factIds = {2 * run + 1, 2 * run + 2};
+                QCOMPARE(runEditJob(file.toStdString(), spec, context).runId, run + 1);
+            }
+        }
+        MainWindow window;
+        window.resize(1100, 720);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(window.openProject(file));
+        window.findChild<QTabWidget *>(QStringLiteral("centralTabs"))->setCurrentWidget(window.editView());
+        window.findChild<QTabWidget *>(QStringLiteral("editHistoryTabs"))->setCurrentIndex(1);
+        QCustomPlot *plot = window.editView()->healthPlot();
+        QCOMPARE(plot->graph(0)->dataCount(), 10); // ES so far, one point per run
+        QCOMPARE(plot->graph(0)->data()->at(9)->key, 10.0);
+        const double esLast = plot->graph(0)->data()->at(9)->value;
+        QCOMPARE(esLast, window.document()->runs().back().summary.health.esSoFar);
+        QCOMPARE(plot->itemCount(), 2); // the guard's two thresholds
+        screenshot(window, "health-10-runs.png");
+    }
+
+    void heldRunAsksApplyOrDiscard()
+    {
+        // Issue 19, the guard in the Edit tab: a run made to break the model (tiny λ, huge
+        // learning rate and clamp) is held; the dialog shows its numbers and offers Apply anyway,
+        // Discard and Decide later; the history and the health chart show it.
+        MainWindow window;
+        window.resize(1100, 720);
+        window.show();
+        QVERIFY(QTest::qWaitForWindowExposed(&window));
+        QVERIFY(window.openProject(m_project));
+        auto *tabs = window.findChild<QTabWidget *>(QStringLiteral("centralTabs"));
+        tabs->setCurrentWidget(window.editView());
+        // The guard's fields show the project's thresholds and write them back.
+        auto *guardRetention = window.findChild<QDoubleSpinBox *>(QStringLiteral("editGuardRetention"));
+        QCOMPARE(guardRetention->value(), 95.0);
+        guardRetention->setValue(90);
+        Q_EMIT guardRetention->editingFinished();
+        QCOMPARE(window.document()->project()->healthGuard().minRetention, 0.9);
+
+        const auto pending = window.document()->pendingFactIds();
+        QVERIFY(pending.size() >= 4);
+        auto *table = window.factsView()->table();
+        QPointer<QMessageBox> box;
+        const auto editBroken = [&](std::vector<int64_t> ids) {
+            table->selectionModel()->clearSelection();
+            for (int r = 0; r < table->model()->rowCount(); ++r) {
+                const auto id = table->model()->index(r, 0).data(FactsModel::FactIdRole).toLongLong();
+                if (std::find(ids.begin(), ids.end(), id) != ids.end())
+                    table->selectionModel()->select(
+                        table->model()->index(r, 0), QItemSelectionModel::Select | QItemSelectionModel::Rows);
+            }
+            window.findChild<QComboBox *>(QStringLiteral("editScope"))->setCurrentIndex(1);
+            window.findChild<QLineEdit *>(QStringLiteral("editLayers"))->setText(QStringLiteral("0,1,2,3"));
+            for (const auto &[name, value] : {std::pair {"editLambda", 0.1}, {"editLr", 50.0}, {"editClamp", 100.0}})
+                window.findChild<QDoubleSpinBox *>(QString::fromLatin1(name))->setValue(value);
+            QSignalSpy edited(window.editView(), &EditView::editFinished);
+            window.editView()->startEdit();
+            QVERIFY(edited.wait(120000));
+            QTRY_VERIFY_WITH_TIMEOUT((box = window.findChild<QMessageBox *>(QStringLiteral("heldRunDialog"))), 5000);
+        };
+        editBroken({pending[0], pending[1]});
+        if (QTest::currentTestFailed())
+            return;
+        const int64_t held = window.document()->runs().back().id;
+        QCOMPARE(window.document()->runs().back().status, RunStatus::Held);
+        QVERIFY2(box->text().contains(QStringLiteral("Retention of the project's")), qPrintable(box->text()));
+        QCOMPARE(window.document()->editedBy(pending[0]), int64_t(0)); // the model is as it was
+        auto *history = window.editView()->history();
+        const int last = history->model()->rowCount() - 1;
+        QCOMPARE(history->model()->index(last, RunHistoryModel::Status).data().toString(), QStringLiteral("held"));
+        QVERIFY(history->model()->index(last, RunHistoryModel::Retention).data().toString().endsWith(QStringLiteral("%")));
+        auto *historyTabs = window.findChild<QTabWidget *>(QStringLiteral("editHistoryTabs"));
+        historyTabs->setCurrentIndex(1); // the health chart: the held run as red crosses
+        QVERIFY(window.editView()->healthPlot()->graphCount() >= 5);
+        screenshot(window, "held.png");
+        historyTabs->setCurrentIndex(0);
+
+        // Discard: recorded, never applied.
+        QTest::mouseClick(box->findChild<QPushButton *>(QStringLiteral("heldDiscard")), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(window.document()->project()->run(held)->status, RunStatus::Discarded, 30000);
+        QTRY_VERIFY(!window.jobs()->isBusy());
+        QTRY_VERIFY(!box); // closed and deleted
+
+        // Apply anyway: the held run joins the history (state-checked) and is scored like an edit.
+        editBroken({pending[2], pending[3]});
+        if (QTest::currentTestFailed())
+            return;
+        const int64_t second = window.document()->runs().back().id;
+        QSignalSpy scored(window.editView(), &EditView::evaluationFinished);
+        QTest::mouseClick(box->findChild<QPushButton *>(QStringLiteral("heldApply")), Qt::LeftButton);
+        QVERIFY(scored.wait(120000));
+        QCOMPARE(window.document()->project()->run(second)->status, RunStatus::Applied);
+        QCOMPARE(window.document()->editedBy(pending[2]), second);
+        window.editView()->history()->selectRow(history->model()->rowCount() - 1);
+        QTest::mouseClick(window.findChild<QPushButton *>(QStringLiteral("editRevert")), Qt::LeftButton);
+        QTRY_COMPARE_WITH_TIMEOUT(window.document()->project()->run(second)->status, RunStatus::Reverted, 30000);
+        QTRY_VERIFY(!window.jobs()->isBusy());
+        for (auto *b : window.findChildren<QMessageBox *>())
+            b->close();
     }
 };
 

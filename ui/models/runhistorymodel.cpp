@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include <QColor>
+#include <QFont>
 #include <QStringList>
 
 namespace engram::ui {
@@ -50,10 +52,32 @@ QVariant RunHistoryModel::data(const QModelIndex &index, int role) const
             return tr("How much the run changed each edited weight, \u2016\u0394W\u2016 / \u2016W\u2016:\n")
                 + lines.join(QLatin1Char('\n'));
         }
+        const RunHealth &h = r.summary.health;
+        if ((index.column() == EsSoFar || index.column() == Retention) && h.measured()) {
+            QString text = tr("After this run, on the project's facts:\nES over the %1 facts edited so far: %2")
+                               .arg(h.editedFacts)
+                               .arg(h.esSoFar, 0, 'f', 1);
+            if (h.retentionRatio() >= 0)
+                text += tr("\nRetention of the %1 other facts: %2 of them recalled, %3 on the base model")
+                            .arg(h.otherFacts)
+                            .arg(QString::number(100 * h.retention, 'f', 0) + QStringLiteral(" %"),
+                                QString::number(100 * h.retentionBase, 'f', 0) + QStringLiteral(" %"));
+            if (h.fluency >= 0)
+                text += tr("\nFluency: %1 (base model %2)").arg(h.fluency, 0, 'f', 2).arg(h.fluencyBase, 0, 'f', 2);
+            return text;
+        }
         return QString::fromStdString(r.message.empty() ? r.createdAt : r.message);
+    }
+    if (role == Qt::ForegroundRole && index.column() == Status && r.status == RunStatus::Held)
+        return QColor(176, 80, 0); // a decision is waiting
+    if (role == Qt::FontRole && r.status == RunStatus::Held) {
+        QFont bold;
+        bold.setBold(true);
+        return bold;
     }
     if (role == Qt::TextAlignmentRole)
         return index.column() == Run || index.column() == Facts || index.column() == Time
+                || index.column() == EsSoFar || index.column() == Retention
             ? QVariant(Qt::AlignRight | Qt::AlignVCenter)
             : QVariant();
     if (role != Qt::DisplayRole)
@@ -82,6 +106,13 @@ QVariant RunHistoryModel::data(const QModelIndex &index, int role) const
         const QString value = n[at] >= 100 ? QString::number(qRound64(n[at])) : QString::number(n[at], 'g', 3);
         return tr("%1 (L%2)").arg(value).arg(at < r.summary.layers.size() ? r.summary.layers[at] : int(at));
     }
+    case EsSoFar:
+        return r.summary.health.esSoFar >= 0 ? QString::number(r.summary.health.esSoFar, 'f', 1)
+                                             : QStringLiteral("\u2013");
+    case Retention: {
+        const double ratio = r.summary.health.retentionRatio();
+        return ratio >= 0 ? QString::number(100 * ratio, 'f', 1) + QStringLiteral(" %") : QStringLiteral("\u2013");
+    }
     case Time:
         return tr("%1 s").arg(r.seconds, 0, 'f', 1);
     default:
@@ -106,6 +137,10 @@ QVariant RunHistoryModel::headerData(int section, Qt::Orientation orientation, i
         return tr("Layers");
     case Norms:
         return tr("Max \u2016\u0394W\u2016/\u2016W\u2016");
+    case EsSoFar:
+        return tr("ES so far");
+    case Retention:
+        return tr("Retention");
     case Time:
         return tr("Time");
     default:

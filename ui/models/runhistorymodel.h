@@ -1,6 +1,7 @@
 #pragma once
 // RunHistoryModel: a project's edit runs as a read-only table (run, status, method, facts,
-// layers, ‖ΔW‖/‖W‖ per layer, time), one row per run in the order they were made. The Edit
+// layers, ‖ΔW‖/‖W‖ per layer, the model's health after the run, time), one row per run in the
+// order they were made; held runs stand out. The Edit
 // tab's history; the run id of a row comes back through runId() or RunIdRole.
 
 #include "core/project/project.h"
@@ -15,7 +16,7 @@ class RunHistoryModel : public QAbstractTableModel
 {
     Q_OBJECT
 public:
-    enum Column { Run, Status, Method, Facts, Layers, Norms, Time, ColumnCount };
+    enum Column { Run, Status, Method, Facts, Layers, Norms, EsSoFar, Retention, Time, ColumnCount };
     static constexpr int RunIdRole = Qt::UserRole; // qlonglong, every column
 
     explicit RunHistoryModel(QObject *parent = nullptr);

@@ -10,8 +10,11 @@
 #include "ui/jobs/jobcontroller.h"
 #include "ui/models/projectdocument.h"
 #include "ui/models/runhistorymodel.h"
+#include "ui/plots/healthplot.h"
+#include "ui/plots/qcustomplot.h"
 #include "ui/views/scorespanel.h"
 
+#include <QAbstractButton>
 #include <QCheckBox>
 #include <QComboBox>
 #include <QDoubleSpinBox>
@@ -30,6 +33,7 @@
 #include <QPushButton>
 #include <QSpinBox>
 #include <QSplitter>
+#include <QTabWidget>
 #include <QTableView>
 #include <QVBoxLayout>
 
@@ -149,6 +153,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
         tr("AlphaEdit: eigenvalues of the statistics' second moment below this span the null space the update "
            "is confined to (published 2e-2; the run records the dimension per layer)"));
     m_nullThreshold->setObjectName(QStringLiteral("editNullSpaceThreshold"));
+    m_lambda->setObjectName(QStringLiteral("editLambda"));
     m_keepEarlier = new QCheckBox(tr("Keep earlier runs' edits"), this);
     m_keepEarlier->setObjectName(QStringLiteral("editKeepEarlierRuns"));
     m_keepEarlier->setToolTip(tr("MEMIT and AlphaEdit: the keys of every applied run join the solve as memories "
@@ -156,6 +161,8 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
                                  "out. On by default for AlphaEdit"));
     m_lr = spin(this, 1e-6, 100, 4, tr("Learning rate of the target optimisation (MEMIT/ROME \u03b4) or of FT-W"));
     m_clamp = spin(this, 0, 100, 2, tr("Clamp: \u2016\u03b4\u2016 \u2264 factor \u00b7 \u2016h\u2016 (MEMIT/ROME)"));
+    m_lr->setObjectName(QStringLiteral("editLr"));
+    m_clamp->setObjectName(QStringLiteral("editClamp"));
     m_steps = new QSpinBox(this);
     m_steps->setRange(1, 100000);
     m_steps->setToolTip(tr("Optimisation steps (target vectors, or FT-W)"));
@@ -207,6 +214,19 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
                                     "subject twice in the batch, or a re-edit of an applied run's fact). MEMIT then "
                                     "averages what it cannot satisfy at once; usually better: disable one of the "
                                     "facts, or edit them in separate runs (select them, Facts: Selected facts)"));
+    m_guardRetention = spin(this, 0, 100, 1,
+        tr("Health guard: a run after which the project's other facts are recalled less than this share of the "
+           "base model's recall is held, not applied; you then apply or discard it. 0 = off. Kept in the project"));
+    m_guardRetention->setObjectName(QStringLiteral("editGuardRetention"));
+    m_guardRetention->setPrefix(tr("retention ≥ "));
+    m_guardRetention->setSuffix(tr(" %"));
+    m_guardRetention->setSpecialValueText(tr("retention: off"));
+    m_guardEs = spin(this, 0, 100, 1,
+        tr("Health guard: a run after which ES over every fact edited so far (this run's included) is below this "
+           "is held, not applied. 0 = off. Kept in the project"));
+    m_guardEs->setObjectName(QStringLiteral("editGuardEs"));
+    m_guardEs->setPrefix(tr("ES so far ≥ "));
+    m_guardEs->setSpecialValueText(tr("ES: off"));
     m_conflictWarning = new QLabel(this);
     m_conflictWarning->setObjectName(QStringLiteral("editConflictWarning"));
     m_conflictWarning->setWordWrap(true);
@@ -234,6 +254,10 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     form->addRow(tr("Protection \u03bc:"), m_protect);
     form->addRow(QString(), m_fluency);
     form->addRow(QString(), m_allowConflicts);
+    auto *guardRow = new QHBoxLayout;
+    guardRow->addWidget(m_guardRetention, 1);
+    guardRow->addWidget(m_guardEs, 1);
+    form->addRow(tr("Health guard:"), guardRow);
     auto *presetButton = new QPushButton(tr("Reset to preset"), this);
     presetButton->setToolTip(tr("The published values for this model family, or the demo's measured ones"));
     auto *runRow = new QHBoxLayout;
@@ -265,17 +289,38 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     revertButton->setToolTip(tr("Take the selected run out of the model (verified against the history)"));
     auto *reapplyButton = new QPushButton(tr("Re-&apply"), this);
     reapplyButton->setObjectName(QStringLiteral("editReapply"));
+    reapplyButton->setToolTip(tr("Put the selected reverted run back, or apply a run the health guard held "
+                                 "(verified against the history)"));
+    auto *discardButton = new QPushButton(tr("&Discard"), this);
+    discardButton->setObjectName(QStringLiteral("editDiscard"));
+    discardButton->setToolTip(tr("Discard the selected run the health guard held: it stays in the history, "
+                                 "never applied"));
     auto *exportButton = new QPushButton(tr("E&xport Model\u2026"), this);
     exportButton->setObjectName(QStringLiteral("editExport"));
     exportButton->setToolTip(tr("Write the patched model as a Hugging Face directory"));
     auto *historyButtons = new QHBoxLayout;
     historyButtons->addWidget(revertButton);
     historyButtons->addWidget(reapplyButton);
+    historyButtons->addWidget(discardButton);
     historyButtons->addStretch(1);
     historyButtons->addWidget(exportButton);
     auto *historyBox = new QGroupBox(tr("History"), this);
     auto *historyLayout = new QVBoxLayout(historyBox);
-    historyLayout->addWidget(m_history);
+    m_healthPlot = new QCustomPlot(this);
+    m_healthPlot->setObjectName(QStringLiteral("editHealthPlot"));
+    m_healthPlot->setMinimumHeight(120);
+    m_healthPlot->setToolTip(tr("The model's health after each applied run, measured on the project's own facts: "
+                                "ES over every fact edited so far, retention of the other facts and fluency (as a "
+                                "share of the base model's), and the largest cumulative ‖W−W₀‖/"
+                                "‖W₀‖ (right axis). Red crosses: runs the guard held; dashed: its "
+                                "thresholds"));
+    // Runs and their health side by side as tabs: each gets the whole box.
+    auto *historyTabs = new QTabWidget(this);
+    historyTabs->setObjectName(QStringLiteral("editHistoryTabs"));
+    historyTabs->addTab(m_history, tr("Runs"));
+    historyTabs->addTab(m_healthPlot, tr("Health"));
+    historyTabs->setTabToolTip(1, m_healthPlot->toolTip());
+    historyLayout->addWidget(historyTabs, 1);
     historyLayout->addLayout(historyButtons);
 
     m_scoresPanel = new ScoresPanel(this);
@@ -292,7 +337,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     columns->setStretchFactor(0, 2);
     columns->setStretchFactor(1, 3);
     columns->setSizes({400, 600}); // proportions, scaled to the width it gets
-    right->setSizes({220, 480}); // the scores need more height than the history
+    right->setSizes({360, 400}); // the history with its health chart, and the scores
     columns->setChildrenCollapsible(false);
     auto *layout = new QHBoxLayout(this);
     layout->addWidget(columns);
@@ -303,6 +348,9 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     connect(presetButton, &QPushButton::clicked, this, &EditView::loadPreset);
     connect(revertButton, &QPushButton::clicked, this, &EditView::revertSelected);
     connect(reapplyButton, &QPushButton::clicked, this, &EditView::reapplySelected);
+    connect(discardButton, &QPushButton::clicked, this, &EditView::discardSelected);
+    for (auto *field : {m_guardRetention, m_guardEs})
+        connect(field, &QDoubleSpinBox::editingFinished, this, &EditView::saveGuard);
     connect(exportButton, &QPushButton::clicked, this, [this] { exportModel(); });
     connect(m_method, &QComboBox::currentIndexChanged, this, &EditView::loadPreset);
     connect(m_statsSource, &QComboBox::activated, this, [this](int index) {
@@ -324,6 +372,7 @@ EditView::EditView(ProjectDocument *document, JobController *jobs, QWidget *pare
     connect(m_document, &ProjectDocument::factsChanged, this, &EditView::refreshHistory);
     connect(m_document, &ProjectDocument::opened, this, [this] {
         m_preset.reset(); // another project, maybe another model
+        loadGuard();
         loadPreset();
         refreshScores();
     });
@@ -477,6 +526,54 @@ void EditView::refreshHistory()
     selectionChanged();
 
     m_historyModel->setRuns(m_document->runs());
+    HealthGuard guard;
+    try {
+        if (m_document->isOpen())
+            guard = m_document->project()->healthGuard();
+    } catch (const Error &) {
+        // loadGuard() says what is wrong with the stored thresholds; the chart draws the defaults.
+    }
+    populateHealthPlot(m_healthPlot, m_historyModel->runs(), guard);
+}
+
+void EditView::loadGuard()
+{
+    if (!m_document->isOpen())
+        return;
+    HealthGuard guard;
+    try {
+        guard = m_document->project()->healthGuard();
+    } catch (const Error &e) {
+        Q_EMIT message(tr("The project's health guard setting cannot be read (%1); the defaults are shown")
+                           .arg(QString::fromUtf8(e.what())));
+    }
+    const QSignalBlocker a(m_guardRetention), b(m_guardEs);
+    m_guardRetention->setValue(100 * guard.minRetention);
+    m_guardEs->setValue(guard.minEsSoFar);
+}
+
+void EditView::saveGuard()
+{
+    if (!m_document->isOpen())
+        return;
+    const HealthGuard guard {m_guardRetention->value() / 100, m_guardEs->value()};
+    try {
+        const HealthGuard stored = m_document->project()->healthGuard();
+        if (stored.minRetention == guard.minRetention && stored.minEsSoFar == guard.minEsSoFar)
+            return;
+    } catch (const Error &) {
+        // A damaged stored value: the fields' values replace it.
+    }
+    try {
+        m_document->project()->setHealthGuard(guard);
+    } catch (const Error &e) {
+        showNonModal(this, QMessageBox::Warning, tr("Health guard not saved"), QString::fromUtf8(e.what()));
+        return;
+    }
+    refreshHistory(); // the chart's dashed thresholds
+    Q_EMIT message(tr("Health guard: runs below %1 retention or %2 ES so far are held")
+                       .arg(guard.minRetention > 0 ? tr("%1 %").arg(100 * guard.minRetention, 0, 'f', 1) : tr("(off)"),
+                           guard.minEsSoFar > 0 ? QString::number(guard.minEsSoFar, 'f', 1) : tr("(off)")));
 }
 
 void EditView::selectionChanged()
@@ -611,6 +708,14 @@ void EditView::startEdit()
         name, [file, spec](JobContext &context) { return runEditJob(file, spec, context); }, this,
         [this](const EditJobResult &result) {
             m_document->reload();
+            if (result.held) {
+                // Nothing changed in the model: nothing to score until the user applies it.
+                setEditInFlight(false);
+                Q_EMIT message(tr("Run %1 is held by the health guard: apply or discard it").arg(result.runId));
+                Q_EMIT editFinished(result.runId);
+                askAboutHeldRun(result);
+                return;
+            }
             Q_EMIT message(tr("Run %1 edited %2 fact(s)").arg(result.runId).arg(result.facts));
             Q_EMIT editFinished(result.runId);
             queueEvaluation();
@@ -746,36 +851,111 @@ void EditView::queueEvaluation()
         });
 }
 
-void EditView::revertSelected()
-{
-    revert(false);
-}
-
-void EditView::reapplySelected()
-{
-    revert(true);
-}
-
-void EditView::revert(bool reapply)
+int64_t EditView::selectedRun()
 {
     const auto rows = m_history->selectionModel()->selectedRows();
     if (rows.isEmpty() || !m_document->isOpen()) {
         Q_EMIT message(tr("Select a run in the history first"));
-        return;
+        return 0;
     }
-    const qlonglong run = m_historyModel->runId(rows.front().row());
+    return m_historyModel->runId(rows.front().row());
+}
+
+void EditView::revertSelected()
+{
+    if (const int64_t run = selectedRun())
+        revert(run, false);
+}
+
+void EditView::reapplySelected()
+{
+    if (const int64_t run = selectedRun())
+        revert(run, true);
+}
+
+void EditView::discardSelected()
+{
+    if (const int64_t run = selectedRun())
+        discard(run);
+}
+
+void EditView::revert(int64_t run, bool reapply)
+{
+    if (!m_document->isOpen())
+        return;
+    const auto record = m_document->project()->run(run);
+    const bool held = record && record->status == RunStatus::Held;
     const std::filesystem::path file = m_document->project()->file();
-    const QString name = reapply ? tr("Re-apply run %1").arg(run) : tr("Revert run %1").arg(run);
+    const QString name = held ? tr("Apply held run %1").arg(run)
+        : reapply             ? tr("Re-apply run %1").arg(run)
+                              : tr("Revert run %1").arg(run);
     const LoadOptions load = loadOptions();
     m_jobs->submit(
         name, [file, run, reapply, load](JobContext &context) { return revertRun(file, run, reapply, load, context); },
         this,
-        [this, name](const RevertResult &result) {
+        [this, name, held](const RevertResult &result) {
             m_document->reload();
             Q_EMIT message(tr("%1: state %2%3")
                                .arg(name, QString::fromStdString(result.stateAfter),
                                    result.verified ? tr(" (verified)") : QString()));
+            if (held && !m_editInFlight) { // a held edit, now applied: scored as an edit is
+                setEditInFlight(true);
+                queueEvaluation();
+            }
         });
+}
+
+void EditView::discard(int64_t run)
+{
+    if (!m_document->isOpen())
+        return;
+    const std::filesystem::path file = m_document->project()->file();
+    m_jobs->submit(
+        tr("Discard held run %1").arg(run), [file, run](JobContext &) { discardHeldRun(file, run); }, this,
+        [this, run] {
+            m_document->reload();
+            Q_EMIT message(tr("Run %1 discarded: it stays in the history, never applied").arg(run));
+        });
+}
+
+void EditView::askAboutHeldRun(const EditJobResult &result)
+{
+    const RunHealth &h = result.health;
+    QStringList numbers;
+    if (h.esSoFar >= 0)
+        numbers << tr("ES over the %1 facts edited so far: %2").arg(h.editedFacts).arg(h.esSoFar, 0, 'f', 1);
+    if (h.retentionRatio() >= 0)
+        numbers << tr("Retention of the project's %1 other facts: %2 % of the base model's (%3 → %4 recalled)")
+                       .arg(h.otherFacts)
+                       .arg(100 * h.retentionRatio(), 0, 'f', 1)
+                       .arg(100 * h.retentionBase, 0, 'f', 0)
+                       .arg(100 * h.retention, 0, 'f', 0);
+    if (h.fluency >= 0)
+        numbers << tr("Fluency: %1 (base model %2)").arg(h.fluency, 0, 'f', 2).arg(h.fluencyBase, 0, 'f', 2);
+    QStringList why;
+    for (const auto &b : result.guardBreaches)
+        why << QString::fromStdString(b);
+    auto *box = new QMessageBox(QMessageBox::Warning, tr("Run %1 held").arg(result.runId),
+        tr("Run %1 was computed but not applied: %2.\n\n%3\n\nThe model is as it was. Apply the run anyway, or "
+           "discard it? (Later: select it in the history and press Re-apply or Discard.)")
+            .arg(result.runId)
+            .arg(why.join(QStringLiteral("; ")), numbers.join(QLatin1Char('\n'))),
+        QMessageBox::NoButton, this);
+    box->setObjectName(QStringLiteral("heldRunDialog"));
+    box->setAttribute(Qt::WA_DeleteOnClose);
+    auto *apply = box->addButton(tr("Apply anyway"), QMessageBox::AcceptRole);
+    apply->setObjectName(QStringLiteral("heldApply"));
+    auto *discardButton = box->addButton(tr("Discard"), QMessageBox::DestructiveRole);
+    discardButton->setObjectName(QStringLiteral("heldDiscard"));
+    box->addButton(tr("Decide later"), QMessageBox::RejectRole)->setObjectName(QStringLiteral("heldLater"));
+    const int64_t run = result.runId;
+    connect(box, &QMessageBox::buttonClicked, this, [this, run, apply, discardButton](QAbstractButton *button) {
+        if (button == apply)
+            revert(run, /*reapply=*/true);
+        else if (button == discardButton)
+            discard(run);
+    });
+    box->open();
 }
 
 void EditView::exportModel(const QString &directory)

@@ -18,6 +18,7 @@
 #include <vector>
 
 class QCheckBox;
+class QCustomPlot;
 class QComboBox;
 class QDoubleSpinBox;
 class QLabel;
@@ -26,6 +27,10 @@ class QProgressBar;
 class QPushButton;
 class QSpinBox;
 class QTableView;
+
+namespace engram {
+struct EditJobResult;
+}
 
 namespace engram::ui {
 
@@ -44,6 +49,8 @@ public:
     /// Which facts an edit takes when "Selected facts" is chosen (set by the main window).
     void setSelectionProvider(std::function<std::vector<int64_t>()> provider);
     QTableView *history() const { return m_history; }
+    /// The health chart over the runs (ES so far, retention, fluency, norm growth).
+    QCustomPlot *healthPlot() const { return m_healthPlot; }
     QTableView *scores() const;
     ScoresPanel *scoresPanel() const { return m_scoresPanel; }
     /// An edit (or the scoring after it) is queued or running: Edit is disabled meanwhile.
@@ -59,7 +66,10 @@ public Q_SLOTS:
     /// Queues an edit of the chosen facts (and an evaluation after it).
     void startEdit();
     void revertSelected();
+    /// Re-applies the selected run: a reverted one, or one the health guard held.
     void reapplySelected();
+    /// Discards the selected run the health guard held.
+    void discardSelected();
     /// Queues an export of the patched model to `directory` (asks when empty).
     void exportModel(const QString &directory = {});
     /// Queues writing all applied runs composed into one patch file (asks when `file` is empty).
@@ -102,7 +112,13 @@ private:
     const EditPreset &preset();
     EditMethod currentMethod() const; // the method chosen in the form
     void queueEvaluation();
-    void revert(bool reapply);
+    void revert(int64_t run, bool reapply);
+    void discard(int64_t run);
+    int64_t selectedRun(); // 0 (and a message) when none is selected
+    /// The choice a held run asks for: its numbers, Apply anyway / Discard / Decide later.
+    void askAboutHeldRun(const EditJobResult &result);
+    void loadGuard(); // the guard fields from the open project
+    void saveGuard(); // the guard fields into the open project
     void onProgress(const JobProgress &p);
     void setBusy(bool busy, int queued);
     void setEditInFlight(bool inFlight);
@@ -129,6 +145,9 @@ private:
     QCheckBox *m_keepFacts = nullptr;
     QCheckBox *m_fluency = nullptr;
     QCheckBox *m_allowConflicts = nullptr;
+    QDoubleSpinBox *m_guardRetention = nullptr;
+    QDoubleSpinBox *m_guardEs = nullptr;
+    QCustomPlot *m_healthPlot = nullptr;
     QLabel *m_conflictWarning = nullptr;
     bool m_editInFlight = false;
     QComboBox *m_statsSource = nullptr;
