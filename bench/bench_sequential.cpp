@@ -82,8 +82,21 @@ int run(int argc, char **argv)
         {"--methods", "memit,memit-cache,alphaedit"}, {"--stats-docs", "3000"}, {"--retention", "1000"},
         {"--fluency-prompts", "12"}, {"--threads", "0"}, {"--csv", ""},
         {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
-    for (int i = 1; i + 1 < argc; i += 2)
-        opt[argv[i]] = argv[i + 1];
+    const std::set<std::string> options = {"--runs", "--edits", "--first", "--methods", "--threshold", "--alpha",
+        "--lambda", "--steps", "--stats-docs", "--retention", "--fluency-prompts", "--csv", "--threads",
+        "--preserve-templates", "--protect-weight", "--layers", "--demo"};
+    for (int i = 1; i < argc; i += 2) {
+        const std::string name = argv[i];
+        if (!options.count(name) || i + 1 >= argc) {
+            std::fprintf(stderr, "%s\nusage: see the header of bench/bench_sequential.cpp; options:", 
+                options.count(name) ? ("option " + name + " needs a value").c_str() : ("unknown option " + name).c_str());
+            for (const auto &k : options)
+                std::fprintf(stderr, " %s", k.c_str());
+            std::fprintf(stderr, "\n");
+            return 2;
+        }
+        opt[name] = argv[i + 1];
+    }
     configureThreads(std::stoi(opt["--threads"]));
     const std::filesystem::path demo = opt["--demo"];
     const Tokenizer tok = Tokenizer::fromDirectory(demo / "model");
