@@ -7,8 +7,11 @@
 //               [--compare-serial 0|1] [--ft-lr 5e-4] [--ft-constraint 5e-4] [--ft-steps 25]
 //               [--threads 0] [--retention 1000] [--device cpu|cuda]
 //               [--preserve-templates 1,2,3] [--preserve-factor 1] [--wd 0.5]
-//               [--protect 0|1] [--protect-weight μ]
+//               [--protect 0|1] [--protect-weight μ] [--target-pass suffix|full] [--compare-paths 0|1]
 //
+// --target-pass full runs every optimisation step through the whole model (the earlier path);
+// --compare-paths 1 first edits a fresh copy that way and prints both phase breakdowns and how
+// far the two ΔW differ.
 // --first K edits records K .. K+edits-1 of the evaluation set (default the first ones).
 // --layers, --lambda, --steps, --clamp, --lr and --protect-weight default to the model's MEMIT
 // preset (for the demo: layers 0-3, λ 100, 40 steps, clamp 0.75, lr 4, μ 0.03).
@@ -79,9 +82,19 @@ int run(int argc, char **argv)
         = {{"--method", "memit"}, {"--edits", "100"}, {"--first", "0"}, {"--stats-docs", "3000"}, {"--serial", "0"},
             {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"}, {"--ft-steps", "25"},
             {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""}, {"--preserve-factor", "1"},
-            {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
-    for (int i = 1; i + 1 < argc; i += 2)
-        opt[argv[i]] = argv[i + 1];
+            {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"}, {"--target-pass", "suffix"},
+            {"--compare-paths", "0"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+    const std::set<std::string> optional = {"--layers", "--lambda", "--steps", "--lr", "--clamp", "--protect-weight"};
+    for (int i = 1; i < argc; i += 2) {
+        const std::string name = argv[i];
+        if (!opt.count(name) && !optional.count(name))
+            throw std::runtime_error("unknown option " + name);
+        if (i + 1 >= argc)
+            throw std::runtime_error("option " + name + " needs a value");
+        opt[name] = argv[i + 1];
+    }
+    if (opt["--target-pass"] != "suffix" && opt["--target-pass"] != "full")
+        throw std::runtime_error("--target-pass is suffix or full");
     configureThreads(std::stoi(opt["--threads"]));
     const std::filesystem::path demo = opt["--demo"];
     LoadOptions lo;
@@ -112,6 +125,7 @@ int run(int argc, char **argv)
     for (int l : p.layers)
         layerList += (layerList.empty() ? "" : ",") + std::to_string(l);
     p.batchedTargets = opt["--serial"] != "1";
+    p.fullForwardTargets = opt["--target-pass"] == "full";
     p.preserveFactor = std::stod(opt["--preserve-factor"]);
     p.vWeightDecay = std::stod(opt["--wd"]);
     std::vector<int> preserveTemplates;
@@ -200,12 +214,25 @@ int run(int argc, char **argv)
         computeTargets(*model, tok, requests, q, contexts);
         targetsSerialS = seconds(t1);
     }
+    // The earlier path (every step through the whole model) on a fresh copy, for the table.
+    MemitResult fullPass;
+    double fullPassS = -1;
+    if (method == "memit" && opt["--compare-paths"] == "1") {
+        const auto copy = Transformer::load(demo / "model", lo);
+        MemitParams q = p;
+        q.fullForwardTargets = true;
+        const auto t1 = Clock::now();
+        fullPass = applyMemit(*copy, tok, requests, q, stats);
+        fullPassS = seconds(t1);
+    }
     t0 = Clock::now();
     std::vector<LayerUpdate> updates;
     double meanProb = 0, residualAfter = -1;
+    MemitResult::PhaseSeconds phases;
     if (method == "memit") {
         const MemitResult r = applyMemit(*model, tok, requests, p, stats);
         updates = r.updates;
+        phases = r.seconds;
         for (double x : r.targets.targetProb)
             meanProb += x / r.targets.targetProb.size();
         residualAfter = r.residualAfter;
@@ -253,6 +280,32 @@ int run(int argc, char **argv)
     if (targetsBatchedS >= 0)
         std::printf("  targets alone   batched %.1f s, one fact at a time %.1f s (%.1fx)\n", targetsBatchedS,
             targetsSerialS, targetsSerialS / targetsBatchedS);
+    if (method == "memit") {
+        const MemitResult::PhaseSeconds &f = fullPass.seconds;
+        const bool both = fullPassS >= 0;
+        std::printf("  phase (s)       %s%s pass\n", both ? "full pass  " : "", p.fullForwardTargets ? "full" : "suffix");
+        const auto row = [&](const char *name, double a, double b) {
+            if (both)
+                std::printf("  %-15s %9.2f  %9.2f\n", name, a, b);
+            else
+                std::printf("  %-15s %9.2f\n", name, b);
+        };
+        row("templates", f.templates, phases.templates);
+        row("targets", f.targets, phases.targets);
+        row("keys, outputs", f.keys, phases.keys);
+        row("solve", f.solve, phases.solve);
+        row("write", f.write, phases.write);
+        row("keys after", f.keysAfter, phases.keysAfter);
+        row("whole edit", fullPassS, editS);
+        if (both) {
+            double worst = 0;
+            for (std::size_t j = 0; j < updates.size(); ++j)
+                worst = std::max(worst,
+                    (updates[j].delta - fullPass.updates[j].delta).norm().item<double>()
+                        / fullPass.updates[j].delta.norm().item<double>());
+            std::printf("  dW of the two paths: max relative difference over layers %.2e\n", worst);
+        }
+    }
     for (const auto &u : updates)
         std::printf(
             "  layer %d         |dW|/|W| = %.3f, residual before %.3f\n", u.layer, u.relativeNorm, u.residualBefore);

@@ -19,6 +19,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -376,7 +377,8 @@ int cmdStats(const Args &args)
     for (int l : summary.layers)
         std::cout << " " << l;
     std::cout << ": " << summary.documents << " documents, " << summary.tokensPerLayer << " tokens, " << summary.seconds
-              << " s -> " << o.out << "\n";
+              << " s (" << static_cast<int64_t>(summary.tokensPerLayer / std::max(summary.seconds, 1e-9))
+              << " tokens/s) -> " << o.out << "\n";
     return kExitOk;
 }
 

@@ -49,6 +49,10 @@ struct MemitParams {
     std::vector<std::string> contextTemplates; // "{}" plus prefixes ending in "{}"; empty = generate
     uint64_t seed = 0; // for generated context templates
     bool batchedTargets = true; // false: the reference's one-fact-at-a-time loop
+    /// true: every optimisation step runs the whole model on every token (the earlier path,
+    /// kept for comparison); false: only blocks above L on the tokens from the subject's last
+    /// one on, and the head only where the loss reads (the same z to float rounding).
+    bool fullForwardTargets = false;
     /// Our extension: keys of known facts to keep (e.g. the project's other facts). Their keys
     /// k_p (subject's last token of the bare prompt, read on the current model at each layer)
     /// join the covariance term as explicit preserved memories, the paper's K₀K₀ᵀ:

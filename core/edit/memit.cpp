@@ -15,12 +15,127 @@
 #include <c10/core/GradMode.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 namespace engram {
 namespace {
 
 using namespace editrows;
+
+// Seconds since the last lap (or since construction).
+class Stopwatch
+{
+public:
+    double lap()
+    {
+        const auto now = std::chrono::steady_clock::now();
+        const double s = std::chrono::duration<double>(now - m_last).count();
+        m_last = now;
+        return s;
+    }
+
+private:
+    std::chrono::steady_clock::time_point m_last = std::chrono::steady_clock::now();
+};
+
+// What a step of the §3 optimisation reads: δ enters the residual stream after block L at each
+// row's subject-last token, so nothing below block L and nothing before that token depends on
+// it, and the loss reads logits only at the target tokens, the KL position and the preservation
+// prompts' last tokens. The suffix pass computes once, without gradients, each row's block-L
+// output from the subject's last token on and the keys/values of the tokens before it in the
+// blocks above L; a step then runs blocks L+1.. on the suffix alone, attending to that cached
+// prefix, and the head only where the loss reads. The full pass (the earlier path, kept for
+// comparison: MemitParams::fullForwardTargets) runs the whole model on every token each step.
+struct RowLayout {
+    enum Kind { Rewrite, Essence, Preserve };
+    std::vector<Row> rows;
+    std::vector<Kind> kind;
+    std::vector<int64_t> presNumber; // per row: its number among all preservation rows, or -1
+    std::vector<int64_t> rowBegin, rowEnd; // per fact
+    std::vector<double> presCount; // per fact
+    std::vector<std::vector<int64_t>> targets; // per fact: the new object's tokens
+    int64_t presTotal = 0;
+};
+
+// The suffix pass's constant inputs for every row of a group, computed once.
+struct SuffixInputs {
+    at::Tensor hidden; // [R, Q, d] block-L output from the subject's last token on (slot 0 = lookup)
+    at::Tensor mask; // [R, P + Q] real prefix slots, then real suffix slots
+    at::Tensor prefixLength, suffixLength; // [R]
+    KvCache prefix; // blocks above L: keys/values of the P prefix slots
+    int64_t P = 0, Q = 0;
+};
+
+bool suffixPassApplies(const Transformer &model, Site site, int L, const RowLayout &lay)
+{
+    if (site != Site::BlockOutput && site != Site::MlpOutput)
+        return false; // δ must enter the residual stream after block L
+    const ModelConfig &c = model.config();
+    if (L >= c.numLayers)
+        return false;
+    std::size_t longest = 0;
+    for (const Row &r : lay.rows)
+        longest = std::max(longest, r.ids.size());
+    // Padded prefix slots sit between real tokens; a sliding window counts slots, not positions.
+    if (c.slidingWindow && static_cast<std::size_t>(*c.slidingWindow) < 2 * longest)
+        return false;
+    return true;
+}
+
+SuffixInputs prepareSuffix(const Transformer &model, const RowLayout &lay, const at::Tensor &ids,
+    const at::Tensor &mask, int L, Site site, at::Tensor *lookupActivation)
+{
+    c10::NoGradGuard noGrad;
+    const at::Device dev = model.device();
+    const int64_t R = static_cast<int64_t>(lay.rows.size());
+    SuffixInputs s;
+    std::vector<int64_t> pre(R), suf(R);
+    for (int64_t r = 0; r < R; ++r) {
+        pre[r] = lay.rows[r].lookup;
+        suf[r] = static_cast<int64_t>(lay.rows[r].ids.size()) - pre[r];
+        s.P = std::max(s.P, pre[r]);
+        s.Q = std::max(s.Q, suf[r]);
+    }
+    // Blocks 0..L on whole rows: the block-L output, and the value at the lookup for h*.
+    Interventions iv;
+    at::Tensor siteValue;
+    if (site == Site::MlpOutput)
+        iv.record(Site::MlpOutput, L, &siteValue);
+    ForwardOptions fo;
+    fo.interventions = &iv;
+    fo.stopAfterLayer = L;
+    const at::Tensor hidden = model.forward(ids, mask, fo).hidden; // [R, T, d]
+    const auto longOpts = at::TensorOptions().dtype(at::kLong).device(dev);
+    const at::Tensor rowIdx = at::arange(R, longOpts);
+    const at::Tensor lookup = at::tensor(pre, at::kLong).to(dev);
+    *lookupActivation = (site == Site::MlpOutput ? siteValue : hidden).index({rowIdx, lookup});
+
+    std::vector<int64_t> srcRow, srcPos, dstSlot;
+    for (int64_t r = 0; r < R; ++r)
+        for (int64_t j = 0; j < suf[r]; ++j) {
+            srcRow.push_back(r);
+            srcPos.push_back(pre[r] + j);
+            dstSlot.push_back(j);
+        }
+    const at::Tensor sr = at::tensor(srcRow, at::kLong).to(dev);
+    s.hidden = at::zeros({R, s.Q, hidden.size(2)}, hidden.options())
+                   .index_put_({sr, at::tensor(dstSlot, at::kLong).to(dev)},
+                       hidden.index({sr, at::tensor(srcPos, at::kLong).to(dev)}));
+    s.prefixLength = at::tensor(pre, at::kLong).to(dev);
+    s.suffixLength = at::tensor(suf, at::kLong).to(dev);
+    const at::Tensor preMask = at::arange(s.P, longOpts).unsqueeze(0) < s.prefixLength.unsqueeze(1);
+    const at::Tensor sufMask = at::arange(s.Q, longOpts).unsqueeze(0) < s.suffixLength.unsqueeze(1);
+    s.mask = at::cat({preMask, sufMask}, 1).to(at::kLong);
+    if (s.P > 0) {
+        // The prefix tokens alone, through every block: their keys and values do not see δ.
+        ForwardOptions po;
+        po.cache = &s.prefix;
+        po.computeLogits = false;
+        model.forward(ids.narrow(1, 0, s.P), preMask.to(at::kLong), po);
+    }
+    return s;
+}
 
 // The batched §3 optimisation for a group of facts.
 void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::vector<EditRequest> &requests,
@@ -32,55 +147,53 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     const int64_t C = static_cast<int64_t>(contexts.size());
 
     // Per fact: C rewriting rows, 1 KL row, then one row per preservation prompt.
-    enum RowKind { Rewrite, Essence, Preserve };
-    std::vector<Row> rows;
-    std::vector<RowKind> kind;
-    std::vector<int64_t> presNumber; // per row: its number among all preservation rows, or -1
-    std::vector<int64_t> rowBegin(n), rowEnd(n);
-    std::vector<double> presCount(n, 0.0);
-    std::vector<std::vector<int64_t>> targets(n);
-    int64_t presTotal = 0;
+    RowLayout lay;
+    lay.rowBegin.resize(n);
+    lay.rowEnd.resize(n);
+    lay.presCount.assign(n, 0.0);
+    lay.targets.resize(n);
+    auto addRow = [&](const std::string &tmpl, const std::string &subject, int64_t fact, RowLayout::Kind k) {
+        lay.rows.push_back({tok.encode(fillTemplate(tmpl, subject)), locateSubject(tok, tmpl, subject).last, fact});
+        lay.kind.push_back(k);
+        lay.presNumber.push_back(k == RowLayout::Preserve ? lay.presTotal++ : -1);
+    };
     for (int64_t i = 0; i < n; ++i) {
         const EditRequest &r = requests[which[i]];
-        rowBegin[i] = static_cast<int64_t>(rows.size());
-        targets[i] = tok.encode(withLeadingSpace(r.targetNew));
-        const std::vector<int64_t> prefixIds(targets[i].begin(), targets[i].end() - 1);
+        lay.rowBegin[i] = static_cast<int64_t>(lay.rows.size());
+        lay.targets[i] = tok.encode(withLeadingSpace(r.targetNew));
+        const std::vector<int64_t> prefixIds(lay.targets[i].begin(), lay.targets[i].end() - 1);
         const std::string prefixText = tok.decode(prefixIds);
-        for (const auto &ctx : contexts) {
-            const std::string tmpl = nestTemplate(ctx, r.promptTemplate) + prefixText;
-            rows.push_back({tok.encode(fillTemplate(tmpl, r.subject)), locateSubject(tok, tmpl, r.subject).last, i});
-            kind.push_back(Rewrite);
-            presNumber.push_back(-1);
-        }
-        rows.push_back(
-            {tok.encode(fillTemplate("{} is a", r.subject)), locateSubject(tok, "{} is a", r.subject).last, i});
-        kind.push_back(Essence);
-        presNumber.push_back(-1);
+        for (const auto &ctx : contexts)
+            addRow(nestTemplate(ctx, r.promptTemplate) + prefixText, r.subject, i, RowLayout::Rewrite);
+        addRow("{} is a", r.subject, i, RowLayout::Essence);
         for (const auto &pp : r.preservePrompts) {
-            rows.push_back({tok.encode(fillTemplate(pp, r.subject)), locateSubject(tok, pp, r.subject).last, i});
-            kind.push_back(Preserve);
-            presNumber.push_back(presTotal++);
-            presCount[i] += 1;
+            addRow(pp, r.subject, i, RowLayout::Preserve);
+            lay.presCount[i] += 1;
         }
-        rowEnd[i] = static_cast<int64_t>(rows.size());
+        lay.rowEnd[i] = static_cast<int64_t>(lay.rows.size());
     }
+    const std::vector<Row> &rows = lay.rows;
     const int64_t R = static_cast<int64_t>(rows.size());
     auto [ids, mask] = padRows(rows, 0, rows.size());
     const at::Device dev = model.device();
     ids = ids.to(dev);
     mask = mask.to(dev);
     const int64_t T = ids.size(1);
+    const bool suffixPass = !p.fullForwardTargets && suffixPassApplies(model, site, L, lay);
 
-    // Labels aligned to the predicting positions: row j with n_j tokens (prompt + target prefix)
-    // holds t_1..t_T at positions n_j-T .. n_j-1 (§3.1), so t_1 is predicted at the last prompt token.
+    // Labels: row j with n_j tokens (prompt + target prefix) holds t_1..t_T at positions
+    // n_j-T .. n_j-1 (§3.1), so t_1 is predicted at the last prompt token. Full pass: [R, T]
+    // aligned to positions; suffix pass: per label its (row, slot), slot = position − lookup.
     at::Tensor labels = at::full({R, T}, -100, at::kLong);
     std::vector<int64_t> lookups(R);
     for (int64_t r = 0; r < R; ++r) {
         lookups[r] = rows[r].lookup;
-        if (kind[r] != Rewrite) // the KL and preservation rows have no labels
+        if (lay.kind[r] != RowLayout::Rewrite) // the KL and preservation rows have no labels
             continue;
-        const auto &t = targets[rows[r].fact];
+        const auto &t = lay.targets[rows[r].fact];
         const int64_t nj = static_cast<int64_t>(rows[r].ids.size()), Tt = static_cast<int64_t>(t.size());
+        if (nj - Tt < rows[r].lookup)
+            throw Error(ErrorKind::Runtime, "target optimisation: the subject ends after the prompt");
         for (int64_t a = 0; a < Tt; ++a)
             labels[r][nj - Tt + a] = t[a]; // a is 0-based: t[0] is predicted at the last prompt token
     }
@@ -89,53 +202,59 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     const at::Tensor lookupAll = at::tensor(lookups, at::kLong).to(dev); // [R]
     std::vector<double> targetLen(n);
     for (int64_t i = 0; i < n; ++i)
-        targetLen[i] = static_cast<double>(targets[i].size());
+        targetLen[i] = static_cast<double>(lay.targets[i].size());
     const at::Tensor factTargetLen = at::tensor(targetLen, at::kDouble).to(dev); // [n]
-    const at::Tensor factPresCount = at::tensor(presCount, at::kDouble).clamp_min(1.0).to(dev); // [n]
+    const at::Tensor factPresCount = at::tensor(lay.presCount, at::kDouble).clamp_min(1.0).to(dev); // [n]
     const at::Tensor rowLength = mask.sum(1); // [R]
 
     const auto fopts = at::TensorOptions().dtype(at::kFloat).device(dev);
     at::Tensor delta = at::zeros({n, d}, fopts).set_requires_grad(true);
-    at::Tensor hStar; // [n, d], read on the first pass (every fact active then)
+    at::Tensor hStar; // [n, d]
+    SuffixInputs suffix;
+    if (suffixPass) {
+        at::Tensor atLookup; // [R, d]
+        suffix = prepareSuffix(model, lay, ids, mask, L, site, &atLookup);
+        hStar = atLookup.index_select(0, at::tensor(lay.rowBegin, at::kLong).to(dev)).to(at::kFloat);
+    }
 
     // The rows of the facts still optimising, as a compact batch: a fact that met its stop rule
     // costs nothing afterwards (the reference's serial loop also stops per fact). Indices below
-    // are local to the current batch; `active` maps local fact numbers to global ones.
+    // are local to the current batch; `facts` maps local fact numbers to global ones.
     struct Selection {
-        at::Tensor ids, mask, labels, lookup; // [rows, T'] / [rows]
+        at::Tensor ids, mask, labels, lookup; // full pass: [rows, T'] / [rows]
         at::Tensor factOfRow; // [rows] local fact of each row
         at::Tensor globalFact; // [a] global fact numbers
         at::Tensor rwIdx, klIdx, bareIdx; // local row indices
         at::Tensor presIdx, presFact, presGlobal,
             presLast; // preservation rows: local row, local fact, number, last token
         at::Tensor rowTargetLen; // [a*C]
+        // Suffix pass: the block-L suffix, its mask over prefix + suffix slots, the cached prefix,
+        // and the scored (row, slot) pairs: labels first, then the KL rows, then preservation.
+        at::Tensor hidden, sufMask, scoreAt, labelIds, labelRow;
+        KvCache prefix;
+        int64_t labelCount = 0;
     };
     auto select = [&](const std::vector<int64_t> &facts) {
         Selection sel;
         std::vector<int64_t> rowsSel, factLocal, rw, kl, bare, pres, presFact, presGlobal;
         for (int64_t j = 0; j < static_cast<int64_t>(facts.size()); ++j)
-            for (int64_t g = rowBegin[facts[j]]; g < rowEnd[facts[j]]; ++g) {
+            for (int64_t g = lay.rowBegin[facts[j]]; g < lay.rowEnd[facts[j]]; ++g) {
                 const int64_t local = static_cast<int64_t>(rowsSel.size());
                 rowsSel.push_back(g);
                 factLocal.push_back(j);
-                if (g == rowBegin[facts[j]])
+                if (g == lay.rowBegin[facts[j]])
                     bare.push_back(local);
-                if (kind[g] == Rewrite)
+                if (lay.kind[g] == RowLayout::Rewrite)
                     rw.push_back(local);
-                else if (kind[g] == Essence)
+                else if (lay.kind[g] == RowLayout::Essence)
                     kl.push_back(local);
                 else {
                     pres.push_back(local);
                     presFact.push_back(j);
-                    presGlobal.push_back(presNumber[g]);
+                    presGlobal.push_back(lay.presNumber[g]);
                 }
             }
         const at::Tensor r = at::tensor(rowsSel, at::kLong).to(dev);
-        const int64_t width = rowLength.index_select(0, r).max().item<int64_t>(); // trim padding
-        sel.ids = ids.index_select(0, r).narrow(1, 0, width);
-        sel.mask = mask.index_select(0, r).narrow(1, 0, width);
-        sel.labels = labels.index_select(0, r).narrow(1, 0, width);
-        sel.lookup = lookupAll.index_select(0, r);
         sel.factOfRow = at::tensor(factLocal, at::kLong).to(dev);
         sel.globalFact = at::tensor(facts, at::kLong).to(dev);
         sel.rwIdx = at::tensor(rw, at::kLong).to(dev);
@@ -144,9 +263,61 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         sel.presIdx = at::tensor(pres, at::kLong).to(dev);
         sel.presFact = at::tensor(presFact, at::kLong).to(dev);
         sel.presGlobal = at::tensor(presGlobal, at::kLong).to(dev);
-        sel.presLast = rowLength.index_select(0, r).index_select(0, sel.presIdx) - 1;
         sel.rowTargetLen
             = factTargetLen.index_select(0, sel.globalFact).index_select(0, sel.factOfRow.index_select(0, sel.rwIdx));
+        if (!suffixPass) {
+            const int64_t width = rowLength.index_select(0, r).max().item<int64_t>(); // trim padding
+            sel.ids = ids.index_select(0, r).narrow(1, 0, width);
+            sel.mask = mask.index_select(0, r).narrow(1, 0, width);
+            sel.labels = labels.index_select(0, r).narrow(1, 0, width);
+            sel.lookup = lookupAll.index_select(0, r);
+            sel.presLast = rowLength.index_select(0, r).index_select(0, sel.presIdx) - 1;
+            return sel;
+        }
+        // Trim both paddings to the longest selected prefix and suffix.
+        int64_t P = 0, Q = 0;
+        for (int64_t g : rowsSel) {
+            P = std::max(P, rows[g].lookup);
+            Q = std::max(Q, static_cast<int64_t>(rows[g].ids.size()) - rows[g].lookup);
+        }
+        sel.hidden = suffix.hidden.index_select(0, r).narrow(1, 0, Q);
+        const at::Tensor m = suffix.mask.index_select(0, r);
+        sel.sufMask = at::cat({m.narrow(1, 0, P), m.narrow(1, suffix.P, Q)}, 1);
+        if (P > 0) {
+            const int layers = model.config().numLayers;
+            sel.prefix.keys.assign(layers, at::Tensor());
+            sel.prefix.values.assign(layers, at::Tensor());
+            for (int l = L + 1; l < layers; ++l) {
+                sel.prefix.keys[l] = suffix.prefix.keys[l].index_select(0, r).narrow(2, 0, P);
+                sel.prefix.values[l] = suffix.prefix.values[l].index_select(0, r).narrow(2, 0, P);
+            }
+            sel.prefix.length = P;
+        }
+        std::vector<int64_t> scoreRow, scoreSlot, labelIds, labelRow;
+        for (std::size_t k = 0; k < rw.size(); ++k) {
+            const int64_t local = rw[k], g = rowsSel[local];
+            const auto &t = lay.targets[rows[g].fact];
+            const int64_t nj = static_cast<int64_t>(rows[g].ids.size()), Tt = static_cast<int64_t>(t.size());
+            for (int64_t a = 0; a < Tt; ++a) {
+                scoreRow.push_back(local);
+                scoreSlot.push_back(nj - Tt + a - rows[g].lookup);
+                labelIds.push_back(t[a]);
+                labelRow.push_back(static_cast<int64_t>(k));
+            }
+        }
+        sel.labelCount = static_cast<int64_t>(labelIds.size());
+        for (int64_t local : kl) {
+            scoreRow.push_back(local);
+            scoreSlot.push_back(0);
+        }
+        for (int64_t local : pres) {
+            const int64_t g = rowsSel[local];
+            scoreRow.push_back(local);
+            scoreSlot.push_back(static_cast<int64_t>(rows[g].ids.size()) - rows[g].lookup - 1);
+        }
+        sel.scoreAt = at::stack({at::tensor(scoreRow, at::kLong), at::tensor(scoreSlot, at::kLong)}, 1).to(dev);
+        sel.labelIds = at::tensor(labelIds, at::kLong).to(dev);
+        sel.labelRow = at::tensor(labelRow, at::kLong).to(dev);
         return sel;
     };
 
@@ -157,6 +328,8 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     at::Tensor logP0; // [n, V]
     at::Tensor logP0pres; // [presTotal, V]
     c10::AutoGradMode grad(true);
+    std::vector<int64_t> selected;
+    Selection sel;
     for (int it = 0; it < p.vSteps; ++it) {
         std::vector<int64_t> facts;
         for (int64_t i = 0; i < n; ++i)
@@ -164,19 +337,13 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
                 facts.push_back(i);
         if (facts.empty())
             break;
-        const Selection sel = select(facts);
+        if (facts != selected) { // the batch shrinks only when facts finish
+            sel = select(facts);
+            selected = facts;
+        }
         const int64_t a = static_cast<int64_t>(facts.size());
-        const at::Tensor rowIdx = at::arange(sel.ids.size(0), longOpts);
         const at::Tensor deltaOfRow = sel.globalFact.index_select(0, sel.factOfRow);
-        Interventions iv;
-        iv.add(site, L, [&](const at::Tensor &act) {
-            if (!hStar.defined()) // first pass: all facts, in order
-                hStar = act.index({sel.bareIdx, sel.lookup.index({sel.bareIdx})}).detach().to(at::kFloat);
-            return act.index_put({rowIdx, sel.lookup}, delta.index_select(0, deltaOfRow).to(act.scalar_type()),
-                /*accumulate=*/true);
-        });
         ForwardOptions fo;
-        fo.interventions = &iv;
         // Cancel is asked after every block, forward and backward: a step of hundreds of rows
         // may take a second, and a cancel must not wait for it.
         if (progress)
@@ -190,25 +357,56 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
                     throw;
                 }
             };
-        const at::Tensor logits = model.forward(sel.ids, sel.mask, fo).logits; // [a(C+1), T', V]
+        at::Tensor rwLogp, logPcur, logPp; // picked label log-probabilities; KL rows; preservation rows
+        at::Tensor rowNll; // [a*C]
+        if (suffixPass) {
+            const int64_t rowsSel = sel.hidden.size(0);
+            const at::Tensor slot0 = at::zeros({rowsSel}, longOpts);
+            fo.firstLayer = L + 1;
+            fo.hiddenIn = sel.hidden.index_put(
+                {at::arange(rowsSel, longOpts), slot0}, delta.index_select(0, deltaOfRow).to(sel.hidden.scalar_type()),
+                /*accumulate=*/true);
+            fo.cache = sel.prefix.length > 0 ? &sel.prefix : nullptr;
+            fo.appendToCache = false;
+            fo.logitIndex = sel.scoreAt;
+            const at::Tensor logp = at::log_softmax(model.forward({}, sel.sufMask, fo).logits, -1); // [N, V]
+            const at::Tensor picked
+                = logp.narrow(0, 0, sel.labelCount).gather(1, sel.labelIds.unsqueeze(1)).squeeze(1); // [labels]
+            const at::Tensor perRow = at::zeros({sel.rwIdx.size(0)}, logp.options())
+                                          .index_add(0, sel.labelRow, picked); // [a*C]
+            rowNll = -perRow.to(at::kDouble) / sel.rowTargetLen;
+            logPcur = logp.narrow(0, sel.labelCount, a);
+            logPp = logp.narrow(0, sel.labelCount + a, sel.presIdx.size(0));
+        } else {
+            const at::Tensor rowIdx = at::arange(sel.ids.size(0), longOpts);
+            Interventions iv;
+            iv.add(site, L, [&](const at::Tensor &act) {
+                if (!hStar.defined()) // first pass: all facts, in order
+                    hStar = act.index({sel.bareIdx, sel.lookup.index({sel.bareIdx})}).detach().to(at::kFloat);
+                return act.index_put({rowIdx, sel.lookup}, delta.index_select(0, deltaOfRow).to(act.scalar_type()),
+                    /*accumulate=*/true);
+            });
+            fo.interventions = &iv;
+            const at::Tensor logp = at::log_softmax(model.forward(sel.ids, sel.mask, fo).logits, -1); // [rows, T', V]
+            // NLL per rewriting row, normalised by the target length.
+            const at::Tensor rwLabels = sel.labels.index({sel.rwIdx});
+            const at::Tensor picked = logp.index({sel.rwIdx}).gather(2, rwLabels.clamp_min(0).unsqueeze(2)).squeeze(2)
+                * (rwLabels != -100);
+            rowNll = -picked.sum(1).to(at::kDouble) / sel.rowTargetLen;
+            logPcur = logp.index({sel.klIdx, sel.lookup.index({sel.klIdx})}); // [a, V]
+            if (sel.presIdx.numel() > 0)
+                logPp = logp.index({sel.presIdx, sel.presLast}); // [rows, V]
+        }
         if (progress) // a cancel between the forward and the backward pass: half a step's wait
             progress->report();
-        const at::Tensor logp = at::log_softmax(logits, -1);
-        // NLL per rewriting row, normalised by the target length; mean over the fact's rows.
-        const at::Tensor rwLabels = sel.labels.index({sel.rwIdx});
-        const at::Tensor picked
-            = logp.index({sel.rwIdx}).gather(2, rwLabels.clamp_min(0).unsqueeze(2)).squeeze(2) * (rwLabels != -100);
-        const at::Tensor rowNll = -picked.sum(1).to(at::kDouble) / sel.rowTargetLen; // [a*C]
         const at::Tensor nll = rowNll.view({a, C}).mean(1); // [a] (rewriting rows come C per fact, in fact order)
-        const at::Tensor logPcur = logp.index({sel.klIdx, sel.lookup.index({sel.klIdx})}); // [a, V]
-        if (!logP0.defined())
+        if (!logP0.defined()) // first pass: every fact, in order
             logP0 = logPcur.detach();
         const at::Tensor logP0sel = logP0.index_select(0, sel.globalFact);
         const at::Tensor kl = p.klFactor * (logPcur.exp() * (logPcur - logP0sel)).sum(1).to(at::kDouble);
         // Preservation: mean KL at the last token of the fact's preservation prompts.
         at::Tensor preserve = at::zeros({a}, at::TensorOptions().dtype(at::kDouble).device(dev));
-        if (presTotal > 0 && sel.presIdx.numel() > 0) {
-            const at::Tensor logPp = logp.index({sel.presIdx, sel.presLast}); // [rows, V]
+        if (lay.presTotal > 0 && sel.presIdx.numel() > 0) {
             if (!logP0pres.defined()) // first pass: every preservation row, in order
                 logP0pres = logPp.detach();
             const at::Tensor klRows
@@ -445,8 +643,10 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
             throw Error(ErrorKind::InvalidArgument, "no covariance statistics for layer " + std::to_string(l));
     }
     MemitResult result;
+    Stopwatch watch;
     result.contextTemplates = params.contextTemplates.empty() ? generateContextTemplates(model, tokenizer, params.seed)
                                                               : params.contextTemplates;
+    result.seconds.templates = watch.lap();
     const auto &contexts = result.contextTemplates;
     ProgressTracker tracker(progress,
         "optimising targets (" + std::to_string(requests.size()) + " facts \u00d7 " + std::to_string(params.vSteps)
@@ -454,6 +654,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         static_cast<int64_t>(requests.size()) * std::max(1, params.vSteps));
     tracker.report();
     result.targets = computeTargets(model, tokenizer, requests, params, contexts, &tracker);
+    result.seconds.targets = watch.lap();
     tracker.stage("writing layers", static_cast<int64_t>(params.layers.size()));
 
     const int L = params.layers.back();
@@ -491,6 +692,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
     const int m = static_cast<int>(params.layers.size());
     for (int j = 0; j < m; ++j) {
         const int l = params.layers[j];
+        watch.lap();
         const at::Tensor K = groupKeys(readAtLookups(model, keyRows, {{Site::MlpKey, l}})[0]);
         const at::Tensor residual = Z - currentZ(); // [n, d]
         LayerUpdate up;
@@ -505,6 +707,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         const at::Tensor earlier = params.preserveEarlierRuns
             ? earlierKeysProduct(params.earlierKeys, l, K.size(1))
             : at::Tensor(); // C_p
+        result.seconds.keys += watch.lap();
         at::Tensor dW; // [d, d_k]
         if (params.nullSpace) {
             const NullSpace ns = nullSpaceProjection(s.mean(), params.nullSpaceThreshold);
@@ -519,6 +722,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         } else {
             dW = solveMemitUpdate(R, K.t(), s.mean(), params.lambda, protectedKeys, params.protectWeight, earlier);
         }
+        result.seconds.solve += watch.lap();
         up.weightName = model.mlpOutputWeightName(l);
         const at::Tensor W = model.parameter(up.weightName);
         at::Tensor stored;
@@ -532,8 +736,10 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         up.relativeNorm = up.delta.norm().item<double>() / W.to(at::kFloat).norm().item<double>();
         model.setParameter(up.weightName, W.to(at::kCPU).to(at::kFloat) + up.delta);
         result.updates.push_back(std::move(up));
+        result.seconds.write += watch.lap();
         tracker.advance();
     }
+    watch.lap();
     result.residualAfter = (Z - currentZ()).norm(2, 1).mean().item<double>();
     // This run's keys on the edited model, every layer in one pass: a later run keeps them.
     std::vector<std::pair<Site, int>> sites;
@@ -549,6 +755,7 @@ MemitResult applyMemit(Transformer &model, const Tokenizer &tokenizer, const std
         keys.values.assign(K.data_ptr<float>(), K.data_ptr<float>() + K.numel());
         result.keysAfter.push_back(std::move(keys));
     }
+    result.seconds.keysAfter = watch.lap();
     return result;
 }
 

@@ -71,6 +71,12 @@ struct MemitResult {
     std::vector<LayerKeys> keysAfter;
     std::vector<int64_t> nullSpaceDims; // AlphaEdit: the null space's dimension per edited layer
     int earlierRuns = 0; // earlier runs' key sets preserved (C_p), 0 when not asked
+    /// Wall-clock seconds per phase: context templates, target optimisation, reading keys and
+    /// current outputs, the solves (null-space projections included), writing the weights,
+    /// and re-reading this run's keys on the edited model.
+    struct PhaseSeconds {
+        double templates = 0, targets = 0, keys = 0, solve = 0, write = 0, keysAfter = 0;
+    } seconds;
 };
 
 /// Edits `model` in place (the caller keeps the original tensors to revert). `stats` must

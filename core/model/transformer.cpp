@@ -459,11 +459,24 @@ ForwardOutput Transformer::forward(
 {
     const ModelConfig &c = m_config;
     const Impl &m = *d;
-    if (idsIn.dim() != 2)
+    const bool fromHidden = options.firstLayer > 0;
+    if (fromHidden) {
+        if (options.firstLayer > c.numLayers)
+            throw Error(ErrorKind::InvalidArgument,
+                "forward: first layer " + std::to_string(options.firstLayer) + " is beyond the model's "
+                    + std::to_string(c.numLayers) + " layers");
+        if (!options.hiddenIn.defined() || options.hiddenIn.dim() != 3 || options.hiddenIn.size(2) != c.hiddenSize)
+            throw Error(ErrorKind::InvalidArgument,
+                "forward: a pass from block " + std::to_string(options.firstLayer)
+                    + " needs the residual stream entering it as [batch, tokens, " + std::to_string(c.hiddenSize)
+                    + "]");
+    } else if (idsIn.dim() != 2) {
         throw Error(
             ErrorKind::InvalidArgument, "forward: ids must be [batch, tokens], got " + shapeText(idsIn.sizes()));
-    const at::Tensor ids = idsIn.to(m.device, at::kLong);
-    const int64_t B = ids.size(0), T = ids.size(1);
+    }
+    const at::Tensor ids = fromHidden ? at::Tensor() : idsIn.to(m.device, at::kLong);
+    const int64_t B = fromHidden ? options.hiddenIn.size(0) : ids.size(0);
+    const int64_t T = fromHidden ? options.hiddenIn.size(1) : ids.size(1);
     KvCache *cache = options.cache;
     const int64_t past = cache ? cache->length : 0;
     const int64_t S = past + T;
@@ -471,7 +484,7 @@ ForwardOutput Transformer::forward(
         throw Error(ErrorKind::InvalidArgument,
             "sequence of " + std::to_string(S) + " tokens exceeds the model's context of "
                 + std::to_string(c.maxPositions));
-    if (T > 0) {
+    if (!fromHidden && T > 0) {
         const int64_t maxId = ids.max().item<int64_t>(), minId = ids.min().item<int64_t>();
         if (minId < 0 || maxId >= c.vocabSize)
             throw Error(ErrorKind::InvalidArgument,
@@ -490,10 +503,15 @@ ForwardOutput Transformer::forward(
     const Interventions *iv = options.interventions;
     auto hook = [iv](Site site, int layer, at::Tensor x) { return iv ? iv->apply(site, layer, std::move(x)) : x; };
 
-    at::Tensor x = at::embedding(m.wte, ids);
-    x = hook(Site::Embedding, 0, x);
-    if (c.positions == PositionScheme::Learned)
-        x = x + at::embedding(m.wpe, positions);
+    at::Tensor x;
+    if (fromHidden) {
+        x = options.hiddenIn.to(m.device, m.dtype);
+    } else {
+        x = at::embedding(m.wte, ids);
+        x = hook(Site::Embedding, 0, x);
+        if (c.positions == PositionScheme::Learned)
+            x = x + at::embedding(m.wpe, positions);
+    }
 
     at::Tensor cos, sin;
     if (c.rotaryDim > 0) {
@@ -529,7 +547,7 @@ ForwardOutput Transformer::forward(
         cache->values.assign(c.numLayers, at::Tensor());
     }
 
-    for (int layer = 0; layer <= lastLayer; ++layer) {
+    for (int layer = options.firstLayer; layer <= lastLayer; ++layer) {
         const Block &blk = m.blocks[layer];
         const at::Tensor h1 = applyNorm(c, blk.ln1, x);
 
@@ -564,8 +582,10 @@ ForwardOutput Transformer::forward(
                 kh = at::cat({cache->keys[layer], kh}, 2);
                 vh = at::cat({cache->values[layer], vh}, 2);
             }
-            cache->keys[layer] = kh.detach();
-            cache->values[layer] = vh.detach();
+            if (options.appendToCache) {
+                cache->keys[layer] = kh.detach();
+                cache->values[layer] = vh.detach();
+            }
         }
         at::Tensor kAll = kh, vAll = vh;
         if (Hkv != H) {
@@ -607,7 +627,7 @@ ForwardOutput Transformer::forward(
                 });
         }
     }
-    if (cache)
+    if (cache && options.appendToCache)
         cache->length = S;
 
     ForwardOutput out;

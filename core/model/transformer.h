@@ -38,6 +38,14 @@ struct ForwardOptions {
     KvCache *cache = nullptr; // when set: reads earlier tokens from it and appends these
     bool computeLogits = true; // false: skip final norm and head
     int stopAfterLayer = -1; // >= 0: run blocks 0..stopAfterLayer only (implies no logits)
+    /// > 0: start at block `firstLayer` (up to numLayers: the head alone) with `hiddenIn`
+    /// ([B, T, d], model dtype) as the residual stream entering it; `ids` is then not read and
+    /// may be undefined, blocks below are skipped and their cache entries are not touched.
+    int firstLayer = 0;
+    at::Tensor hiddenIn;
+    /// false: attend to the tokens in `cache` without appending these to it, so one fixed
+    /// prefix serves many passes (target optimisation re-runs the same suffix every step).
+    bool appendToCache = true;
     /// [B] int64: when defined, logits only at these positions (one per row), shape [B, 1, vocab];
     /// saves the head's cost and memory when only the next-token distribution is needed.
     at::Tensor logitPositions;

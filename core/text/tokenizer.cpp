@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <array>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <queue>
 #include <unordered_map>
@@ -227,13 +228,20 @@ struct Tokenizer::Impl {
                     + " tokens listed (ids must number the vocabulary from 0 without large gaps)");
     }
 
-    void addMerge(const std::string &a, const std::string &b, int rank)
+    void addMerge(std::string_view a, std::string_view b, int rank)
     {
-        const auto ia = vocab.find(a), ib = vocab.find(b), im = vocab.find(a + b);
+        // One buffer for every lookup: a Llama-3 file has 280k merges, three lookups each.
+        mergeScratch.assign(a);
+        const auto ia = vocab.find(mergeScratch);
+        mergeScratch.append(b);
+        const auto im = vocab.find(mergeScratch);
+        mergeScratch.assign(b);
+        const auto ib = vocab.find(mergeScratch);
         if (ia == vocab.end() || ib == vocab.end() || im == vocab.end())
             return; // unusable merge (HF refuses such files; we simply never apply it)
         merges.emplace(pairKey(ia->second, ib->second), std::make_pair(rank, im->second));
     }
+    std::string mergeScratch;
 
     void finishModel()
     {
@@ -848,24 +856,41 @@ void parsePostProcessor(const json &p, Tokenizer::Impl &t)
     }
 }
 
-void parseBpeModel(const json &m, Tokenizer::Impl &t)
+// model.vocab and model.merges of a tokenizer.json as read by the streaming reader below: a
+// Llama-3 file holds 128k tokens and 280k merges, and building a JSON tree of them costs far
+// more than the tokenizer's own tables.
+struct StreamedModel {
+    bool hasVocab = false; // model.vocab was an object
+    std::vector<std::pair<std::string, int64_t>> vocab; // in file order
+    std::string vocabError; // the first entry that is not token -> integer id
+    /// In rank order: the two tokens joined by one space, and where the space is (tokens may
+    /// hold spaces themselves when a merge was given as a pair).
+    std::vector<std::pair<std::string, std::size_t>> merges;
+    std::string mergeError; // the first merge that is neither "a b" nor ["a", "b"]
+};
+
+void parseBpeModel(const json &m, StreamedModel &streamed, Tokenizer::Impl &t)
 {
     if (!m.is_object())
         bad(t.source, "\"model\" is missing");
     const std::string type = m.value("type", "BPE");
     if (type != "BPE")
         bad(t.source, "unsupported tokenizer model '" + type + "' (supported: BPE)");
-    if (!m.contains("vocab") || !m["vocab"].is_object())
+    if (!streamed.hasVocab)
         bad(t.source, "model.vocab must be an object of token -> id");
+    if (!streamed.vocabError.empty())
+        bad(t.source, streamed.vocabError);
     int64_t maxId = -1;
-    for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it) {
-        if (!it.value().is_number_integer())
-            bad(t.source, "model.vocab id for '" + it.key() + "' is not an integer");
-        maxId = std::max(maxId, it.value().get<int64_t>());
+    for (const auto &entry : streamed.vocab)
+        maxId = std::max(maxId, entry.second);
+    t.checkIdsDense(maxId, streamed.vocab.size(), "model.vocab");
+    t.vocab.reserve(streamed.vocab.size() + 512);
+    if (maxId >= 0 && static_cast<std::size_t>(maxId) >= t.idToToken.size()) {
+        t.idToToken.resize(maxId + 1);
+        t.special.resize(maxId + 1, false);
     }
-    t.checkIdsDense(maxId, m["vocab"].size(), "model.vocab");
-    for (auto it = m["vocab"].begin(); it != m["vocab"].end(); ++it)
-        t.setToken(it.value().get<int64_t>(), it.key());
+    for (auto &[token, id] : streamed.vocab)
+        t.setToken(id, token);
     for (const char *key : {"continuing_subword_prefix", "end_of_word_suffix"}) {
         if (m.contains(key) && m[key].is_string() && !m[key].get<std::string>().empty())
             bad(t.source, std::string("BPE option ") + key + " is not supported");
@@ -880,21 +905,206 @@ void parseBpeModel(const json &m, Tokenizer::Impl &t)
         if (it != t.vocab.end())
             t.unkId = it->second;
     }
+    if (!streamed.mergeError.empty())
+        bad(t.source, streamed.mergeError);
+    t.merges.reserve(streamed.merges.size());
     int rank = 0;
-    for (const auto &merge : m.value("merges", json::array())) {
-        if (merge.is_string()) {
-            const auto s = merge.get<std::string>();
-            const auto space = s.find(' ', 1);
-            if (space == std::string::npos)
-                bad(t.source, "merge '" + s + "' is not two tokens separated by a space");
-            t.addMerge(s.substr(0, space), s.substr(space + 1), rank++);
-        } else if (merge.is_array() && merge.size() == 2 && merge[0].is_string() && merge[1].is_string()) {
-            t.addMerge(merge[0].get<std::string>(), merge[1].get<std::string>(), rank++);
-        } else {
-            bad(t.source, "merge #" + std::to_string(rank) + " is neither \"a b\" nor [\"a\", \"b\"]");
-        }
+    for (const auto &[joined, space] : streamed.merges) {
+        const std::string_view both(joined);
+        t.addMerge(both.substr(0, space), both.substr(space + 1), rank++);
     }
 }
+
+// Reads tokenizer.json in one pass: model.vocab and model.merges go straight into a
+// StreamedModel, everything else (normaliser, pre-tokeniser, added tokens, ...) into a JSON
+// tree as json::parse would build it.
+class TokenizerJsonReader : public nlohmann::json_sax<json>
+{
+public:
+    json root;
+    StreamedModel model;
+    std::string error; // the parser's message when the text is not JSON
+
+    bool null() override { return value(json()); }
+    bool boolean(bool v) override { return value(v); }
+    bool number_integer(number_integer_t v) override
+    {
+        if (m_mode == Mode::Vocab) {
+            model.vocab.emplace_back(std::move(m_key), v);
+            return true;
+        }
+        return value(v);
+    }
+    bool number_unsigned(number_unsigned_t v) override
+    {
+        if (m_mode == Mode::Vocab) {
+            if (v > static_cast<number_unsigned_t>(std::numeric_limits<int64_t>::max()))
+                return vocabEntryNotAnId();
+            model.vocab.emplace_back(std::move(m_key), static_cast<int64_t>(v));
+            return true;
+        }
+        return value(v);
+    }
+    bool number_float(number_float_t v, const string_t &) override
+    {
+        if (m_mode == Mode::Vocab)
+            return vocabEntryNotAnId();
+        return value(v);
+    }
+    bool string(string_t &v) override
+    {
+        if (m_mode == Mode::Vocab)
+            return vocabEntryNotAnId();
+        if (m_mode == Mode::Merges) {
+            const auto space = v.find(' ', 1);
+            if (space == std::string::npos)
+                return mergeIsBad("merge '" + v + "' is not two tokens separated by a space");
+            model.merges.emplace_back(std::move(v), space);
+            return true;
+        }
+        if (m_mode == Mode::MergePair) {
+            m_pair.push_back(std::move(v));
+            return m_pair.size() <= 2 || mergeIsBad(neitherForm());
+        }
+        return value(std::move(v));
+    }
+    bool binary(binary_t &) override { return false; }
+    bool start_object(std::size_t) override
+    {
+        if (m_mode == Mode::Vocab)
+            return vocabEntryNotAnId();
+        if (m_mode == Mode::Merges || m_mode == Mode::MergePair)
+            return mergeIsBad(neitherForm());
+        if (m_stack.size() == 2 && m_inModel && m_key == "vocab") {
+            model.hasVocab = true;
+            model.vocab.clear();
+            m_mode = Mode::Vocab;
+            return true;
+        }
+        return open(json::object());
+    }
+    bool end_object() override
+    {
+        if (m_mode == Mode::Vocab) {
+            m_mode = Mode::Tree;
+            return true;
+        }
+        return close();
+    }
+    bool start_array(std::size_t) override
+    {
+        if (m_mode == Mode::Vocab)
+            return vocabEntryNotAnId();
+        if (m_mode == Mode::Merges) {
+            m_mode = Mode::MergePair;
+            m_pair.clear();
+            return true;
+        }
+        if (m_mode == Mode::MergePair)
+            return mergeIsBad(neitherForm());
+        if (m_stack.size() == 2 && m_inModel && m_key == "merges") {
+            model.merges.clear();
+            m_mode = Mode::Merges;
+            return true;
+        }
+        return open(json::array());
+    }
+    bool end_array() override
+    {
+        if (m_mode == Mode::MergePair) {
+            if (m_pair.size() != 2)
+                return mergeIsBad(neitherForm());
+            const std::size_t space = m_pair[0].size();
+            model.merges.emplace_back(std::move(m_pair[0].append(" ").append(m_pair[1])), space);
+            m_mode = Mode::Merges;
+            return true;
+        }
+        if (m_mode == Mode::Merges) {
+            m_mode = Mode::Tree;
+            return true;
+        }
+        return close();
+    }
+    bool key(string_t &k) override
+    {
+        m_key = std::move(k);
+        return true;
+    }
+    bool parse_error(std::size_t, const std::string &, const nlohmann::detail::exception &e) override
+    {
+        error = jsonErrorText(e);
+        return false;
+    }
+
+private:
+    enum class Mode { Tree, Vocab, Merges, MergePair };
+
+    bool value(json v)
+    {
+        if (m_mode != Mode::Tree) // a number, bool or null where a merge was expected
+            return m_mode == Mode::Vocab ? vocabEntryNotAnId() : mergeIsBad(neitherForm());
+        insert(std::move(v));
+        return true;
+    }
+    json *insert(json v)
+    {
+        if (m_stack.empty()) {
+            root = std::move(v);
+            return &root;
+        }
+        json &top = *m_stack.back();
+        if (top.is_array()) {
+            top.push_back(std::move(v));
+            return &top.back();
+        }
+        json &slot = top[m_key];
+        slot = std::move(v);
+        return &slot;
+    }
+    bool open(json container)
+    {
+        const bool model = m_stack.size() == 1 && m_key == "model" && container.is_object();
+        // Children are only appended to the innermost container, so the pointers to the
+        // enclosing ones stay valid.
+        m_stack.push_back(insert(std::move(container)));
+        if (model)
+            m_inModel = true;
+        return true;
+    }
+    bool close()
+    {
+        if (m_stack.empty())
+            return false;
+        if (m_stack.size() == 2)
+            m_inModel = false;
+        m_stack.pop_back();
+        return true;
+    }
+    bool vocabEntryNotAnId()
+    {
+        if (model.vocabError.empty())
+            model.vocabError = "model.vocab id for '" + m_key + "' is not an integer";
+        m_mode = Mode::Tree;
+        return false;
+    }
+    std::string neitherForm() const
+    {
+        return "merge #" + std::to_string(model.merges.size()) + " is neither \"a b\" nor [\"a\", \"b\"]";
+    }
+    bool mergeIsBad(const std::string &why)
+    {
+        if (model.mergeError.empty())
+            model.mergeError = why;
+        m_mode = Mode::Tree;
+        return false;
+    }
+
+    std::vector<json *> m_stack; // the open containers, outermost first
+    std::string m_key; // the key of the value being read
+    bool m_inModel = false; // the innermost container but one is the root's "model" object
+    Mode m_mode = Mode::Tree;
+    std::vector<std::string> m_pair; // the strings of a merge given as an array
+};
 
 std::optional<std::string> specialTokenName(const json &config, const char *key)
 {
@@ -922,16 +1132,19 @@ Tokenizer Tokenizer::fromTokenizerJsonText(const std::string &text, const std::s
 {
     auto impl = std::make_unique<Impl>();
     impl->source = source;
-    json j;
-    try {
-        j = json::parse(text);
-    } catch (const json::exception &e) { // parse_error; out_of_range for numbers beyond double
-        bad(source, "not valid JSON: " + jsonErrorText(e));
-    }
+    TokenizerJsonReader reader;
+    const bool complete = json::sax_parse(text, &reader);
+    if (!reader.model.vocabError.empty() && reader.root.is_object() && reader.root.contains("model"))
+        bad(source, reader.model.vocabError);
+    if (!reader.model.mergeError.empty() && reader.model.hasVocab)
+        bad(source, reader.model.mergeError);
+    if (!complete || !reader.error.empty())
+        bad(source, "not valid JSON: " + (reader.error.empty() ? std::string("unexpected structure") : reader.error));
+    json &j = reader.root;
     if (!j.is_object())
         bad(source, "not a JSON object");
     try {
-        parseBpeModel(j.value("model", json()), *impl);
+        parseBpeModel(j.value("model", json()), reader.model, *impl);
         const json added = j.value("added_tokens", json::array());
         for (const auto &a : added) {
             AddedToken tok;

@@ -10,6 +10,7 @@
 #include "core/text/tokenizer.h"
 #include "core/util/error.h"
 #include "devkit/demoworld.h"
+#include "devkit/randomcheckpoint.h"
 #include "testsupport.h"
 
 #include <ATen/ATen.h>
@@ -33,6 +34,8 @@ private Q_SLOTS:
     void hugeLambdaGivesNoUpdate();
     void batchedTargetsEqualSerialTargets();
     void batchedTargetsWithPreservationEqualSerial();
+    void suffixPassGivesTheFullPassTargets_data();
+    void suffixPassGivesTheFullPassTargets();
     void targetOptimisationReportsEveryStepAndCancels();
     void preservationKeepsTheSubjectsOtherAnswers();
     void protectedKeysJoinTheCovarianceTerm();
@@ -109,11 +112,11 @@ void TestMemit::targetOptimisationReportsEveryStepAndCancels()
     // Cancel is also asked after every block, forward and backward (ForwardOptions::cancelled):
     // whichever report says stop — inside the forward pass, between the passes, or as the
     // backward pass reaches a block — the optimisation ends with Cancelled within that step.
-    // A step here is 6 block reports forward, one after the forward pass, one advance, and 4
-    // backward (blocks 2-5 lie behind the edited layer): stopping at each of the first 24 reports
+    // A step runs blocks 3-5 only (above the edited layer): 3 block reports forward, one after
+    // the forward pass, one advance, and 3 backward: stopping at each of the first 16 reports
     // covers two steps, and some of those stops land inside the backward pass.
     int inBackward = 0;
-    for (int stopAt = 1; stopAt <= 24; ++stopAt) {
+    for (int stopAt = 1; stopAt <= 16; ++stopAt) {
         int n = 0;
         ProgressTracker stopper([&](const ProgressUpdate &) { return ++n < stopAt; }, "targets", 3 * p.vSteps);
         try {
@@ -181,6 +184,75 @@ void TestMemit::batchedTargetsWithPreservationEqualSerial()
     const TargetResult plain = computeTargets(*model, tok, requests, p, kContexts);
     QVERIFY((plain.z[1] - serial.z[1]).abs().max().item<double>() > 1e-4);
     QVERIFY((plain.z[0] - serial.z[0]).abs().max().item<double>() < 1e-2 * serial.z.abs().max().item<double>());
+}
+
+void TestMemit::suffixPassGivesTheFullPassTargets_data()
+{
+    QTest::addColumn<QString>("model"); // "demo" or a family for a random checkpoint
+    QTest::addColumn<QList<int>>("layers");
+    QTest::addColumn<bool>("rome"); // δ at the MLP output of the layer (ROME's site)
+    QTest::addColumn<double>("lr");
+    // (L = the last block is no test: δ at the subject's last token then reaches no later token,
+    // the loss does not depend on it, and even the full pass batched and one fact at a time end
+    // far apart. The head-only pass is tested in tst_transformer.)
+    QTest::newRow("demo, L = 3") << QStringLiteral("demo") << QList<int> {0, 1, 2, 3} << false << 4.0;
+    QTest::newRow("demo, L = 4 (one block above)") << QStringLiteral("demo") << QList<int> {3, 4} << false << 4.0;
+    QTest::newRow("demo, ROME site") << QStringLiteral("demo") << QList<int> {2} << true << 4.0;
+    QTest::newRow("GPT-J shaped") << QStringLiteral("gptj") << QList<int> {0, 1} << false << 0.5;
+    QTest::newRow("Llama shaped") << QStringLiteral("llama") << QList<int> {1} << false << 0.5;
+    QTest::newRow("GPT-NeoX shaped") << QStringLiteral("gpt_neox") << QList<int> {0} << true << 0.5;
+}
+
+void TestMemit::suffixPassGivesTheFullPassTargets()
+{
+    // Each step runs only the blocks above L on the tokens from the subject's last one on,
+    // with the head only where the loss reads; the earlier path runs everything. Same z, h*,
+    // steps and losses to float rounding, with rows of different prefix and suffix lengths,
+    // preservation rows, and rotary positions on the random GPT-J/Llama/NeoX-shaped models.
+    QFETCH(QString, model);
+    QFETCH(QList<int>, layers);
+    QFETCH(bool, rome);
+    QFETCH(double, lr);
+    QTemporaryDir dir;
+    std::filesystem::path modelDir = kDemo / "model";
+    if (model != QLatin1String("demo")) {
+        const ModelFamily family = model == QLatin1String("gptj") ? ModelFamily::GptJ
+            : model == QLatin1String("llama")                     ? ModelFamily::Llama
+                                                   : ModelFamily::GptNeoX;
+        modelDir = std::filesystem::path(dir.path().toStdString());
+        writeRandomCheckpoint(tinyConfig(family, 3657, 64, 4, 4), modelDir, 12);
+    }
+    const auto m = Transformer::load(modelDir);
+    const Tokenizer tok = Tokenizer::fromDirectory(kDemo / "model");
+    const std::vector<EditRequest> requests = {{"{} was born in", "Oscar Koutex", "Japan"},
+        {"The favourite instrument of {} is the", "Adam Thateix", "violin", {"{} works as a", "People say {} is"}},
+        {"In the old town, the {} is made of", "Tower of Sample", "glass"},
+        {"{} is headquartered in", "Casa Nobody", "South America", {"The {} is in"}}};
+    MemitParams p;
+    p.layers.assign(layers.begin(), layers.end());
+    p.vSteps = 6;
+    p.vLr = lr;
+    const Site site = rome ? Site::MlpOutput : Site::BlockOutput;
+    const int L = p.layers.back();
+    const TargetResult fast = computeTargetsAt(*m, tok, requests, p, kContexts, site, L);
+    p.fullForwardTargets = true;
+    const TargetResult full = computeTargetsAt(*m, tok, requests, p, kContexts, site, L);
+    // h* comes from passes of different batch shapes: float32 rounding of the stream's size.
+    const double hScale = full.hStar.abs().max().item<double>();
+    QVERIFY2(at::allclose(fast.hStar, full.hStar, 1e-4, 1e-5 * hScale),
+        qPrintable(QString::number((fast.hStar - full.hStar).abs().max().item<double>())));
+    // Adam divides by the root of the squared gradient, so rounding in tiny gradient entries can
+    // move those by up to lr per step: compare z to a share of its size, as batched vs serial.
+    const double diff = (fast.z - full.z).abs().max().item<double>();
+    QVERIFY2(diff < 1e-2 * full.z.abs().max().item<double>(), qPrintable(QString::number(diff)));
+    const double moved = (full.z - full.hStar).abs().max().item<double>();
+    QVERIFY(moved > 10 * diff); // the optimisation did move z: the comparison is not vacuous
+    QCOMPARE(fast.steps, full.steps);
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+        QVERIFY2(std::abs(fast.finalLoss[i] - full.finalLoss[i]) < 1e-3 * (1 + full.finalLoss[i]),
+            qPrintable(QStringLiteral("fact %1: %2 vs %3").arg(i).arg(fast.finalLoss[i]).arg(full.finalLoss[i])));
+        QVERIFY(std::abs(fast.targetProb[i] - full.targetProb[i]) < 1e-3);
+    }
 }
 
 void TestMemit::preservationKeepsTheSubjectsOtherAnswers()

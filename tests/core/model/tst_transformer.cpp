@@ -206,6 +206,8 @@ private Q_SLOTS:
     void shardedCheckpointLoads();
     void rightPaddedBatchEqualsSingleSequences_data() { engram::test::addFamilyRows(); }
     void rightPaddedBatchEqualsSingleSequences();
+    void passFromABlockWithACachedPrefixEqualsTheFullPass_data() { engram::test::addFamilyRows(); }
+    void passFromABlockWithACachedPrefixEqualsTheFullPass();
     void lowerPrecisionStaysClose();
     void storiesFixtureMatchesReference();
     void gpt2FixtureLoadsWithTiedHead();
@@ -318,6 +320,83 @@ void TestTransformer::rightPaddedBatchEqualsSingleSequences()
         const int64_t n = seqs[r].size();
         const at::Tensor single = forwardLogits(*model, seqs[r]);
         QVERIFY(at::allclose(batched[r].narrow(0, 0, n), single, 1e-5, 1e-5));
+    }
+}
+
+void TestTransformer::passFromABlockWithACachedPrefixEqualsTheFullPass()
+{
+    // Target optimisation's suffix pass: rows split at a per-row point; the prefixes (right
+    // padded to the longest) go through every block into a cache; the suffixes start at block 2
+    // from the full pass's block-1 output, attend to the cache without growing it, and logits
+    // are asked at a few (row, slot) pairs. Rotary positions must follow the real token count.
+    QFETCH(ModelFamily, family);
+    QTemporaryDir dir;
+    writeRandomCheckpoint(tinyConfig(family, 64, 32, 4), pathOf(dir), 6);
+    const auto model = Transformer::load(pathOf(dir));
+    const std::vector<std::vector<int64_t>> seqs = {{1, 2, 3, 4, 5, 6, 7}, {8, 9, 10}, {11, 12, 13, 14, 15}};
+    const std::vector<int64_t> split = {4, 0, 2}; // prefix lengths: the middle row has none
+    const int64_t B = 3, T = 7, P = 4, Q = 3, d = 32, first = 2;
+    at::Tensor ids = at::zeros({B, T}, at::kLong), mask = at::zeros({B, T}, at::kLong);
+    at::Tensor preIds = at::zeros({B, P}, at::kLong), preMask = at::zeros({B, P}, at::kLong);
+    at::Tensor sufMask = at::zeros({B, Q}, at::kLong);
+    for (int64_t r = 0; r < B; ++r)
+        for (int64_t t = 0; t < static_cast<int64_t>(seqs[r].size()); ++t) {
+            ids[r][t] = seqs[r][t];
+            mask[r][t] = 1;
+            if (t < split[r]) {
+                preIds[r][t] = seqs[r][t];
+                preMask[r][t] = 1;
+            } else {
+                sufMask[r][t - split[r]] = 1;
+            }
+        }
+    const at::Tensor full = model->forward(ids, mask).logits; // [B, T, V]
+    ForwardOptions upTo;
+    upTo.stopAfterLayer = first - 1;
+    const at::Tensor below = model->forward(ids, mask, upTo).hidden; // [B, T, d]
+    at::Tensor suffixIn = at::zeros({B, Q, d}, below.options());
+    for (int64_t r = 0; r < B; ++r) {
+        const int64_t len = static_cast<int64_t>(seqs[r].size()) - split[r];
+        suffixIn[r].narrow(0, 0, len).copy_(below[r].narrow(0, split[r], len));
+    }
+    KvCache prefix;
+    ForwardOptions pre;
+    pre.cache = &prefix;
+    pre.computeLogits = false;
+    model->forward(preIds, preMask, pre);
+    QCOMPARE(prefix.length, P);
+    // (row, slot) pairs: each row's suffix start and its last token.
+    const at::Tensor at = at::tensor(std::vector<int64_t> {0, 0, 0, 2, 1, 0, 1, 2, 2, 0, 2, 2}, at::kLong).view({6, 2});
+    ForwardOptions suf;
+    suf.firstLayer = first;
+    suf.hiddenIn = suffixIn;
+    suf.cache = &prefix;
+    suf.appendToCache = false;
+    suf.logitIndex = at;
+    for (int pass = 0; pass < 2; ++pass) { // the cache serves again, unchanged
+        const at::Tensor logits = model->forward({}, at::cat({preMask, sufMask}, 1), suf).logits; // [6, V]
+        QCOMPARE(prefix.length, P);
+        QCOMPARE(prefix.keys[first].size(2), P);
+        for (int64_t k = 0; k < 6; ++k) {
+            const int64_t r = at[k][0].item<int64_t>(), slot = at[k][1].item<int64_t>();
+            const at::Tensor expected = full[r][split[r] + slot];
+            const double scale = expected.abs().max().item<double>();
+            QVERIFY2(at::allclose(logits[k], expected, 1e-5, 1e-5 * scale),
+                qPrintable(QStringLiteral("row %1 slot %2: %3").arg(r).arg(slot).arg(
+                    (logits[k] - expected).abs().max().item<double>())));
+        }
+    }
+    // From past the last block: the head alone.
+    ForwardOptions head;
+    head.firstLayer = model->config().numLayers;
+    head.hiddenIn = model->forward(ids, mask, ForwardOptions {}).hidden;
+    QVERIFY(at::allclose(model->forward({}, mask, head).logits, full, 1e-6, 1e-6));
+    head.firstLayer = model->config().numLayers + 1;
+    try {
+        model->forward({}, mask, head);
+        QFAIL("a pass from beyond the last block was accepted");
+    } catch (const Error &e) {
+        QCOMPARE(e.kind(), ErrorKind::InvalidArgument);
     }
 }
 
