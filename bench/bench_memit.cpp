@@ -8,10 +8,11 @@
 //               [--threads 0] [--retention 1000] [--device cpu|cuda]
 //               [--preserve-templates 1,2,3] [--preserve-factor 1] [--wd 0.5]
 //               [--protect 0|1] [--protect-weight μ] [--target-pass suffix|full] [--compare-paths 0|1]
+//               [--chunk-rows 0 (the device default)]
 //
 // --target-pass full runs every optimisation step through the whole model (the earlier path);
-// --compare-paths 1 first edits a fresh copy that way and prints both phase breakdowns and how
-// far the two ΔW differ.
+// --compare-paths 1 first edits a fresh copy as the edit ran before issue 20 (full pass, chunks of
+// 256 rows) and prints both phase breakdowns and how far the two ΔW differ.
 // --first K edits records K .. K+edits-1 of the evaluation set (default the first ones).
 // --layers, --lambda, --steps, --clamp, --lr and --protect-weight default to the model's MEMIT
 // preset (for the demo: layers 0-3, λ 100, 40 steps, clamp 0.75, lr 4, μ 0.03).
@@ -28,6 +29,8 @@
 // retention = greedy top-1 recall of facts outside the edited (subject, relation) pairs.
 
 #include "demoscores.h"
+
+#include "benchmain.h"
 
 #include "core/edit/covariance.h"
 #include "core/edit/editor.h"
@@ -58,6 +61,7 @@
 #include <type_traits>
 
 using namespace engram;
+using engram::bench::readOptions;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -83,16 +87,9 @@ int run(int argc, char **argv)
             {"--compare-serial", "0"}, {"--ft-lr", "5e-4"}, {"--ft-constraint", "5e-4"}, {"--ft-steps", "25"},
             {"--threads", "0"}, {"--retention", "1000"}, {"--preserve-templates", ""}, {"--preserve-factor", "1"},
             {"--device", "cpu"}, {"--wd", "0.5"}, {"--protect", "0"}, {"--target-pass", "suffix"},
-            {"--compare-paths", "0"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
+            {"--compare-paths", "0"}, {"--chunk-rows", "0"}, {"--demo", ENGRAM_SOURCE_DIR "/resources/demo"}};
     const std::set<std::string> optional = {"--layers", "--lambda", "--steps", "--lr", "--clamp", "--protect-weight"};
-    for (int i = 1; i < argc; i += 2) {
-        const std::string name = argv[i];
-        if (!opt.count(name) && !optional.count(name))
-            throw std::runtime_error("unknown option " + name);
-        if (i + 1 >= argc)
-            throw std::runtime_error("option " + name + " needs a value");
-        opt[name] = argv[i + 1];
-    }
+    readOptions(argc, argv, opt, optional);
     if (opt["--target-pass"] != "suffix" && opt["--target-pass"] != "full")
         throw std::runtime_error("--target-pass is suffix or full");
     configureThreads(std::stoi(opt["--threads"]));
@@ -126,6 +123,7 @@ int run(int argc, char **argv)
         layerList += (layerList.empty() ? "" : ",") + std::to_string(l);
     p.batchedTargets = opt["--serial"] != "1";
     p.fullForwardTargets = opt["--target-pass"] == "full";
+    p.targetChunkRows = std::stoi(opt["--chunk-rows"]);
     p.preserveFactor = std::stod(opt["--preserve-factor"]);
     p.vWeightDecay = std::stod(opt["--wd"]);
     std::vector<int> preserveTemplates;
@@ -214,13 +212,15 @@ int run(int argc, char **argv)
         computeTargets(*model, tok, requests, q, contexts);
         targetsSerialS = seconds(t1);
     }
-    // The earlier path (every step through the whole model) on a fresh copy, for the table.
+    // The path as it landed before issue 20 (every step through the whole model, chunks of 256
+    // rows) on a fresh copy, for the table.
     MemitResult fullPass;
     double fullPassS = -1;
     if (method == "memit" && opt["--compare-paths"] == "1") {
         const auto copy = Transformer::load(demo / "model", lo);
         MemitParams q = p;
         q.fullForwardTargets = true;
+        q.targetChunkRows = 256;
         const auto t1 = Clock::now();
         fullPass = applyMemit(*copy, tok, requests, q, stats);
         fullPassS = seconds(t1);
@@ -229,10 +229,14 @@ int run(int argc, char **argv)
     std::vector<LayerUpdate> updates;
     double meanProb = 0, residualAfter = -1;
     MemitResult::PhaseSeconds phases;
+    std::string targetStrategy;
+    int chunkRows = 0;
     if (method == "memit") {
         const MemitResult r = applyMemit(*model, tok, requests, p, stats);
         updates = r.updates;
         phases = r.seconds;
+        targetStrategy = r.targets.strategy;
+        chunkRows = r.targets.chunkRows;
         for (double x : r.targets.targetProb)
             meanProb += x / r.targets.targetProb.size();
         residualAfter = r.residualAfter;
@@ -283,7 +287,9 @@ int run(int argc, char **argv)
     if (method == "memit") {
         const MemitResult::PhaseSeconds &f = fullPass.seconds;
         const bool both = fullPassS >= 0;
-        std::printf("  phase (s)       %s%s pass\n", both ? "full pass  " : "", p.fullForwardTargets ? "full" : "suffix");
+        std::printf("  target optimisation: %s, %d rows per chunk, %s pass\n", targetStrategy.c_str(), chunkRows,
+            p.fullForwardTargets ? "full" : "suffix");
+        std::printf("  phase (s)       %s%s pass\n", both ? "as landed  " : "", p.fullForwardTargets ? "full" : "suffix");
         const auto row = [&](const char *name, double a, double b) {
             if (both)
                 std::printf("  %-15s %9.2f  %9.2f\n", name, a, b);
@@ -321,10 +327,5 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "bench_memit: %s\n", e.what());
-        return 1;
-    }
+    return engram::bench::guardedMain("bench_memit", [&] { return run(argc, argv); });
 }

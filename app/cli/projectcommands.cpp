@@ -1066,7 +1066,7 @@ OptionTable editOptionsTable(engram::EditJobSpec &spec)
             })
         .custom("--earlier-runs", "keep|ignore",
             "keep the project's applied runs as memories in the solve (their keys, C_p) or not (memit, alphaedit; "
-            "default: ignore for memit, keep for alphaedit)",
+            "default: the preset's — keep for alphaedit and for memit on the demo, ignore for memit elsewhere)",
             [memit](const std::string &v) {
                 if (v != "keep" && v != "ignore")
                     throw UsageError {"--earlier-runs must be keep or ignore"};

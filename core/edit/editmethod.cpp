@@ -206,6 +206,7 @@ json EditConfig::paramsObject() const
     if (const auto *p = std::get_if<MemitParams>(&m_params)) {
         j = targetFieldsJson(*p);
         j.update({{"layers", p->layers}, {"lambda", p->lambda}, {"batched_targets", p->batchedTargets},
+            {"target_chunk_rows", p->targetChunkRows},
             {"protect_weight", p->protectWeight}, {"preserve_earlier_runs", p->preserveEarlierRuns}});
         if (p->nullSpace)
             j.update({{"null_space_threshold", p->nullSpaceThreshold}, {"null_space_alpha", p->nullSpaceAlpha}});
@@ -233,6 +234,7 @@ EditConfig EditConfig::fromJson(EditMethod method, const std::string &text)
             read(j, "layers", p.layers);
             read(j, "lambda", p.lambda);
             read(j, "batched_targets", p.batchedTargets);
+            read(j, "target_chunk_rows", p.targetChunkRows);
             read(j, "protect_weight", p.protectWeight);
             read(j, "preserve_earlier_runs", p.preserveEarlierRuns);
             read(j, "null_space_threshold", p.nullSpaceThreshold);

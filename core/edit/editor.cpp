@@ -211,6 +211,8 @@ EditSummary editWithMemit(ModelSession &session, const std::vector<EditRequest> 
     nlohmann::json prov = provenanceOf(
         EditConfig::make(params.nullSpace ? EditMethod::AlphaEdit : EditMethod::Memit, params), session, statistics);
     prov["context_templates"] = r.contextTemplates;
+    prov["target_optimisation"] = {{"strategy", r.targets.strategy}, {"chunk_rows", r.targets.chunkRows},
+        {"pass", r.targets.pass}, {"device", model.device().str()}, {"seconds", r.seconds.targets}};
     if (!params.protect.empty())
         prov["protected_keys"] = params.protect.size();
     if (params.nullSpace)

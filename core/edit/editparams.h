@@ -53,6 +53,12 @@ struct MemitParams {
     /// kept for comparison); false: only blocks above L on the tokens from the subject's last
     /// one on, and the head only where the loss reads (the same z to float rounding).
     bool fullForwardTargets = false;
+    /// Batched targets: facts are optimised together in chunks of about this many prompt rows
+    /// (C rewriting rows + 1 + preservation prompts per fact). 0: the device's default, chosen
+    /// by measurement (docs/benchmarks.md): 128 on a CPU, where larger steps lose to page
+    /// faults on their large temporaries (1,024 rows is 2x slower than one fact at a time),
+    /// 256 on CUDA.
+    int targetChunkRows = 0;
     /// Our extension: keys of known facts to keep (e.g. the project's other facts). Their keys
     /// k_p (subject's last token of the bare prompt, read on the current model at each layer)
     /// join the covariance term as explicit preserved memories, the paper's K₀K₀ᵀ:

@@ -520,6 +520,13 @@ std::vector<std::string> generateContextTemplates(const Transformer &model, cons
     return out;
 }
 
+int targetChunkRows(int requested, const at::Device &device)
+{
+    if (requested > 0)
+        return requested;
+    return device.is_cuda() ? 256 : 128;
+}
+
 TargetResult computeTargets(const Transformer &model, const Tokenizer &tokenizer,
     const std::vector<EditRequest> &requests, const MemitParams &params,
     const std::vector<std::string> &contextTemplates, ProgressTracker *progress)
@@ -544,21 +551,26 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
     out.steps.assign(n, 0);
     out.finalLoss.assign(n, 0);
     out.targetProb.assign(n, 0);
+    out.pass = params.fullForwardTargets || (site != Site::BlockOutput && site != Site::MlpOutput) ? "full" : "suffix";
     // `progress` counts fact-steps (n × vSteps in all), so a chunk of hundreds of facts still
     // reports and can be cancelled at every optimisation step.
     if (params.batchedTargets) {
         std::vector<std::size_t> all(n);
         for (int64_t i = 0; i < n; ++i)
             all[i] = static_cast<std::size_t>(i);
-        // Chunks of about 256 rows bound the memory of the [rows, tokens, vocab] logits.
+        // Chunks of about targetChunkRows rows bound a step's memory.
+        out.strategy = "batched";
+        out.chunkRows = targetChunkRows(params.targetChunkRows, model.device());
+        const std::size_t chunkRows = static_cast<std::size_t>(out.chunkRows);
         for (std::size_t b0 = 0, b1 = 0; b0 < all.size(); b0 = b1) {
             std::size_t rowsInChunk = 0;
-            for (b1 = b0; b1 < all.size() && (b1 == b0 || rowsInChunk < 256); ++b1)
+            for (b1 = b0; b1 < all.size() && (b1 == b0 || rowsInChunk < chunkRows); ++b1)
                 rowsInChunk += contextTemplates.size() + 1 + requests[b1].preservePrompts.size();
             optimizeTargets(model, tokenizer, requests, std::vector<std::size_t>(all.begin() + b0, all.begin() + b1),
                 params, contextTemplates, site, layer, out, progress);
         }
     } else {
+        out.strategy = "serial";
         for (int64_t i = 0; i < n; ++i)
             optimizeTargets(model, tokenizer, requests, {static_cast<std::size_t>(i)}, params, contextTemplates, site,
                 layer, out, progress);

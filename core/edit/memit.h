@@ -12,6 +12,7 @@
 #include "core/util/progress.h"
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
 
 #include <cstdint>
 #include <functional>
@@ -33,12 +34,21 @@ std::vector<std::string> generateContextTemplates(const Transformer &model, cons
 std::vector<std::string> generateContextTemplates(const Transformer &model, const Tokenizer &tokenizer, uint64_t seed,
     const std::vector<std::pair<int, int>> &lengthAndCount);
 
+/// Rows per chunk of the batched target optimisation on `device` for `requested` rows
+/// (MemitParams::targetChunkRows; 0 = the device's measured default).
+int targetChunkRows(int requested, const at::Device &device);
+
 struct TargetResult {
     at::Tensor z; // [n, d] target residual vectors at layer L (h* + δ)
     at::Tensor hStar; // [n, d] clean block-L outputs at the subject's last token
     std::vector<int> steps; // optimisation steps taken per fact
     std::vector<double> finalLoss; // per fact
     std::vector<double> targetProb; // mean p(target token) over rewriting rows at the end, per fact
+    /// How the optimisation ran, for the record: "batched" or "serial", the chunk's rows, and
+    /// "suffix" (only what δ changes) or "full" (every block, every token).
+    std::string strategy;
+    int chunkRows = 0;
+    std::string pass;
 };
 
 /// §3: optimises δ per fact; model weights are not changed. `progress` advances by fact-steps
