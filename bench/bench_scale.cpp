@@ -36,14 +36,10 @@
 
 using namespace engram;
 using engram::bench::readOptions;
+using engram::bench::secondsSince;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double since(Clock::time_point a)
-{
-    return std::chrono::duration<double>(Clock::now() - a).count();
-}
 
 double peakRssGiB()
 {
@@ -79,10 +75,10 @@ int run(int argc, char **argv)
     auto t0 = Clock::now();
     // Small weights keep a deep random stack's activations finite; the timings do not care.
     writeRandomCheckpoint(config, dir, /*seed=*/1, /*shards=*/1, /*matrixStd=*/0.02);
-    const double writeS = since(t0);
+    const double writeS = secondsSince(t0);
     t0 = Clock::now();
     auto model = Transformer::load(dir, LoadOptions {opt["--device"], opt["--dtype"]});
-    const double loadS = since(t0);
+    const double loadS = secondsSince(t0);
     const Tokenizer tok = Tokenizer::fromDirectory(opt["--tokenizer"]);
     if (tok.vocabSize() > config.vocabSize)
         throw std::runtime_error("the tokenizer's vocabulary is larger than --vocab");
@@ -110,7 +106,7 @@ int run(int argc, char **argv)
     cp.layers = p.layers;
     t0 = Clock::now();
     const auto stats = collectSecondMoments(*model, tok, documents, cp);
-    const double statsS = since(t0);
+    const double statsS = secondsSince(t0);
     const double rssStats = peakRssGiB();
 
     const Dataset data = importDataset(opt["--records"], num("--edits"));
@@ -121,7 +117,7 @@ int run(int argc, char **argv)
         throw std::runtime_error("--records holds fewer than --edits records");
     t0 = Clock::now();
     const MemitResult r = applyMemit(*model, tok, requests, p, stats);
-    const double editS = since(t0);
+    const double editS = secondsSince(t0);
 
     for (const auto &entry : std::filesystem::directory_iterator(dir))
         ::unlink(entry.path().c_str());

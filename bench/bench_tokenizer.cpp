@@ -23,14 +23,10 @@
 
 using namespace engram;
 using engram::bench::readOptions;
+using engram::bench::secondsSince;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double since(Clock::time_point a)
-{
-    return std::chrono::duration<double>(Clock::now() - a).count();
-}
 
 int run(int argc, char **argv)
 {
@@ -45,7 +41,7 @@ int run(int argc, char **argv)
     for (int r = 0; r < repeats; ++r) {
         const auto t0 = Clock::now();
         const Tokenizer tok = Tokenizer::fromDirectory(dir);
-        loads.push_back(since(t0));
+        loads.push_back(secondsSince(t0));
         vocab = tok.vocabSize();
         kind = tok.kindName();
     }
@@ -57,7 +53,7 @@ int run(int argc, char **argv)
     std::istringstream lines(text);
     for (std::string line; std::getline(lines, line);)
         tokens += tok.encode(line).size();
-    const double encodeS = since(t0);
+    const double encodeS = secondsSince(t0);
     std::printf("bench_tokenizer: %s (%s, %lld tokens)\n", dir.string().c_str(), kind.c_str(),
         static_cast<long long>(vocab));
     std::printf("  load      median %.3f s, fastest %.3f s over %d loads\n", loads[loads.size() / 2], loads.front(),

@@ -1,7 +1,8 @@
 #pragma once
 // What the benchmark programs share: "--name value" options checked against the known names,
-// and a main() that prints an exception as "program: message" and exits 1.
+// a stopwatch reading, and a main() that prints an exception as "program: message" and exits 1.
 
+#include <chrono>
 #include <cstdio>
 #include <exception>
 #include <map>
@@ -30,6 +31,12 @@ inline void readOptions(int argc, char **argv, std::map<std::string, std::string
             throw std::runtime_error("option " + name + " needs a value");
         options[name] = argv[i + 1];
     }
+}
+
+/// Seconds since `start` on the steady clock.
+inline double secondsSince(std::chrono::steady_clock::time_point start)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 /// Runs `run` and turns an exception into a message on stderr and exit status 1.

@@ -180,11 +180,12 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
     mask = mask.to(dev);
     const int64_t T = ids.size(1);
     const bool suffixPass = !p.fullForwardTargets && suffixPassApplies(model, site, L, lay);
+    out.pass = suffixPass ? "suffix" : "full";
 
     // Labels: row j with n_j tokens (prompt + target prefix) holds t_1..t_T at positions
     // n_j-T .. n_j-1 (§3.1), so t_1 is predicted at the last prompt token. Full pass: [R, T]
     // aligned to positions; suffix pass: per label its (row, slot), slot = position − lookup.
-    at::Tensor labels = at::full({R, T}, -100, at::kLong);
+    at::Tensor labels = suffixPass ? at::Tensor() : at::full({R, T}, -100, at::kLong);
     std::vector<int64_t> lookups(R);
     for (int64_t r = 0; r < R; ++r) {
         lookups[r] = rows[r].lookup;
@@ -194,10 +195,12 @@ void optimizeTargets(const Transformer &model, const Tokenizer &tok, const std::
         const int64_t nj = static_cast<int64_t>(rows[r].ids.size()), Tt = static_cast<int64_t>(t.size());
         if (nj - Tt < rows[r].lookup)
             throw Error(ErrorKind::Runtime, "target optimisation: the subject ends after the prompt");
-        for (int64_t a = 0; a < Tt; ++a)
-            labels[r][nj - Tt + a] = t[a]; // a is 0-based: t[0] is predicted at the last prompt token
+        if (!suffixPass) // the suffix pass places its labels per selection (scoreAt)
+            for (int64_t a = 0; a < Tt; ++a)
+                labels[r][nj - Tt + a] = t[a]; // a is 0-based: t[0] is predicted at the last prompt token
     }
-    labels = labels.to(dev);
+    if (labels.defined())
+        labels = labels.to(dev);
     const auto longOpts = at::TensorOptions().dtype(at::kLong).device(dev);
     const at::Tensor lookupAll = at::tensor(lookups, at::kLong).to(dev); // [R]
     std::vector<double> targetLen(n);
@@ -551,7 +554,6 @@ TargetResult computeTargetsAt(const Transformer &model, const Tokenizer &tokeniz
     out.steps.assign(n, 0);
     out.finalLoss.assign(n, 0);
     out.targetProb.assign(n, 0);
-    out.pass = params.fullForwardTargets || (site != Site::BlockOutput && site != Site::MlpOutput) ? "full" : "suffix";
     // `progress` counts fact-steps (n × vSteps in all), so a chunk of hundreds of facts still
     // reports and can be cancelled at every optimisation step.
     if (params.batchedTargets) {
