@@ -3,7 +3,8 @@
 # Usage: scripts/sanitize.sh [address,undefined | thread] [ctest options]
 #   address,undefined (default): ASan + UBSan over the engine, engram-cli and the unit tests
 #     (build-asan/); any report fails the test.
-#   thread: TSan over the job controller and the project jobs (build-tsan/).
+#   thread: TSan over the job controller, the project jobs and the workbench GUI tests
+#     (build-tsan/).
 # LibTorch, Qt and OpenBLAS are not instrumented; tests/sanitizers/ holds the few suppressions
 # their code needs, each with its reason.
 set -euo pipefail
@@ -31,8 +32,8 @@ export QTEST_FUNCTION_TIMEOUT=${QTEST_FUNCTION_TIMEOUT:-1800000}
 export ENGRAM_FIXTURES=${ENGRAM_FIXTURES:-$root/../shared/fixtures}
 cd "$dir"
 if [ "$kind" = thread ]; then
-  cmake --build . --parallel "$(nproc)" --target tst_jobcontroller tst_projectjobs
-  ctest --output-on-failure -R '^tst_(jobcontroller|projectjobs)$' "$@"
+  cmake --build . --parallel "$(nproc)" --target tst_jobcontroller tst_projectjobs tst_workbench
+  ctest --output-on-failure -R '^tst_(jobcontroller|projectjobs|workbench)$' "$@"
 else
   cmake --build . --parallel "$(nproc)"
   ctest --output-on-failure --parallel "$(nproc)" -L unit "$@"
